@@ -1,0 +1,1 @@
+"""The LangGraph multi-agent runtime: coordinator, monitor, diagnose, repair, action gate."""

@@ -1,0 +1,62 @@
+"""A release leaks memory: working set climbs to the limit, the container is OOMKilled, and
+the pod ends in CrashLoopBackOff. A restart only buys time; rolling back cures it."""
+
+from __future__ import annotations
+
+from sandbox.actions import Action, PatchResources
+from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import (
+    SHOP_DEPLOYMENTS,
+    next_tag,
+    revert,
+    rollout_image,
+    runs_image,
+    settled,
+)
+from sandbox.world import ImageDefect, World
+
+
+@register
+class MemoryLeak(Fault):
+    id = "memory_leak"
+    category = "application"
+    level = Level.APPLICATION
+    fault_type = FaultType.CODE_DEFECT
+    summary = "a new release leaks memory until the container is OOMKilled"
+    onset_range = (1500, 1700)
+
+    @classmethod
+    def candidates(cls, world: World) -> list[str]:
+        return list(SHOP_DEPLOYMENTS)
+
+    def inject(self, world: World) -> None:
+        p = world.profiles[self.target]
+        rate = (p.mem_limit - p.base_memory) / (420 / self.severity)
+        self.state["image"] = rollout_image(world, self.target, next_tag(world, self.target),
+                                            ImageDefect(leak_bytes_per_s=rate))
+
+    def mitigated(self, world: World) -> bool:
+        return not runs_image(world, self.target, str(self.state["image"])) and settled(
+            world, self.target)
+
+    def mitigations(self, world: World) -> list[list[Action]]:
+        return revert(world, self.target)
+
+    def harmful(self, world: World) -> list[Action]:
+        p = world.profiles[self.target]
+        return [PatchResources(namespace=p.namespace, name=p.name,
+                               limits={"memory": f"{p.mem_limit // 2**20 // 2}Mi"},
+                               requests={"memory": f"{p.mem_request // 2**20 // 2}Mi"})]
+
+    def symptoms(self, world: World) -> Symptoms:
+        ns = world.profiles[self.target].namespace
+        return Symptoms(
+            events=["OOMKilling", "BackOff"],
+            logs=[r"GC overhead high|high memory usage|approaching limit|OutOfMemoryError"],
+            metrics=[MetricCheck(name="kube_pod_container_status_last_terminated_reason",
+                                 labels={"namespace": ns, "container": self.target,
+                                         "reason": "OOMKilled"}, op=">=", value=1),
+                     MetricCheck(name="kube_pod_container_status_restarts_total",
+                                 labels={"namespace": ns, "container": self.target},
+                                 over="increase", op=">=", value=1, window_s=1200)],
+        )

@@ -1,0 +1,184 @@
+"""The kubelet: container state machines (image pull, start, crash, OOM, back-off, probes) and
+resource accounting per container."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sandbox import logs
+from sandbox.objects import ContainerStatus, KiB, Pod
+from sandbox.startup import probe_ok, startup_error
+
+if TYPE_CHECKING:
+    from sandbox.world import World
+
+MAX_BACKOFF_S = 300.0
+BACKOFF_RESET_S = 600.0
+
+
+def _next_backoff(c: ContainerStatus, world: World) -> None:
+    if c.started_at and world.now - c.started_at > BACKOFF_RESET_S:
+        c.backoff = 0.0
+    c.backoff = min(MAX_BACKOFF_S, max(10.0, c.backoff * 2))
+    c.next_start = world.now + c.backoff
+
+
+def _terminate(world: World, pod: Pod, c: ContainerStatus, reason: str, code: int) -> None:
+    c.last_reason, c.last_exit_code = reason, code
+    c.last_started_at, c.last_finished_at = c.started_at, world.now
+    c.state, c.reason, c.exit_code, c.ready = "waiting", "CrashLoopBackOff", code, False
+    c.restarts += 1
+    c.cpu = c.cpu_demand = 0.0
+    c.connections = 0.0
+    _next_backoff(c, world)
+    c.message = (
+        f"back-off {int(c.backoff)}s restarting failed container={c.name} "
+        f"pod={pod.name}_{pod.namespace}({pod.uid})"
+    )
+    world.emit("Pod", pod.namespace, pod.name, "BackOff",
+               f"Back-off restarting failed container {c.name} in pod "
+               f"{pod.name}_{pod.namespace}({pod.uid})", "Warning")
+
+
+def _pull_failed(world: World, pod: Pod, c: ContainerStatus, image: str) -> None:
+    if c.reason != "ErrImagePull":
+        c.reason = "ErrImagePull"
+        c.message = (
+            f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+            f'failed to resolve reference "{image}": {image}: not found'
+        )
+        world.emit("Pod", pod.namespace, pod.name, "Pulling", f'Pulling image "{image}"')
+        world.emit("Pod", pod.namespace, pod.name, "Failed",
+                   f'Failed to pull image "{image}": {c.message}', "Warning")
+        world.emit("Pod", pod.namespace, pod.name, "Failed", "Error: ErrImagePull", "Warning")
+        c.next_start = world.now + world.dt
+    else:
+        c.reason = "ImagePullBackOff"
+        c.message = f'Back-off pulling image "{image}"'
+        world.emit("Pod", pod.namespace, pod.name, "BackOff", c.message, "Normal")
+        world.emit("Pod", pod.namespace, pod.name, "Failed", "Error: ImagePullBackOff", "Warning")
+        _next_backoff(c, world)
+
+
+def _start(world: World, pod: Pod, c: ContainerStatus, idx: int) -> None:
+    spec = pod.template.containers[idx]
+    profile = world.profile_of(pod)
+    if c.restarts == 0 and c.reason in ("ContainerCreating", "ErrImagePull", "ImagePullBackOff"):
+        world.emit("Pod", pod.namespace, pod.name, "Pulled",
+                   f'Container image "{spec.image}" already present on machine')
+    world.emit("Pod", pod.namespace, pod.name, "Created", f"Created container {c.name}")
+    world.emit("Pod", pod.namespace, pod.name, "Started", f"Started container {c.name}")
+    pod.secret_versions = {
+        s: world.secrets[(pod.namespace, s)].version
+        for s in pod.template.secrets if (pod.namespace, s) in world.secrets
+    }
+    c.state, c.reason, c.message, c.started_at = "running", "", "", world.now
+    c.memory = profile.base_memory * 0.8
+    c.cpu_seconds = c.periods = c.throttled_periods = 0.0  # cAdvisor counters are per container
+    c.probe_failures = 0
+    pod.netem_delay_ms = 0.0  # a fresh network namespace
+    error = startup_error(world, pod, spec)
+    if error:
+        logs.crash(world, pod, error)
+        _terminate(world, pod, c, "Error", 1)
+    else:
+        logs.startup(world, pod)
+
+
+def restart_container(world: World, pod: Pod, reason: str, code: int, last_words: str) -> None:
+    """The container exits on its own (a panic, a failed liveness probe); the kubelet restarts
+    it after the usual back-off."""
+    c = pod.containers[0]
+    logs.crash(world, pod, last_words)
+    _terminate(world, pod, c, reason, code)
+
+
+def _liveness(world: World, pod: Pod, c: ContainerStatus) -> None:
+    """Spring Boot's health endpoint includes the database: when the pool is starved or
+    refused, the liveness probe fails and the kubelet restarts the container."""
+    profile = world.profiles[pod.service]
+    causes = world.stats[pod.service].causes
+    sick = profile.log_style == "java" and (
+        causes.get("db_conn", 0) >= 0.5 or causes.get("db_auth", 0) >= 0.5)
+    if not sick:
+        c.liveness_failures = 0
+        return
+    c.liveness_failures += 1
+    world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
+               "Liveness probe failed: HTTP probe failed with statuscode: 503", "Warning")
+    if c.liveness_failures >= 3:
+        world.emit("Pod", pod.namespace, pod.name, "Killing",
+                   f"Container {c.name} failed liveness probe, will be restarted")
+        c.liveness_failures = 0
+        _terminate(world, pod, c, "Error", 143)
+
+
+def sync(world: World) -> None:
+    """Advance every container's state machine by one tick."""
+    for pod in world.pods.values():
+        if pod.node is None or pod.deleting_at is not None or pod.phase in ("Failed", "Succeeded"):
+            continue
+        node = world.nodes[pod.node]
+        if not node.ready:
+            for c in pod.containers:
+                c.ready = False
+            continue
+        for idx, c in enumerate(pod.containers):
+            spec = pod.template.containers[idx]
+            if c.state == "waiting" and world.now >= c.next_start:
+                if spec.image not in world.images:
+                    _pull_failed(world, pod, c, spec.image)
+                else:
+                    _start(world, pod, c, idx)
+            if c.state == "running":
+                profile = world.profile_of(pod)
+                warm = world.now - c.started_at >= profile.startup_s
+                ok = probe_ok(world, pod, spec)
+                if warm and not ok:
+                    c.probe_failures += 1
+                    world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
+                               "Readiness probe failed: HTTP probe failed with statuscode: 404",
+                               "Warning")
+                c.ready = warm and ok
+                if node.nic_loss and world.rng.random() < node.nic_loss * 2:
+                    world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
+                               f'Readiness probe failed: Get "http://{pod.ip}:{spec.port}'
+                               f'{profile.probe_path}": context deadline exceeded', "Warning")
+                if warm:
+                    _liveness(world, pod, c)
+        if any(c.state == "running" or c.restarts for c in pod.containers):
+            pod.phase = "Running"
+
+
+def account(world: World) -> None:
+    """Integrate CPU, memory and connections after traffic has been placed on the pods."""
+    dt = world.dt
+    for pod in world.pods.values():
+        if pod.phase != "Running" or pod.deleting_at is not None:
+            continue
+        profile = world.profile_of(pod)
+        for idx, c in enumerate(pod.containers):
+            if c.state != "running":
+                continue
+            spec = pod.template.containers[idx]
+            defect = world.images.get(spec.image)
+            c.cpu_seconds += c.cpu * dt
+            c.periods += dt * 10
+            if c.cpu_demand > c.cpu > 0:
+                c.throttled_periods += dt * 10 * min(1.0, 1 - c.cpu / c.cpu_demand)
+            age = world.now - c.started_at
+            base = profile.base_memory * (1 + 0.03 * math.sin(world.now / 600 + idx))
+            leak = defect.leak_bytes_per_s * age if defect else 0.0
+            c.memory = base + pod.rps * 40 * KiB + leak
+            if profile.name == "redis":
+                c.memory = min(world.redis_dataset, 0.75 * spec.limits.memory) + 30 * 1024**2
+            c.connections = profile.db_pool + (defect.conn_leak_per_s * age if defect else 0.0)
+            if spec.limits.memory and c.memory > spec.limits.memory:
+                world.emit("Node", "default", pod.node or "", "OOMKilling",
+                           f"Memory cgroup out of memory: Killed process {1000 + c.restarts} "
+                           f"({logs.process_name(profile)}) total-vm:{int(c.memory / 1024)}kB, "
+                           f"anon-rss:{int(c.memory / 1024)}kB, file-rss:0kB, shmem-rss:0kB",
+                           "Warning", "kernel-monitor")
+                logs.oom(world, pod)
+                _terminate(world, pod, c, "OOMKilled", 137)

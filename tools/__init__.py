@@ -1,0 +1,1 @@
+"""Typed tools over the official Prometheus, Kubernetes and Elasticsearch clients."""

@@ -1,0 +1,1 @@
+"""TRL SFT / DPO training with PEFT, checkpoint registry, evaluation and promotion."""

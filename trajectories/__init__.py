@@ -1,0 +1,1 @@
+"""Trajectory recording, grading and export to SFT / DPO datasets."""

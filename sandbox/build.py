@@ -23,7 +23,7 @@ from sandbox.objects import (
 from sandbox.world import World
 
 DEFAULT_START = dt.datetime(2026, 11, 20, 13, 0, tzinfo=dt.UTC).timestamp()
-WARMUP_TICKS = 4
+WARMUP_TICKS = 6
 
 COREFILE = """.:53 {
     errors
@@ -131,13 +131,18 @@ def build_world(seed: int, start_time: float = DEFAULT_START, dt_s: float = 15.0
     world = World(seed, start_time - WARMUP_TICKS * dt_s, dt_s)
     _objects(world, start_time)
     world.advance(WARMUP_TICKS * dt_s)
+    # The warm-up is the cluster's cold start (apps racing CoreDNS); what it left behind is
+    # not this cluster's history, so settle every pod as if it had been running for days.
     world.db_connections = 0.0
     for pod in world.pods.values():
         age = 86400 * world.rng.uniform(1, 9)
         pod.created_at = pod.scheduled_at = start_time - age
+        pod.phase = "Running"
         for c in pod.containers:
             c.started_at = pod.created_at + 5
-            c.cpu_seconds *= 1.0
+            c.state, c.reason, c.message, c.ready = "running", "", "", True
+            c.restarts, c.backoff, c.last_reason, c.last_exit_code = 0, 0.0, "", 0
+            c.last_started_at = c.last_finished_at = 0.0
     for hpa in world.hpas.values():
         hpa.current_replicas = hpa.desired_replicas = world.workloads[(hpa.namespace, hpa.target)].replicas
     world.events.clear()

@@ -198,6 +198,7 @@ def scanner_burst(world: World, service: str) -> None:
     pods = [p for p in world.pods.values() if p.service == service and p.ready]
     if not pods:
         return
+    world.stats[service].requests_4xx += 25 * world.dt  # the scanner's requests, all 404
     for path in ("/.env", "/wp-login.php", "/.git/config", "/phpmyadmin/index.php", "/.aws/credentials"):
         pod = pods[int(world.rng.random() * len(pods))]
         ctx = _ctx(world, pod)

@@ -94,6 +94,7 @@ class Frame(NamedTuple):
     hpas: tuple[tuple[str, str, int, int, int, int], ...]
     pvcs: tuple[tuple[str, str, int, float], ...]
     datastores: tuple[float, ...]  # db connections, max, redis evicted, hits, misses, used, max
+    health: tuple[float, float, int]  # user-facing error ratio, p99 ms, unavailable replicas
 
 
 class Sample(NamedTuple):
@@ -102,6 +103,7 @@ class Sample(NamedTuple):
     value: float
 
 
+_NO_BUCKETS = (0.0,) * len(BUCKETS)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__: ~5x faster
 
 
@@ -138,7 +140,7 @@ def snapshot(world: World) -> Frame:
     )
     services = tuple(
         ServiceSample(world.profiles[name].namespace, name, s.requests_ok, s.requests_err,
-                      s.requests_4xx, tuple(s.latency_buckets), s.latency_sum)
+                      s.requests_4xx, tuple(s.latency_buckets) or _NO_BUCKETS, s.latency_sum)
         for name, s in world.stats.items() if world.profiles[name].latency_ms
     )
     hpas = tuple((h.namespace, h.name, h.min_replicas, h.max_replicas, h.current_replicas,
@@ -149,7 +151,9 @@ def snapshot(world: World) -> Frame:
                   redis.requests_ok * world.cache_hit_ratio,
                   redis.requests_ok * (1 - world.cache_hit_ratio), world.redis_used,
                   world.redis_max)
-    return Frame(world.now, tuple(pods), nodes, workloads, services, hpas, pvcs, datastores)
+    h = world.health()
+    return Frame(world.now, tuple(pods), nodes, workloads, services, hpas, pvcs, datastores,
+                 (h.error_ratio, h.p99_ms, h.unavailable_replicas))
 
 
 KSM = {"job": "kube-state-metrics", "instance": "10.244.0.9:8080"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import hashlib
 import random
 import time
 import uuid
@@ -245,6 +246,15 @@ class World:
             for _ in range(max(1, round(seconds / self.dt))):
                 self.tick()
 
+    def fingerprint(self) -> str:
+        """A digest of everything observable: metric history, logs, events and pod states.
+        Two worlds with the same fingerprint are the same world."""
+        digest = hashlib.sha256()
+        for part in (self.frames, self.logs.records, self.events):
+            digest.update(repr(part).encode())
+        digest.update(repr(sorted((k, p.phase, p.node, p.ready) for k, p in self.pods.items())).encode())
+        return digest.hexdigest()
+
     # ---- what a user of the cluster sees --------------------------------------------------
     def health(self) -> Health:
         edge = self.stats[PROFILES["frontend"].name]
@@ -252,10 +262,12 @@ class World:
         unavailable = sum(
             max(0, wl.replicas - wl.available_replicas) for wl in self.workloads.values()
         )
+        degraded = sum(v for k, v in edge.causes.items() if k.startswith("degraded:"))
         return Health(
             error_ratio=max(entry.error_ratio, edge.error_ratio),
             p99_ms=entry.p99_ms,
             unavailable_replicas=unavailable,
+            degraded_ratio=min(1.0, degraded),
         )
 
 
@@ -266,6 +278,7 @@ class Health:
     error_ratio: float
     p99_ms: float
     unavailable_replicas: int
+    degraded_ratio: float = 0.0  # answered, but without an optional part (recommendations)
 
     SLO_ERROR_RATIO = 0.01
     SLO_P99_MS = 500.0
@@ -276,4 +289,5 @@ class Health:
 
     def badness(self) -> float:
         """One number to compare two worlds: higher is worse."""
-        return 100.0 * self.error_ratio + self.p99_ms / 100.0 + self.unavailable_replicas
+        return (100.0 * self.error_ratio + 20.0 * self.degraded_ratio + self.p99_ms / 100.0
+                + self.unavailable_replicas)

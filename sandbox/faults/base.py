@@ -7,12 +7,15 @@ action that really removes the cause really clears them.
 
 from __future__ import annotations
 
+import operator
+import re
 from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from sandbox.actions import Action, Scale
+from sandbox.metrics import Frame, render
 from sandbox.world import World
 
 
@@ -150,3 +153,43 @@ def register(cls: type[Fault]) -> type[Fault]:
         raise ValueError(f"fault id {cls.id!r} registered twice")
     FAULTS[cls.id] = cls
     return cls
+
+
+def _metric_sum(frame: Frame, name: str, labels: dict[str, str]) -> float:
+    return sum(s.value for s in render(frame)
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def metric_value(world: World, check: MetricCheck) -> float:
+    """The value a MetricCheck compares, over the world's metric history."""
+    last = world.frames[-1]
+    if check.over == "last":
+        return _metric_sum(last, check.name, check.labels)
+    start = next((f for f in world.frames if f.t >= last.t - check.window_s), world.frames[0])
+    growth = _metric_sum(last, check.name, check.labels) - _metric_sum(start, check.name, check.labels)
+    if check.per is None:
+        return growth
+    per = _metric_sum(last, check.per, check.labels) - _metric_sum(start, check.per, check.labels)
+    if check.per == check.name:  # a share of one label value among all of them
+        unfiltered = {k: v for k, v in check.labels.items() if k != "code"}
+        per = _metric_sum(last, check.per, unfiltered) - _metric_sum(start, check.per, unfiltered)
+    return growth / per if per else 0.0
+
+
+def missing_symptoms(world: World, symptoms: Symptoms, since: float) -> list[str]:
+    """Which of the expected symptoms the world does not show (events and logs since `since`)."""
+    missing = []
+    reasons = {e.reason for e in world.events if e.last_timestamp >= since}
+    missing += [f"event {r}" for r in symptoms.events if r not in reasons]
+    lines = [r.message for r in world.logs.records if r.timestamp >= since]
+    for pattern in symptoms.logs:
+        rx = re.compile(pattern)
+        if not any(rx.search(line) for line in lines):
+            missing.append(f"log /{pattern}/")
+    ops = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
+    for check in symptoms.metrics:
+        value = metric_value(world, check)
+        if not ops[check.op](value, check.value):
+            missing.append(f"metric {check.name}{check.labels} {check.over}={value:.3g} "
+                           f"not {check.op} {check.value}")
+    return missing

@@ -57,5 +57,5 @@ class DBCredentialsRevoked(Fault):
             logs=[r"password authentication failed"],
             metrics=[MetricCheck(name="http_requests_total",
                                  labels={"service": "auth", "code": "503"}, over="increase",
-                                 per="http_requests_total", op=">", value=0.5)],
+                                 per="http_requests_total", op=">", value=0.1)],
         )

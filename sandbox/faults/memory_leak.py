@@ -3,7 +3,7 @@ the pod ends in CrashLoopBackOff. A restart only buys time; rolling back cures i
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchResources
+from sandbox.actions import Action
 from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
 from sandbox.faults.common import (
     SHOP_DEPLOYMENTS,
@@ -41,12 +41,6 @@ class MemoryLeak(Fault):
 
     def mitigations(self, world: World) -> list[list[Action]]:
         return revert(world, self.target)
-
-    def harmful(self, world: World) -> list[Action]:
-        p = world.profiles[self.target]
-        return [PatchResources(namespace=p.namespace, name=p.name,
-                               limits={"memory": f"{p.mem_limit // 2**20 // 2}Mi"},
-                               requests={"memory": f"{p.mem_request // 2**20 // 2}Mi"})]
 
     def symptoms(self, world: World) -> Symptoms:
         ns = world.profiles[self.target].namespace

@@ -23,7 +23,7 @@ class NetworkDelay(Fault):
 
     def inject(self, world: World) -> None:
         for pod in live_pods(world, self.target):
-            pod.netem_delay_ms = 900 * self.severity
+            pod.netem_delay_ms = 1200 * self.severity
 
     def mitigated(self, world: World) -> bool:
         return not any(p.netem_delay_ms for p in live_pods(world, self.target))

@@ -92,5 +92,8 @@ class BenignLogNoise(_Noise):
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(
             logs=[r"/\.env|wp-login|/\.git/config"],
+            metrics=[MetricCheck(name="http_requests_total",
+                                 labels={"service": self.target, "code": "404"},
+                                 over="increase", op=">", value=3000, window_s=600)],
             no_events_because="scanner traffic is answered 404 and raises no event",
         )

@@ -1,0 +1,1 @@
+"""The simulated cluster: a seeded Kubernetes shop with fault injection and ground truth."""

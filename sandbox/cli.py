@@ -1,0 +1,122 @@
+"""`opsagent sandbox ...`: the simulated cluster from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.config import SandboxConfig
+from sandbox.demo import run_demo
+from sandbox.errors import SandboxError
+from sandbox.faults import FAULTS
+from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
+
+app = typer.Typer(help="The simulated cluster: fault catalogue, scenarios and the demo.",
+                  no_args_is_help=True)
+console = Console()
+
+
+def _config(ctx: typer.Context) -> SandboxConfig:
+    return ctx.obj.sandbox if ctx.obj is not None else SandboxConfig()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fault: Annotated[str | None, typer.Option(help="fault id (see `opsagent sandbox faults`)")] = None,
+    target: Annotated[str | None, typer.Option(help="service or node the fault hits")] = None,
+    seed: Annotated[int | None, typer.Option(help="scenario seed")] = None,
+    recovery: Annotated[int | None, typer.Option(help="seconds to watch after mitigating")] = None,
+) -> None:
+    """Play a fault out in the simulated shop, then mitigate it and watch it recover."""
+    cfg = _config(ctx)
+    chosen = fault or cfg.fault
+    where = target if target is not None else (cfg.target if fault is None else None)
+    try:
+        ok = run_demo(console, chosen, where, cfg.seed if seed is None else seed, cfg.history_s,
+                      cfg.dt_s, cfg.recovery_s if recovery is None else recovery)
+    except SandboxError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code=0 if ok else 1)
+
+
+@app.command()
+def faults() -> None:
+    """List the fault catalogue."""
+    table = Table(title=f"{len(FAULTS)} fault types")
+    for col in ("id", "category", "level", "fault type", "incident", "what happens"):
+        table.add_column(col, overflow="fold")
+    for fid, cls in sorted(FAULTS.items(), key=lambda kv: (kv[1].category, kv[0])):
+        table.add_row(fid, cls.category, str(cls.level or "-"), str(cls.fault_type or "-"),
+                      "yes" if cls.is_incident else "no", cls.summary)
+    console.print(table)
+
+
+@app.command()
+def scenario(
+    fault: Annotated[list[str], typer.Option(help="fault id; repeat to compose faults")],
+    target: Annotated[list[str] | None, typer.Option(help="target per --fault, in order")] = None,
+    seed: int = 0,
+    advance: Annotated[int, typer.Option(help="seconds to simulate past 'now'")] = 0,
+) -> None:
+    """Build a scenario and print its ground truth and health as JSON."""
+    targets = target or []
+    specs = [FaultSpec(type=f, target=targets[i] if i < len(targets) else None)
+             for i, f in enumerate(fault)]
+    try:
+        sc = Scenario.build(ScenarioSpec(faults=specs, seed=seed))
+    except SandboxError as exc:
+        raise _fail(str(exc)) from None
+    if advance:
+        sc.advance(advance)
+    health = sc.health()
+    out = {
+        "id": sc.spec.id,
+        "spec": sc.spec.model_dump(),
+        "health": {"error_ratio": round(health.error_ratio, 4), "p99_ms": round(health.p99_ms, 1),
+                   "unavailable_replicas": health.unavailable_replicas},
+        "mitigated": sc.mitigated(),
+        "ground_truth": [g.model_dump(mode="json") for g in sc.ground_truth()],
+    }
+    typer.echo(json.dumps(out, indent=2))
+
+
+@app.command("generate")
+def generate_cmd(
+    out: Annotated[Path, typer.Option(help="JSONL file of scenario specs to write")],
+    seeds: Annotated[int, typer.Option(help="seeds 0..N-1")] = 3,
+    fault: Annotated[list[str] | None, typer.Option(help="fault ids (default: all incidents)")] = None,
+    noise: Annotated[bool, typer.Option(help="add a red herring to each scenario")] = False,
+    split_by: Annotated[str | None, typer.Option(help="fault | target | seed")] = None,
+    held_out: Annotated[list[str] | None, typer.Option(help="values held out")] = None,
+) -> None:
+    """Write scenario specs (one per fault, target and seed), optionally split train/held-out."""
+    unknown = [f for f in fault or [] if f not in FAULTS]
+    if unknown:
+        raise _fail(f"unknown fault type(s): {', '.join(unknown)}")
+    specs = generate(fault, range(seeds), with_noise=noise)
+    rows = [("all", s) for s in specs]
+    if split_by is not None:
+        if split_by not in ("fault", "target", "seed"):
+            raise _fail(f"--split-by must be fault, target or seed, not {split_by!r}")
+        if not held_out:
+            raise _fail("--split-by needs at least one --held-out value")
+        keys = {int(v) for v in held_out} if split_by == "seed" else set(held_out)
+        train, rest = split(specs, split_by, keys)  # type: ignore[arg-type]
+        rows = [("train", s) for s in train] + [("held-out", s) for s in rest]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as fh:
+        for name, spec in rows:
+            fh.write(json.dumps({"split": name, "id": spec.id, **spec.model_dump()}) + "\n")
+    counts = {name: sum(1 for n, _ in rows if n == name) for name, _ in rows}
+    console.print(f"wrote {len(rows)} scenario specs to {out}: {counts}")

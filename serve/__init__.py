@@ -1,0 +1,1 @@
+"""The FastAPI service (webhook, chat, approvals, pages), the CLI and settings."""

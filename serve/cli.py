@@ -1,0 +1,39 @@
+"""The `opsagent` command: one entry point, a subcommand group per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from sandbox.cli import app as sandbox_app
+from serve.settings import load_settings
+
+app = typer.Typer(
+    help="opsagent: an AIOps agent runtime with its own trajectory trainer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(help="YAML settings file (env: OPSAGENT_CONFIG)")] = None,
+) -> None:
+    """Settings come from OPSAGENT_* environment variables over the config file over defaults."""
+    try:
+        ctx.obj = load_settings(config)
+    except FileNotFoundError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+    except ValidationError as exc:
+        err = Console(stderr=True)
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e["loc"])
+            err.print(f"[red]error:[/] setting {field}: {e['msg']}")
+        raise typer.Exit(code=2) from None

@@ -1,0 +1,50 @@
+"""The one place settings are read: environment variables (OPSAGENT_*, nested with "__") over
+an optional YAML file (--config, or the path in OPSAGENT_CONFIG) over defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from sandbox.config import SandboxConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPSAGENT_", env_nested_delimiter="__", extra="forbid",
+    )
+
+    data_dir: Path = Path(".opsagent")
+    sandbox: SandboxConfig = SandboxConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Read settings once, at start-up. Raises FileNotFoundError for a missing config file
+    and pydantic.ValidationError naming the field for a bad value."""
+    path = config or (Path(os.environ["OPSAGENT_CONFIG"]) if os.environ.get("OPSAGENT_CONFIG") else None)
+    if path is None:
+        return Settings()
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    with_file = type("Settings", (Settings,), {
+        "model_config": SettingsConfigDict(**Settings.model_config, yaml_file=path),
+    })
+    return with_file()

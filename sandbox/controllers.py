@@ -105,6 +105,7 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
     if surge == 0 and unavailable == 0:
         surge = 1
     total = sum(rs.replicas for rs in owned)
+    rs_before = new.replicas
     if new.replicas > desired:
         _scale_rs(world, new, desired)
     elif new.replicas < desired:
@@ -122,6 +123,9 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
         budget -= cut
         _scale_rs(world, rs, rs.replicas - cut)
     ready = [p for p in pods if p.ready]
+    updated_ready = sum(1 for p in ready if p.owner_name == new.name)
+    if updated_ready != new.ready_replicas or new.replicas != rs_before:
+        wl.progressed_at = world.now
     wl.ready_replicas = wl.available_replicas = len(ready)
     wl.updated_replicas = sum(1 for p in pods if p.owner_name == new.name)
     wl.status_replicas = len(pods)
@@ -129,6 +133,7 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
         rs.ready_replicas = sum(1 for p in ready if p.owner_name == rs.name)
     if wl.updated_replicas == desired and wl.status_replicas == desired:
         wl.observed_generation = wl.generation
+        wl.progressed_at = world.now
 
 
 def _scale_rs(world: World, rs: ReplicaSet, replicas: int) -> None:

@@ -3,6 +3,7 @@ then the ground-truth mitigation is applied and the recovery is watched."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from rich.console import Console
@@ -39,8 +40,11 @@ def _timeline(frames: list[Frame], every_s: float, title: str) -> Table:
 
 def _sre_view(console: Console, scenario: Scenario) -> None:
     world = scenario.world
-    recent = [e for e in world.events if e.type == "Warning" and e.last_timestamp > world.now - 900]
-    table = Table(title="Warning events, last 15 minutes (kubectl get events)", title_justify="left")
+    recent = [e for e in world.events if e.last_timestamp > world.now - 1800]
+    warnings = [e for e in recent if e.type == "Warning"]
+    title = "Warning events, last 30 minutes" if warnings else "No warnings; latest events"
+    recent = warnings or recent
+    table = Table(title=f"{title} (kubectl get events)", title_justify="left")
     for col in ("last seen", "object", "reason", "count", "message"):
         table.add_column(col, overflow="fold")
     for ev in sorted(recent, key=lambda e: -e.last_timestamp)[:8]:
@@ -52,11 +56,14 @@ def _sre_view(console: Console, scenario: Scenario) -> None:
     console.print(f"[bold]Error and warning log lines, last 10 minutes:[/] {len(errors)}")
     seen: set[str] = set()
     for r in sorted(errors, key=lambda r: (rank[r.level], -r.timestamp)):
-        key = f"{r.service}:{r.message[:60]}"
+        lines = r.message.splitlines()
+        # The line that names the problem: a stack trace's exception, else the first line.
+        text = next((ln for ln in lines[1:] if re.search(r"(Exception|Error)\b", ln)), lines[0])
+        key = f"{r.service}:{re.sub(r'[0-9]', '', text)[:80]}"
         if key in seen:
             continue
         seen.add(key)
-        console.print(f"  [dim]{escape(r.pod or r.node)}[/] {escape(r.message.splitlines()[0][:150])}")
+        console.print(f"  [dim]{escape(r.pod or r.node)}[/] {escape(text[:150])}")
         if len(seen) == 4:
             break
 

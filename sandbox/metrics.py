@@ -64,6 +64,7 @@ class NodeSample(NamedTuple):
 
 
 class WorkloadSample(NamedTuple):
+    stalled: bool  # Progressing=False: ProgressDeadlineExceeded
     kind: str
     namespace: str
     name: str
@@ -134,7 +135,8 @@ def snapshot(world: World) -> Frame:
         for n in world.nodes.values()
     )
     workloads = tuple(
-        WorkloadSample(w.kind, w.namespace, w.name, w.replicas, w.available_replicas,
+        WorkloadSample(world.now - w.progressed_at > w.progress_deadline_s,
+                       w.kind, w.namespace, w.name, w.replicas, w.available_replicas,
                        w.updated_replicas, w.status_replicas, w.generation, w.observed_generation)
         for w in world.workloads.values()
     )
@@ -156,6 +158,8 @@ def snapshot(world: World) -> Frame:
                  (h.error_ratio, h.p99_ms, h.unavailable_replicas))
 
 
+POD_REASONS = ("Evicted", "NodeAffinity", "NodeLost", "Shutdown", "UnexpectedAdmissionError",
+               "SchedulingGated")
 KSM = {"job": "kube-state-metrics", "instance": "10.244.0.9:8080"}
 CADVISOR = {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
 KUBELET = {"job": "kubelet", "metrics_path": "/metrics"}
@@ -175,8 +179,8 @@ def _pods(frame: Frame, out: list[Sample]) -> None:
         for cond in ("true", "false"):
             add(Sample("kube_pod_status_ready", {**base, "condition": cond},
                        float(p.ready == (cond == "true"))))
-        if p.reason:
-            add(Sample("kube_pod_status_reason", {**base, "reason": p.reason}, 1))
+        for reason in POD_REASONS:
+            add(Sample("kube_pod_status_reason", {**base, "reason": reason}, float(p.reason == reason)))
         for c in p.containers:
             cl = {**base, "container": c.name}
             add(Sample("kube_pod_container_info", {**cl, "image": c.image}, 1))
@@ -220,6 +224,13 @@ def _nodes(frame: Frame, out: list[Sample]) -> None:
                 add(Sample("kube_node_status_condition", {**k, "condition": cond, "status": status},
                            float(v)))
         add(Sample("kube_node_spec_unschedulable", k, float(n.unschedulable)))
+        taints = [("node.kubernetes.io/unreachable", not n.ready),
+                  ("node.kubernetes.io/disk-pressure", n.disk_pressure),
+                  ("node.kubernetes.io/unschedulable", n.unschedulable)]
+        for key, on in taints:
+            if on:
+                add(Sample("kube_node_spec_taint", {**k, "key": key, "value": "",
+                                                    "effect": "NoSchedule"}, 1))
         for metric in ("capacity", "allocatable"):
             add(Sample(f"kube_node_status_{metric}", {**k, "resource": "cpu", "unit": "core"}, n.cpu))
             add(Sample(f"kube_node_status_{metric}", {**k, "resource": "memory", "unit": "byte"},
@@ -249,6 +260,8 @@ def _nodes(frame: Frame, out: list[Sample]) -> None:
         for name, value in zip(("receive_bytes", "transmit_bytes", "receive_errs", "transmit_errs"),
                                n.net, strict=True):
             add(Sample(f"node_network_{name}_total", nic, value))
+        add(Sample("node_network_receive_packets_total", nic, n.net[0] / 1200))
+        add(Sample("node_network_transmit_packets_total", nic, n.net[1] / 1200))
 
 
 def _objects(frame: Frame, out: list[Sample]) -> None:
@@ -264,6 +277,12 @@ def _objects(frame: Frame, out: list[Sample]) -> None:
             add(Sample("kube_deployment_status_replicas_updated", d, w.updated))
             add(Sample("kube_deployment_metadata_generation", d, w.generation))
             add(Sample("kube_deployment_status_observed_generation", d, w.observed_generation))
+            conditions = (("Available", w.available >= w.replicas), ("Progressing", not w.stalled))
+            for cond, ok in conditions:
+                for status in ("true", "false", "unknown"):
+                    add(Sample("kube_deployment_status_condition",
+                               {**d, "condition": cond, "status": status},
+                               float(status == ("true" if ok else "false"))))
         else:
             s = {**KSM, "namespace": w.namespace, "statefulset": w.name}
             add(Sample("kube_statefulset_replicas", s, w.replicas))

@@ -83,7 +83,8 @@ class Workload:
     observed_generation: int = 1
     max_surge: float = 0.25
     max_unavailable: float = 0.25
-    paused: bool = False
+    progress_deadline_s: float = 600.0
+    progressed_at: float = 0.0  # last time the rollout made progress
     # Status, refreshed each tick.
     ready_replicas: int = 0
     available_replicas: int = 0

@@ -45,6 +45,6 @@ def load_settings(config: Path | None = None) -> Settings:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     with_file = type("Settings", (Settings,), {
-        "model_config": SettingsConfigDict(**Settings.model_config, yaml_file=path),
+        "model_config": SettingsConfigDict(**{**Settings.model_config, "yaml_file": path}),
     })
     return with_file()

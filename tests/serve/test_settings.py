@@ -1,0 +1,34 @@
+"""Settings: defaults < YAML file < environment."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from serve.settings import load_settings
+
+
+def test_defaults(monkeypatch):
+    monkeypatch.delenv("OPSAGENT_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.sandbox.fault == "memory_leak" and settings.sandbox.history_s == 1800
+
+
+def test_file_then_environment(tmp_path, monkeypatch):
+    path = tmp_path / "opsagent.yaml"
+    path.write_text("sandbox:\n  seed: 42\n  fault: dns_failure\n")
+    assert load_settings(path).sandbox.seed == 42
+    monkeypatch.setenv("OPSAGENT_CONFIG", str(path))
+    monkeypatch.setenv("OPSAGENT_SANDBOX__SEED", "43")
+    settings = load_settings()
+    assert settings.sandbox.seed == 43 and settings.sandbox.fault == "dns_failure"
+
+
+def test_unknown_and_invalid_fields_are_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("sandbox:\n  sede: 1\n")
+    with pytest.raises(ValidationError, match="sede"):
+        load_settings(path)
+    path.write_text("sandbox:\n  dt_s: 0\n")
+    with pytest.raises(ValidationError, match="dt_s"):
+        load_settings(path)

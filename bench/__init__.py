@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` (or `./run.sh bench`)."""

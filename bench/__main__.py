@@ -1,0 +1,39 @@
+"""Run the benchmarks and print their figures (and write them to bench/results.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import sandbox_episodes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    console = Console()
+    with console.status("sandbox: episodes per minute"):
+        result = sandbox_episodes.run(args.episodes, args.workers)
+    table = Table(title="sandbox core: generate + 30 min history + 20 agent steps")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    ratio = result["all_cores_per_min"] / result["target_per_min"]
+    console.print(f"all cores: {ratio:.2f}x the 1,000/min target; single process: "
+                  f"{result['single_process_per_min'] / result['target_per_min']:.2f}x")
+    out = Path(__file__).with_name("results.json")
+    out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
+                               "sandbox_episodes": result}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

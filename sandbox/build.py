@@ -147,7 +147,7 @@ def build_world(seed: int, start_time: float = DEFAULT_START, dt_s: float = 15.0
         hpa.current_replicas = hpa.desired_replicas = world.workloads[(hpa.namespace, hpa.target)].replicas
     world.events.clear()
     world._event_index.clear()
-    world.logs.records.clear()
+    world.logs.clear()
     world.frames.clear()
     world.now = start_time
     return world

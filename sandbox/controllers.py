@@ -94,7 +94,23 @@ def _hpa(world: World) -> None:
         hpa.current_replicas = wl.replicas
 
 
+def _steady(wl: Workload, pods: list[Pod], owned: list[ReplicaSet]) -> bool:
+    """Nothing to roll: one ReplicaSet at the desired size, every pod of it ready. Most
+    Deployments are like this most of the time, so the full rollout logic can be skipped."""
+    if len(pods) != wl.replicas or wl.observed_generation != wl.generation:
+        return False
+    h = wl.pod_hash
+    for rs in owned:
+        if rs.replicas != (wl.replicas if rs.name.endswith(h) else 0):
+            return False
+    return all(p.ready for p in pods)
+
+
 def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet]) -> None:
+    if _steady(wl, pods, owned):
+        wl.ready_replicas = wl.available_replicas = wl.updated_replicas = wl.status_replicas = len(pods)
+        wl.progressed_at = world.now
+        return
     h = wl.pod_hash
     owned.sort(key=lambda rs: rs.revision)
     new = next(rs for rs in owned if rs.name.endswith(h))

@@ -52,7 +52,7 @@ def _sre_view(console: Console, scenario: Scenario) -> None:
                       str(ev.count), escape(ev.message[:110]))
     console.print(table)
     rank = {"FATAL": 0, "PANIC": 0, "CRITICAL": 0, "ERROR": 1, "WARN": 2, "WARNING": 2}
-    errors = [r for r in world.logs.records if r.level in rank and r.timestamp > world.now - 600]
+    errors = [r for r in world.logs.query(since=world.now - 600) if r.level in rank]
     console.print(f"[bold]Error and warning log lines, last 10 minutes:[/] {len(errors)}")
     seen: set[str] = set()
     for r in sorted(errors, key=lambda r: (rank[r.level], -r.timestamp)):

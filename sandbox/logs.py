@@ -3,74 +3,16 @@ tracebacks, nginx access lines, PostgreSQL, Redis, CoreDNS), and a store of ECS 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+import random
+from typing import TYPE_CHECKING
 
 from sandbox.app import ServiceProfile
+from sandbox.logstore import Batch, LogRecord
 from sandbox.logtext import ERRORS, NORMAL, QUIET, STARTUP, iso
 
 if TYPE_CHECKING:
     from sandbox.objects import Pod
     from sandbox.world import World
-
-
-class LogRecord(NamedTuple):
-    timestamp: float
-    level: str
-    message: str
-    namespace: str
-    pod: str
-    container: str
-    service: str
-    node: str
-
-    def to_ecs(self) -> dict[str, object]:
-        """The document a Filebeat/Fluent Bit pipeline would ship to Elasticsearch."""
-        return {
-            "@timestamp": iso(self.timestamp),
-            "message": self.message,
-            "log.level": self.level,
-            "kubernetes.namespace": self.namespace,
-            "kubernetes.pod.name": self.pod,
-            "kubernetes.container.name": self.container,
-            "service.name": self.service,
-            "host.name": self.node,
-        }
-
-
-class LogStore:
-    """Append-only, in time order per tick. Queries beyond simple filters belong to the
-    protocol server's text index."""
-
-    def __init__(self) -> None:
-        self.records: list[LogRecord] = []
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def query(
-        self,
-        *,
-        namespace: str | None = None,
-        pod: str | None = None,
-        service: str | None = None,
-        level: str | None = None,
-        contains: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-    ) -> list[LogRecord]:
-        out = []
-        for r in self.records:
-            if (
-                (namespace is None or r.namespace == namespace)
-                and (pod is None or r.pod == pod)
-                and (service is None or r.service == service)
-                and (level is None or r.level == level)
-                and (since is None or r.timestamp >= since)
-                and (until is None or r.timestamp <= until)
-                and (contains is None or contains in r.message)
-            ):
-                out.append(r)
-        return out
 
 
 _new = tuple.__new__  # a NamedTuple without its Python-level __new__: this runs per line
@@ -83,31 +25,36 @@ def process_name(profile: ServiceProfile) -> str:
 
 
 def _add(world: World, pod: Pod, level: str, message: str, ts: float) -> None:
-    world.logs.records.append(_new(LogRecord, (
+    world.logs.append(_new(LogRecord, (
         ts, level, message, pod.namespace, pod.name, pod.containers[0].name, pod.service,
         pod.node or "",
     )))
 
 
-def _ctx(world: World, pod: Pod, jitter: bool = True) -> dict[str, object]:
+def _facts(rng: random.Random, t: float, p50_ms: float, ip: str, image: str,
+           service: str) -> dict[str, object]:
     """The facts one burst of lines is written from; one per pod and tick keeps it cheap."""
-    r = world.rng.random()
-    t = world.now - (world.dt * r if jitter else 0.0)
+    r = rng.random()
     k = int(r * 1e9)  # one draw, spread over the small numbers a line needs
-    image = pod.template.containers[0].image
     return {
         "_t": t,
         "ts": iso(t),
-        "ms": round(world.stats[pod.service].p50_ms * (0.5 + r), 1),
+        "ms": round(p50_ms * (0.5 + r), 1),
         "n": k % 99991,
         "thread": 1 + k % 197,
         "ip": f"10.244.{1 + k % 3}.{2 + k % 241}",
-        "pod_ip": pod.ip or "10.244.0.1",
+        "pod_ip": ip or "10.244.0.1",
         "image": image,
         "version": image.rsplit(":", 1)[-1],
-        "svc": pod.service,
+        "svc": service,
         "pid": 40 + k % 887,
     }
+
+
+def _ctx(world: World, pod: Pod, jitter: bool = True) -> dict[str, object]:
+    t = world.now - (world.dt * world.rng.random() if jitter else 0.0)
+    return _facts(world.rng, t, world.stats[pod.service].p50_ms, pod.ip,
+                  pod.template.containers[0].image, pod.service)
 
 
 def startup(world: World, pod: Pod) -> None:
@@ -149,38 +96,65 @@ def _cause_key(world: World, cause: str) -> tuple[str, dict[str, object]]:
 
 
 def tick(world: World) -> None:
-    """The lines every running container writes during one tick."""
+    """Note what every running container writes during this tick; the lines themselves are
+    rendered by `render_batch` when someone reads them."""
     rng = world.rng
+    resolved: dict[str, tuple] = {}
+    rows = []
+    cache_miss = world.cache_hit_ratio < 0.85
     for pod in world.pods.values():
         c = pod.containers[0]
         if c.state != "running" or pod.deleting_at is not None:
             continue
-        profile = world.profile_of(pod)
-        style = profile.log_style
-        normal = NORMAL[style]
-        ctx = _ctx(world, pod)
+        service = pod.service
+        if service not in resolved:
+            resolved[service] = tuple(
+                (*_cause_key(world, cause), share)
+                for cause, share in world.stats[service].causes.items()
+            )
+        spec = pod.template.containers[0]
+        limit = spec.limits.memory
+        mem = (int(c.memory / 2**20), int(limit / 2**20)) if limit and c.memory > 0.85 * limit else None
+        ready = pod.ready
+        rows.append((
+            (pod.namespace, pod.name, c.name, service, pod.node or ""),
+            world.profiles[service].log_style, pod.rps, pod.ip, spec.image,
+            world.stats[service].p50_ms, mem,
+            ready and service == "catalog" and cache_miss,
+            resolved[service] if ready else (),
+        ))
+    world.logs.add_batch(Batch(world.now, world.dt, rng.getrandbits(64), tuple(rows)))
+    _datastore_lines(world)
+
+
+def render_batch(batch: Batch) -> list[LogRecord]:
+    """Write out one tick's routine lines, from the batch's own seed."""
+    rng = random.Random(batch.seed)
+    out: list[LogRecord] = []
+    for ident, style, rps, ip, image, p50, mem, cache_miss, causes in batch.rows:
+        ctx = _facts(rng, batch.t - batch.dt * rng.random(), p50, ip, image, ident[3])
         t = ctx["_t"]
+
+        def add(level: str, message: str, ident: tuple = ident, t: object = t) -> None:
+            out.append(_new(LogRecord, (t, level, message, *ident)))
+
+        normal = NORMAL[style]
         lines = (rng.random() < QUIET[style]) if style in QUIET else (
-            1 + (rng.random() < min(0.5, pod.rps / 100)))
+            1 + (rng.random() < min(0.5, rps / 100)))
         for _ in range(lines):
             level, tpl = normal[int(rng.random() * len(normal))]
-            _add(world, pod, level, tpl.format_map(ctx), t)
+            add(level, tpl.format_map(ctx))
             ctx["n"] = int(rng.random() * 99999)
-        limit = pod.template.containers[0].limits.memory
-        if limit and c.memory > 0.85 * limit and style in ERRORS["memory"] and rng.random() < 0.5:
+        if mem and style in ERRORS["memory"] and rng.random() < 0.5:
             level, tpl = ERRORS["memory"][style]
-            mem = {"used_mb": int(c.memory / 2**20), "limit_mb": int(limit / 2**20)}
-            _add(world, pod, level, tpl.format_map(ctx | mem), t)
-        if not pod.ready:
-            continue
-        if pod.service == "catalog" and world.cache_hit_ratio < 0.85:
+            add(level, tpl.format_map(ctx | {"used_mb": mem[0], "limit_mb": mem[1]}))
+        if cache_miss:
             for _ in range(2):
-                _add(world, pod, "DEBUG", f"{ctx['ts']} DEBUG 1 --- [nio-8080-exec-{ctx['thread']}] "
-                     f"c.shop.catalog.ProductCache : Cache miss for product:{ctx['n']}, loading "
-                     "from database", t)
+                add("DEBUG", f"{ctx['ts']} DEBUG 1 --- [nio-8080-exec-{ctx['thread']}] "
+                    f"c.shop.catalog.ProductCache : Cache miss for product:{ctx['n']}, loading "
+                    "from database")
                 ctx["n"] = int(rng.random() * 99999)
-        for cause, share in world.stats[pod.service].causes.items():
-            key, extra = _cause_key(world, cause)
+        for key, extra, share in causes:
             templates = ERRORS.get(key)
             if templates is None or style not in templates:
                 continue
@@ -188,9 +162,9 @@ def tick(world: World) -> None:
             level, tpl = templates[style]
             facts = ctx | extra if extra else ctx
             for _ in range(count):
-                _add(world, pod, level, tpl.format_map(facts), t)
+                add(level, tpl.format_map(facts))
                 facts["n"] = (facts["n"] * 7 + 13) % 99991  # type: ignore[operator]
-    _datastore_lines(world)
+    return out
 
 
 def scanner_burst(world: World, service: str) -> None:
@@ -210,7 +184,7 @@ def scanner_burst(world: World, service: str) -> None:
 
 def component(world: World, host: str, service: str, level: str, message: str) -> None:
     """A line in a node or control-plane component's journal (kubelet, kube-scheduler)."""
-    world.logs.records.append(LogRecord(world.now, level, message, "", "", "", service, host))
+    world.logs.append(LogRecord(world.now, level, message, "", "", "", service, host))
 
 
 def _datastore_lines(world: World) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sandbox import controllers, kubelet, logs, traffic
 from sandbox.app import PROFILES, ServiceProfile
 from sandbox.errors import NotFoundError
-from sandbox.logs import LogStore
+from sandbox.logstore import LogStore
 from sandbox.metrics import Frame, snapshot
 from sandbox.objects import (
     HPA,
@@ -95,7 +95,7 @@ class World:
         self.pvcs: dict[Key, PVC] = {}
         self.events: list[Event] = []
         self._event_index: dict[tuple, Event] = {}
-        self.logs = LogStore()
+        self.logs = LogStore(logs.render_batch)
         self.frames: list[Frame] = []
         self.stats: dict[str, ServiceStats] = {name: ServiceStats() for name in self.profiles}
         self.images: dict[str, ImageDefect | None] = {}

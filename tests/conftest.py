@@ -17,9 +17,7 @@ def fork(scenario: Scenario) -> Scenario:
     """An independent copy of a built scenario, faults and all."""
     world = scenario.world.fork()
     faults = copy.deepcopy(scenario.faults)
-    twin = Scenario(scenario.spec, world, faults)
-    world.tick_hooks = [twin._drive]
-    return twin
+    return Scenario(scenario.spec, world, faults)
 
 
 @pytest.fixture(scope="session")

@@ -181,7 +181,7 @@ def missing_symptoms(world: World, symptoms: Symptoms, since: float) -> list[str
     missing = []
     reasons = {e.reason for e in world.events if e.last_timestamp >= since}
     missing += [f"event {r}" for r in symptoms.events if r not in reasons]
-    lines = [r.message for r in world.logs.records if r.timestamp >= since]
+    lines = [r.message for r in world.logs.query(since=since)]
     for pattern in symptoms.logs:
         rx = re.compile(pattern)
         if not any(rx.search(line) for line in lines):

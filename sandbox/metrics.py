@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from sandbox.objects import Resources
 from sandbox.traffic import BUCKETS
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ class ContainerSample(NamedTuple):
     memory: float
     periods: float
     throttled: float
-    requests: tuple[float, int]
-    limits: tuple[float, int]
+    requests: Resources  # never mutated: a resources change replaces the object
+    limits: Resources
 
 
 class PodSample(NamedTuple):
@@ -119,7 +120,7 @@ def snapshot(world: World) -> Frame:
             containers.append(_new(ContainerSample, (
                 c.name, c.image, c.state, c.reason, c.last_reason, c.last_exit_code,
                 c.restarts, c.ready, c.cpu_seconds, c.memory, c.periods, c.throttled_periods,
-                (s.requests.cpu, s.requests.memory), (s.limits.cpu, s.limits.memory),
+                s.requests, s.limits,
             )))
         pods.append(_new(PodSample, (
             p.namespace, p.name, p.uid, p.node or "", p.ip, p.phase, p.reason, p.ready,
@@ -195,7 +196,8 @@ def _pods(frame: Frame, out: list[Sample]) -> None:
                            {**cl, "reason": c.last_reason}, 1))
                 add(Sample("kube_pod_container_status_last_terminated_exitcode", cl,
                            c.last_exit_code))
-            for metric, (cpu, mem) in (("requests", c.requests), ("limits", c.limits)):
+            for metric, res in (("requests", c.requests), ("limits", c.limits)):
+                cpu, mem = res.cpu, res.memory
                 name = f"kube_pod_container_resource_{metric}"
                 if cpu:
                     add(Sample(name, {**cl, "node": p.node, "resource": "cpu", "unit": "core"}, cpu))

@@ -39,15 +39,16 @@ def _load(world: World) -> dict[str, float]:
     return rps
 
 
-def _reachable(world: World, name: str, pods: list[Pod]) -> list[Pod]:
+def _reachable(world: World, name: str, ready: list[Pod]) -> list[Pod]:
     profile = world.profiles[name]
     svc = world.services.get((profile.namespace, name))
     if svc is not None and svc.target_port != profile.port:
         return []  # endpoints exist, but every connection is refused
-    return [p for p in pods if p.ready]
+    return ready
 
 
-def _cpu(world: World, rps: dict[str, float], by_service: dict[str, list[Pod]]) -> dict[str, float]:
+def _cpu(world: World, rps: dict[str, float], by_service: dict[str, list[Pod]],
+         ready: dict[str, list[Pod]]) -> dict[str, float]:
     """Place load on pods and settle CPU demand against limits and node capacity; returns the
     saturation (demand / capacity) of every node."""
     node_demand = {n: node.extra_cpu_load + 0.15 for n, node in world.nodes.items()}
@@ -55,12 +56,15 @@ def _cpu(world: World, rps: dict[str, float], by_service: dict[str, list[Pod]]) 
     running: list[tuple[Pod, float, float]] = []
     for name, pods in by_service.items():
         p = world.profiles[name]
-        reach = [pod for pod in pods if pod.ready]
-        share = rps[name] / len(reach) if reach else 0.0
+        serving = ready[name]
+        share = rps[name] / len(serving) if serving else 0.0
         factor = world.cpu_factor.get(name, 1.0)
         extra = world.cpu_extra.get(name, 0.0)
         for pod in pods:
-            pod.rps = share if pod.ready else 0.0
+            pod.rps = 0.0
+        for pod in serving:
+            pod.rps = share
+        for pod in pods:
             c = pod.containers[0]
             if c.state != "running":
                 continue
@@ -161,13 +165,14 @@ def flow(world: World) -> None:
     for pod in world.pods.values():
         if pod.deleting_at is None and pod.phase == "Running" and pod.node is not None:
             by_service[pod.service].append(pod)
-    sat = _cpu(world, rps, by_service)
+    ready = {name: [p for p in pods if p.ready] for name, pods in by_service.items()}
+    sat = _cpu(world, rps, by_service, ready)
     dns = dns_ok(world)
     dt = world.dt
     for name in reversed(ORDER):
         p = world.profiles[name]
         st: ServiceStats = world.stats[name]
-        reach = _reachable(world, name, by_service[name])
+        reach = _reachable(world, name, ready[name])
         st.rps, st.reachable = rps[name], len(reach)
         if not reach:
             err, p50, causes = 1.0, 1.0, {"unavailable": 1.0}

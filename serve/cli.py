@@ -16,6 +16,7 @@ app = typer.Typer(
     help="opsagent: an AIOps agent runtime with its own trajectory trainer.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
 

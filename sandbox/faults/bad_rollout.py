@@ -3,21 +3,13 @@ requests with 5xx and stack traces. Rolling back cures it; scaling does not."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import (
-    SHOP_DEPLOYMENTS,
-    next_tag,
-    revert,
-    rollout_image,
-    runs_image,
-    settled,
-)
+from sandbox.faults.base import FaultType, Level, Symptoms, register
+from sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease, error_share
 from sandbox.world import ImageDefect, World
 
 
 @register
-class BadRollout(Fault):
+class BadRollout(DefectiveRelease):
     id = "bad_rollout"
     category = "application"
     level = Level.APPLICATION
@@ -28,23 +20,12 @@ class BadRollout(Fault):
     def candidates(cls, world: World) -> list[str]:
         return [s for s in SHOP_DEPLOYMENTS if s != "recommendation"]
 
-    def inject(self, world: World) -> None:
-        ratio = min(0.9, 0.35 * self.severity)
-        self.state["image"] = rollout_image(world, self.target, next_tag(world, self.target),
-                                            ImageDefect(error_ratio=ratio))
-
-    def mitigated(self, world: World) -> bool:
-        return not runs_image(world, self.target, str(self.state["image"])) and settled(
-            world, self.target)
-
-    def mitigations(self, world: World) -> list[list[Action]]:
-        return revert(world, self.target)
+    def defect(self, world: World) -> ImageDefect:
+        return ImageDefect(error_ratio=min(0.9, 0.35 * self.severity))
 
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(
             events=["ScalingReplicaSet"],
             logs=[r"NullPointerException|nil pointer dereference|KeyError"],
-            metrics=[MetricCheck(name="http_requests_total",
-                                 labels={"service": self.target, "code": "503"},
-                                 over="increase", per="http_requests_total", op=">", value=0.1)],
+            metrics=[error_share(self.target, 0.1)],
         )

@@ -3,8 +3,11 @@ workload has settled."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RolloutUndo, Scale, SetImage
-from sandbox.objects import Pod
+from typing import ClassVar
+
+from sandbox.actions import Action, Drain, RolloutUndo, Scale, SetImage
+from sandbox.faults.base import Fault, MetricCheck
+from sandbox.objects import Pod, PodTemplate
 from sandbox.world import ImageDefect, World
 
 SHOP_DEPLOYMENTS = ("frontend", "auth", "cart", "catalog", "checkout", "payment", "recommendation")
@@ -71,3 +74,74 @@ def shed_frontend() -> list[Action]:
 
 def busiest_node(world: World) -> str:
     return max(world.nodes, key=lambda n: (sum(1 for p in world.pods.values() if p.node == n), n))
+
+
+def error_share(service: str, above: float) -> MetricCheck:
+    """The share of a service's requests answered 5xx over the last five minutes."""
+    return MetricCheck(name="http_requests_total", labels={"service": service, "code": "503"},
+                       over="increase", per="http_requests_total", op=">", value=above)
+
+
+class NodeFault(Fault):
+    """A fault of one node. Targets only nodes without stateful pods, so that moving the
+    workloads away is always a cure."""
+
+    @classmethod
+    def candidates(cls, world: World) -> list[str]:
+        return stateless_nodes(world)
+
+    def components(self, world: World) -> list[str]:
+        return [f"Node/{self.target}"]
+
+    def harmful(self, world: World) -> list[Action]:
+        """Draining a healthy node as well leaves even less capacity."""
+        return [Drain(node=next(n for n in world.nodes if n != self.target))]
+
+
+class DefectiveRelease(Fault):
+    """A new release of a service whose image carries a defect; rolling back cures it."""
+
+    bump: ClassVar[str] = "minor"
+
+    def defect(self, world: World) -> ImageDefect:
+        raise NotImplementedError(type(self).__name__)
+
+    def inject(self, world: World) -> None:
+        tag = next_tag(world, self.target, self.bump)
+        self.state["image"] = rollout_image(world, self.target, tag, self.defect(world))
+
+    def mitigated(self, world: World) -> bool:
+        return not runs_image(world, self.target, str(self.state["image"])) and settled(
+            world, self.target)
+
+    def mitigations(self, world: World) -> list[list[Action]]:
+        return revert(world, self.target)
+
+
+class BadTemplateChange(Fault):
+    """An edit to a Deployment's pod template that breaks its new pods; the rollout stalls and
+    undoing it (or fixing the field) cures it."""
+
+    @classmethod
+    def candidates(cls, world: World) -> list[str]:
+        return list(SHOP_DEPLOYMENTS)
+
+    def mutate(self, template: PodTemplate) -> None:
+        raise NotImplementedError(type(self).__name__)
+
+    def fixed(self, world: World, template: PodTemplate) -> bool:
+        raise NotImplementedError(type(self).__name__)
+
+    def inject(self, world: World) -> None:
+        p = world.profiles[self.target]
+        world.update_template(world.workload(p.namespace, p.name), self.mutate,
+                              f"kubectl apply -f {p.name}.yaml")
+
+    def mitigated(self, world: World) -> bool:
+        p = world.profiles[self.target]
+        template = world.workloads[(p.namespace, p.name)].template
+        return self.fixed(world, template) and settled(world, self.target)
+
+    def mitigations(self, world: World) -> list[list[Action]]:
+        p = world.profiles[self.target]
+        return [[RolloutUndo(namespace=p.namespace, name=p.name)]]

@@ -4,8 +4,8 @@ syncing: pods keep presenting the old password and are refused; new pods cannot 
 from __future__ import annotations
 
 from sandbox.actions import Action, RefreshSecret, RolloutRestart
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import DB_CLIENTS, live_pods, settled
+from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from sandbox.faults.common import DB_CLIENTS, error_share, live_pods, settled
 from sandbox.startup import db_credentials_ok
 from sandbox.world import World
 
@@ -55,7 +55,5 @@ class DBCredentialsRevoked(Fault):
         return Symptoms(
             events=["UpdateFailed"],
             logs=[r"password authentication failed"],
-            metrics=[MetricCheck(name="http_requests_total",
-                                 labels={"service": "auth", "code": "503"}, over="increase",
-                                 per="http_requests_total", op=">", value=0.1)],
+            metrics=[error_share("auth", 0.1)],
         )

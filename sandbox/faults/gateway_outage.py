@@ -4,8 +4,8 @@ the cure is to fail over to the gateway's secondary endpoint."""
 from __future__ import annotations
 
 from sandbox.actions import Action, PatchEnv
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods, settled, shed_frontend
+from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from sandbox.faults.common import error_share, live_pods, settled, shed_frontend
 from sandbox.traffic import external_host
 from sandbox.world import World
 
@@ -45,8 +45,6 @@ class PaymentGatewayOutage(Fault):
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(
             logs=[r"502 Bad Gateway"],
-            metrics=[MetricCheck(name="http_requests_total",
-                                 labels={"service": "payment", "code": "503"}, over="increase",
-                                 per="http_requests_total", op=">", value=0.5)],
+            metrics=[error_share("payment", 0.5)],
             no_events_because="the failure is outside the cluster; Kubernetes sees healthy pods",
         )

@@ -3,21 +3,13 @@ the pod ends in CrashLoopBackOff. A restart only buys time; rolling back cures i
 
 from __future__ import annotations
 
-from sandbox.actions import Action
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import (
-    SHOP_DEPLOYMENTS,
-    next_tag,
-    revert,
-    rollout_image,
-    runs_image,
-    settled,
-)
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease
 from sandbox.world import ImageDefect, World
 
 
 @register
-class MemoryLeak(Fault):
+class MemoryLeak(DefectiveRelease):
     id = "memory_leak"
     category = "application"
     level = Level.APPLICATION
@@ -29,18 +21,9 @@ class MemoryLeak(Fault):
     def candidates(cls, world: World) -> list[str]:
         return list(SHOP_DEPLOYMENTS)
 
-    def inject(self, world: World) -> None:
+    def defect(self, world: World) -> ImageDefect:
         p = world.profiles[self.target]
-        rate = (p.mem_limit - p.base_memory) / (420 / self.severity)
-        self.state["image"] = rollout_image(world, self.target, next_tag(world, self.target),
-                                            ImageDefect(leak_bytes_per_s=rate))
-
-    def mitigated(self, world: World) -> bool:
-        return not runs_image(world, self.target, str(self.state["image"])) and settled(
-            world, self.target)
-
-    def mitigations(self, world: World) -> list[list[Action]]:
-        return revert(world, self.target)
+        return ImageDefect(leak_bytes_per_s=(p.mem_limit - p.base_memory) / (420 / self.severity))
 
     def symptoms(self, world: World) -> Symptoms:
         ns = world.profiles[self.target].namespace

@@ -3,27 +3,21 @@ kubelet evicts pods one after another."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, Drain, PruneNodeDisk
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled, stateless_nodes
+from sandbox.actions import Action, PruneNodeDisk
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
 from sandbox.objects import GiB
 from sandbox.world import World
 
 
 @register
-class NodeDiskFull(Fault):
+class NodeDiskFull(NodeFault):
     id = "node_disk_full"
     category = "node"
     level = Level.OS
     fault_type = FaultType.NETWORK_STORAGE
     summary = "a node's disk is nearly full; DiskPressure evicts its pods"
 
-    @classmethod
-    def candidates(cls, world: World) -> list[str]:
-        return stateless_nodes(world)
-
-    def components(self, world: World) -> list[str]:
-        return [f"Node/{self.target}"]
 
     def inject(self, world: World) -> None:
         node = world.node(self.target)
@@ -39,9 +33,6 @@ class NodeDiskFull(Fault):
     def mitigations(self, world: World) -> list[list[Action]]:
         return [[PruneNodeDisk(node=self.target)]]
 
-    def harmful(self, world: World) -> list[Action]:
-        other = next(n for n in world.nodes if n != self.target)
-        return [Drain(node=other)]
 
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(

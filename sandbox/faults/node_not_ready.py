@@ -4,13 +4,13 @@ pods become unreachable, and after five minutes they are evicted."""
 from __future__ import annotations
 
 from sandbox.actions import Action, Cordon, Drain
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled, stateless_nodes
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
 from sandbox.world import World
 
 
 @register
-class NodeNotReady(Fault):
+class NodeNotReady(NodeFault):
     id = "node_not_ready"
     category = "node"
     level = Level.HARDWARE
@@ -18,12 +18,6 @@ class NodeNotReady(Fault):
     summary = "a node lost its network; it is NotReady and its pods are unreachable"
     onset_range = (300, 420)
 
-    @classmethod
-    def candidates(cls, world: World) -> list[str]:
-        return stateless_nodes(world)
-
-    def components(self, world: World) -> list[str]:
-        return [f"Node/{self.target}"]
 
     def inject(self, world: World) -> None:
         node = world.node(self.target)
@@ -38,9 +32,6 @@ class NodeNotReady(Fault):
     def mitigations(self, world: World) -> list[list[Action]]:
         return [[Drain(node=self.target)], [Cordon(node=self.target), Drain(node=self.target)]]
 
-    def harmful(self, world: World) -> list[Action]:
-        other = next(n for n in world.nodes if n != self.target)
-        return [Drain(node=other)]
 
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(

@@ -4,25 +4,19 @@ out. Moving the pods off the node cures it."""
 from __future__ import annotations
 
 from sandbox.actions import Action, Drain
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import stateless_nodes
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import NodeFault
 from sandbox.world import World
 
 
 @register
-class NodePacketLoss(Fault):
+class NodePacketLoss(NodeFault):
     id = "node_packet_loss"
     category = "network"
     level = Level.HARDWARE
     fault_type = FaultType.NETWORK_STORAGE
     summary = "a node's network interface drops packets"
 
-    @classmethod
-    def candidates(cls, world: World) -> list[str]:
-        return stateless_nodes(world)
-
-    def components(self, world: World) -> list[str]:
-        return [f"Node/{self.target}"]
 
     def inject(self, world: World) -> None:
         world.node(self.target).nic_loss = min(0.6, 0.12 * self.severity)
@@ -36,9 +30,6 @@ class NodePacketLoss(Fault):
     def mitigations(self, world: World) -> list[list[Action]]:
         return [[Drain(node=self.target)]]
 
-    def harmful(self, world: World) -> list[Action]:
-        others = [n for n in world.nodes if n != self.target]
-        return [Drain(node=others[0])]
 
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(

@@ -3,40 +3,27 @@ FailedScheduling, and the rollout stalls."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RolloutUndo
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import BadTemplateChange
+from sandbox.objects import PodTemplate
 from sandbox.world import World
+
+GONE = "ip-10-0-4-99"  # a node that was decommissioned
 
 
 @register
-class NodeSelectorPending(Fault):
+class NodeSelectorPending(BadTemplateChange):
     id = "node_selector_pending"
     category = "configuration"
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "a nodeSelector names a node that does not exist; new pods stay Pending"
 
-    @classmethod
-    def candidates(cls, world: World) -> list[str]:
-        return list(SHOP_DEPLOYMENTS)
+    def mutate(self, template: PodTemplate) -> None:
+        template.node_selector["kubernetes.io/hostname"] = GONE
 
-    def inject(self, world: World) -> None:
-        p = world.profiles[self.target]
-        wl = world.workload(p.namespace, p.name)
-        world.update_template(
-            wl, lambda t: t.node_selector.update({"kubernetes.io/hostname": "ip-10-0-4-99"}),
-            f"kubectl apply -f {p.name}.yaml",
-        )
-
-    def mitigated(self, world: World) -> bool:
-        p = world.profiles[self.target]
-        selector = world.workloads[(p.namespace, p.name)].template.node_selector
-        return "ip-10-0-4-99" not in selector.values() and settled(world, self.target)
-
-    def mitigations(self, world: World) -> list[list[Action]]:
-        p = world.profiles[self.target]
-        return [[RolloutUndo(namespace=p.namespace, name=p.name)]]
+    def fixed(self, world: World, template: PodTemplate) -> bool:
+        return GONE not in template.node_selector.values()
 
     def symptoms(self, world: World) -> Symptoms:
         ns = world.profiles[self.target].namespace

@@ -3,42 +3,28 @@ run but never become Ready, and the rollout stalls."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RolloutUndo
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled
+from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from sandbox.faults.common import BadTemplateChange
+from sandbox.objects import PodTemplate
 from sandbox.world import World
 
 
 @register
-class ReadinessProbeMisconfigured(Fault):
+class ReadinessProbeMisconfigured(BadTemplateChange):
     id = "readiness_probe"
     category = "configuration"
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "the readiness probe checks a path the application does not serve"
 
-    @classmethod
-    def candidates(cls, world: World) -> list[str]:
-        return list(SHOP_DEPLOYMENTS)
-
-    def inject(self, world: World) -> None:
-        p = world.profiles[self.target]
-        wl = world.workload(p.namespace, p.name)
-
-        def mutate(t) -> None:
-            probe = t.containers[0].readiness
+    def mutate(self, template: PodTemplate) -> None:
+        probe = template.containers[0].readiness
+        if probe is not None:
             probe.path = "/health/ready"
 
-        world.update_template(wl, mutate, f"kubectl apply -f {p.name}.yaml")
-
-    def mitigated(self, world: World) -> bool:
-        p = world.profiles[self.target]
-        probe = world.workloads[(p.namespace, p.name)].template.containers[0].readiness
-        return probe is not None and probe.path == p.probe_path and settled(world, self.target)
-
-    def mitigations(self, world: World) -> list[list[Action]]:
-        p = world.profiles[self.target]
-        return [[RolloutUndo(namespace=p.namespace, name=p.name)]]
+    def fixed(self, world: World, template: PodTemplate) -> bool:
+        probe = template.containers[0].readiness
+        return probe is None or probe.path == world.profiles[self.target].probe_path
 
     def symptoms(self, world: World) -> Symptoms:
         ns = world.profiles[self.target].namespace

@@ -4,8 +4,8 @@ every connection is refused and callers fail."""
 from __future__ import annotations
 
 from sandbox.actions import Action, PatchService
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import shed_frontend
+from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from sandbox.faults.common import error_share, shed_frontend
 from sandbox.world import World
 
 
@@ -42,8 +42,6 @@ class ServiceTargetPort(Fault):
     def symptoms(self, world: World) -> Symptoms:
         return Symptoms(
             logs=[r"[Cc]onnection refused"],
-            metrics=[MetricCheck(name="http_requests_total",
-                                 labels={"service": self.target, "code": "503"},
-                                 over="increase", per="http_requests_total", op=">", value=0.9)],
+            metrics=[error_share(self.target, 0.9)],
             no_events_because="Kubernetes sees nothing wrong: pods are Ready and endpoints exist",
         )

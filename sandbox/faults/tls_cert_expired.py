@@ -4,8 +4,8 @@ cert-manager failed to renew it; every charge fails the TLS handshake."""
 from __future__ import annotations
 
 from sandbox.actions import Action, RenewCertificate, RolloutRestart
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods, settled, shed_frontend
+from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from sandbox.faults.common import error_share, live_pods, settled, shed_frontend
 from sandbox.world import World
 
 SECRET = "paygate-client-tls"
@@ -50,7 +50,5 @@ class TLSCertExpired(Fault):
         return Symptoms(
             events=["Failed"],
             logs=[r"CERTIFICATE_EXPIRED"],
-            metrics=[MetricCheck(name="http_requests_total",
-                                 labels={"service": "payment", "code": "503"}, over="increase",
-                                 per="http_requests_total", op=">", value=0.5)],
+            metrics=[error_share("payment", 0.5)],
         )

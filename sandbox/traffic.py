@@ -3,6 +3,7 @@ errors and latency that propagate from callees to callers along the dependency g
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -216,9 +217,15 @@ def _count(st: ServiceStats, n: float) -> None:
         st.latency_buckets = [0.0] * len(BUCKETS)
     mu = math.log(max(st.p50_ms, 0.01) / 1000)
     sigma = max(0.1, math.log(st.p99_ms / st.p50_ms) / 2.326) if st.p50_ms > 0 else 1.0
-    scale = 1 / (sigma * 1.4142)
-    half = 0.5 * n
-    buckets, erf = st.latency_buckets, math.erf
-    for i, log_le in enumerate(_LOG_BUCKETS):
-        buckets[i] += half * (1 + erf((log_le - mu) * scale))
+    buckets = st.latency_buckets
+    for i, share in enumerate(_bucket_shares(round(mu * 100), round(sigma * 50))):
+        buckets[i] += n * share
     st.latency_sum += n * st.p50_ms / 1000 * math.exp(sigma * sigma / 2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket_shares(mu_centi: int, sigma_fiftieths: int) -> tuple[float, ...]:
+    """Share of a log-normal latency distribution under each bucket bound. Quantised (1% in
+    the median, 0.02 in sigma) so the per-tick cost is a cache lookup."""
+    mu, scale = mu_centi / 100, 1 / (sigma_fiftieths / 50 * math.sqrt(2))
+    return tuple(0.5 * (1 + math.erf((log_le - mu) * scale)) for log_le in _LOG_BUCKETS)

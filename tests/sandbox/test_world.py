@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 
 from sandbox.build import DEFAULT_START
 from sandbox.metrics import series
@@ -70,3 +73,16 @@ def test_same_seed_same_world_different_seed_different_world():
     b = Scenario.build(ScenarioSpec(seed=21))
     c = Scenario.build(ScenarioSpec(seed=22))
     assert a.world.fingerprint() == b.world.fingerprint() != c.world.fingerprint()
+
+
+def test_worlds_reproduce_across_processes():
+    """String hashing is salted per process; nothing in the simulation may depend on it."""
+    code = ("from sandbox.scenario import *; sc = Scenario.build(ScenarioSpec(seed=4, faults=["
+            "FaultSpec(type='node_disk_full'), FaultSpec(type='benign_log_noise')])); "
+            "sc.advance(120); print(sc.world.fingerprint())")
+    prints = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2")
+    }
+    assert len(prints) == 1

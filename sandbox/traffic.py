@@ -37,6 +37,8 @@ def _load(world: World) -> dict[str, float]:
             rps[dep] += rps[name] * d.calls
         if miss and "redis" in p.deps and "postgres" in p.deps:
             rps["postgres"] += rps[name] * p.deps["redis"].calls * miss
+    # Lookups that miss the clients' DNS caches reach CoreDNS.
+    rps["coredns"] = 0.05 * sum(rps[name] for name, p in profiles.items() if p.deps or p.external)
     return rps
 
 

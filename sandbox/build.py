@@ -70,7 +70,7 @@ def _objects(world: World, start: float) -> None:
     for i, name in enumerate(NODE_NAMES):
         disk = 100 * GiB
         world.nodes[name] = Node(
-            name=name, ip=f"10.0.{i + 1}.{21 + 16 * i}", zone=ZONES[i], cpu=4.0,
+            name=name, ip=name.removeprefix("ip-").replace("-", "."), zone=ZONES[i], cpu=4.0,
             memory=16 * GiB, disk=disk, disk_used=disk * rng.uniform(0.35, 0.5),
             created_at=start - 86400 * (40 + i), last_heartbeat=start,
         )
@@ -143,6 +143,8 @@ def build_world(seed: int, start_time: float = DEFAULT_START, dt_s: float = 15.0
             c.state, c.reason, c.message, c.ready = "running", "", "", True
             c.restarts, c.backoff, c.last_reason, c.last_exit_code = 0, 0.0, "", 0
             c.last_started_at = c.last_finished_at = 0.0
+    for rs in world.replicasets.values():  # the previous release a month ago, the current one
+        rs.created_at = start_time - 86400 * (30 if rs.revision == 1 else 10)  # ten days ago
     for hpa in world.hpas.values():
         hpa.current_replicas = hpa.desired_replicas = world.workloads[(hpa.namespace, hpa.target)].replicas
     world.events.clear()

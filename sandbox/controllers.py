@@ -312,8 +312,7 @@ def reconcile(world: World) -> None:
             # A pod on an unreachable node stays Terminating until the node returns or a
             # force delete; elsewhere it goes after its grace period.
             node = world.nodes.get(pod.node or "")
-            forced = node is None or pod.reason == "ForceDeleted"
-            if forced or (node.ready and world.now - pod.deleting_at >= GRACE_S):
+            if node is None or (node.ready and world.now - pod.deleting_at >= GRACE_S):
                 del world.pods[key]
         elif pod.node is None:
             _schedule(world, pod)

@@ -37,8 +37,8 @@ class DeletePod(Action):
     def apply(self, world: World) -> ActionResult:
         pod = world.pod(self.namespace, self.name)
         controllers.delete_pod(world, pod)
-        if self.force:
-            pod.reason = "ForceDeleted"
+        if self.force:  # grace period 0: gone from the API at once, whatever the node says
+            del world.pods[(self.namespace, self.name)]
         return self._result([f"pod {self.namespace}/{self.name} deleted; its controller "
                              "replaces it"])
 

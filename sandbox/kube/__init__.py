@@ -1,0 +1,1 @@
+"""The Kubernetes API subset troubleshooting uses, served over the simulated cluster."""

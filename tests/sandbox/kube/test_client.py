@@ -1,0 +1,112 @@
+"""The official kubernetes Python client, unchanged, against the sandbox's API server."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+
+def test_pods_with_full_status(live):
+    pods = live.core.list_namespaced_pod("shop").items
+    assert len(pods) >= 17
+    catalog = [p for p in pods if p.metadata.labels["app.kubernetes.io/name"] == "catalog"]
+    assert catalog
+    status = catalog[0].status.container_statuses[0]
+    assert status.restart_count >= 1
+    assert status.last_state.terminated.reason == "OOMKilled"
+    assert status.last_state.terminated.exit_code == 137
+    assert catalog[0].spec.containers[0].resources.limits["memory"] == "768Mi"
+    assert catalog[0].metadata.owner_references[0].kind == "ReplicaSet"
+    assert {c.type for c in catalog[0].status.conditions} >= {"Ready", "PodScheduled"}
+
+
+def test_label_and_field_selectors(live):
+    by_label = live.core.list_namespaced_pod("shop", label_selector="app.kubernetes.io/name in (cart,auth)")
+    assert {p.metadata.labels["app.kubernetes.io/name"] for p in by_label.items} == {"cart", "auth"}
+    node = live.core.list_node().items[0].metadata.name
+    on_node = live.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    assert on_node and all(p.spec.node_name == node for p in on_node)
+    pod = by_label.items[0].metadata.name
+    live.world.emit("Pod", "shop", pod, "Unhealthy", "Readiness probe failed: timeout", "Warning")
+    events = live.core.list_namespaced_event("shop", field_selector=f"involvedObject.name={pod},type=Warning")
+    assert [e.reason for e in events.items] == ["Unhealthy"]
+
+
+def test_paging_with_limit_and_continue(live):
+    first = live.core.list_namespaced_pod("shop", limit=5)
+    assert len(first.items) == 5 and first.metadata._continue
+    rest = live.core.list_namespaced_pod("shop", _continue=first.metadata._continue)
+    names = [p.metadata.name for p in first.items + rest.items]
+    assert len(names) == len(set(names)) == len(live.core.list_namespaced_pod("shop").items)
+
+
+def test_logs_tail_and_previous(live):
+    pod = next(p for p in live.world.pods.values()
+               if p.service == "catalog" and p.containers[0].last_reason == "OOMKilled")
+    tail = live.core.read_namespaced_pod_log(pod.name, "shop", tail_lines=3)
+    assert len(tail.splitlines()) == 3
+    previous = live.core.read_namespaced_pod_log(pod.name, "shop", previous=True, timestamps=True)
+    assert "GC overhead" in previous or "OutOfMemoryError" in previous
+    assert previous.splitlines()[0][:4] == "2026"
+
+
+def test_workloads_nodes_and_more(live):
+    deploy = live.apps.read_namespaced_deployment("catalog", "shop")
+    assert deploy.spec.template.spec.containers[0].image.endswith(":5.4.0")
+    assert deploy.metadata.annotations["deployment.kubernetes.io/revision"] == "3"
+    rs = live.apps.list_namespaced_replica_set("shop", label_selector="app.kubernetes.io/name=catalog")
+    assert len(rs.items) == 3
+    assert live.apps.read_namespaced_stateful_set("postgres", "shop").status.ready_replicas == 1
+    nodes = live.core.list_node().items
+    assert len(nodes) == 3 and all(n.status.conditions[-1].type == "Ready" for n in nodes)
+    endpoints = live.core.read_namespaced_endpoints("cart", "shop")
+    assert len(endpoints.subsets[0].addresses) == 2
+    assert live.core.read_namespaced_config_map("coredns", "kube-system").data["Corefile"]
+    assert client.AutoscalingV2Api(live.api).read_namespaced_horizontal_pod_autoscaler(
+        "frontend", "shop").spec.max_replicas == 6
+
+
+def test_errors_have_the_real_shape(live, tmp_path):
+    with pytest.raises(ApiException) as exc:
+        live.core.read_namespaced_pod("no-such-pod", "shop")
+    assert exc.value.status == 404
+    assert '"reason":"NotFound"' in exc.value.body.replace(" ", "")
+    with pytest.raises(ApiException) as exc:
+        live.core.list_namespaced_pod("shop", label_selector="app in (x")
+    assert exc.value.status == 400
+    with pytest.raises(ApiException) as exc:
+        live.core.list_namespaced_pod("shop", field_selector="spec.bogus=1")
+    assert exc.value.status == 400
+    with pytest.raises(ApiException) as exc:
+        live.apps.patch_namespaced_deployment_scale("cart", "shop", {"spec": {"replicas": -1}})
+    assert exc.value.status == 422 and "replicas" in exc.value.body
+
+
+def test_wrong_credentials_get_401(live):
+    cfg = client.Configuration()
+    cfg.host = live.server.url
+    cfg.ssl_ca_cert = str(live.server.ca)
+    cfg.api_key = {"authorization": "Bearer wrong-token"}
+    with client.ApiClient(cfg) as bad, pytest.raises(ApiException) as exc:
+        client.CoreV1Api(bad).list_namespaced_pod("shop")
+    assert exc.value.status == 401
+
+
+def test_mutations_change_the_world(fresh):
+    fresh.apps.patch_namespaced_deployment_scale("cart", "shop", {"spec": {"replicas": 3}})
+    assert fresh.world.workloads[("shop", "cart")].replicas == 3
+    fresh.apps.patch_namespaced_deployment("catalog", "shop", {"spec": {"template": {"spec": {
+        "containers": [{"name": "catalog", "image": "registry.shop.internal/shop/catalog:5.3.1"}]}}}})
+    wl = fresh.world.workloads[("shop", "catalog")]
+    assert wl.template.containers[0].image.endswith(":5.3.1") and wl.revision == 4
+    assert wl.template.containers[0].env == fresh.world.profiles["catalog"].env  # merged, not replaced
+    node = next(iter(fresh.world.nodes))
+    fresh.core.patch_node(node, {"spec": {"unschedulable": True}})
+    assert fresh.world.nodes[node].unschedulable
+    pod = next(p for p in fresh.world.pods.values() if p.service == "auth")
+    fresh.core.delete_namespaced_pod(pod.name, "shop")
+    assert fresh.world.pods[("shop", pod.name)].deleting_at is not None
+    fresh.scenario.advance(120)
+    assert sum(1 for p in fresh.world.pods.values() if p.service == "auth" and p.ready) == 2
+    assert fresh.scenario.mitigated()  # the image change rolled catalog back to a good release

@@ -1,0 +1,75 @@
+"""kubectl (the real binary on the machine) against the sandbox, as an SRE would use it."""
+
+from __future__ import annotations
+
+from tests.sandbox.kube.conftest import requires_kubectl
+
+pytestmark = requires_kubectl
+
+
+def test_get_pods_prints_the_real_columns(live):
+    out = live.kubectl("get", "pods", "-n", "shop").stdout
+    header = out.splitlines()[0].split()
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    catalog = [line for line in out.splitlines() if line.startswith("catalog-")]
+    assert catalog and all("ago)" in line for line in catalog)  # "3 (2m45s ago)"
+
+
+def test_get_several_kinds_and_wide(live):
+    out = live.kubectl("get", "deploy,svc,statefulsets", "-n", "shop").stdout
+    assert "deployment.apps/catalog" in out and "service/cart" in out
+    assert "statefulset.apps/postgres" in out
+    wide = live.kubectl("get", "nodes", "-o", "wide").stdout
+    assert wide.splitlines()[0].split()[:5] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+
+
+def test_describe_pod_shows_state_and_events(live):
+    pod = next(p.name for p in live.world.pods.values()
+               if p.service == "catalog" and p.containers[0].restarts)
+    out = live.kubectl("describe", "pod", pod, "-n", "shop").stdout
+    assert "Last State:" in out and "OOMKilled" in out
+    assert "Events:" in out
+
+
+def test_logs_and_events_with_selectors(live):
+    pod = next(p.name for p in live.world.pods.values() if p.service == "cart")
+    logs = live.kubectl("logs", pod, "-n", "shop", "--tail=4").stdout
+    assert len(logs.splitlines()) == 4
+    events = live.kubectl("get", "events", "-A", "--field-selector", "reason=OOMKilling").stdout
+    assert "OOMKilling" in events and "node/" in events
+    out = live.kubectl("get", "pods", "-n", "shop", "-l", "app.kubernetes.io/name=redis",
+                       "-o", "jsonpath={.items[*].metadata.name}").stdout
+    assert out.startswith("redis-")
+
+
+def test_scale_restart_undo_cordon(fresh):
+    fresh.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=3")
+    assert fresh.world.workloads[("shop", "cart")].replicas == 3
+    fresh.kubectl("rollout", "restart", "deployment/auth", "-n", "shop")
+    auth = fresh.world.workloads[("shop", "auth")]
+    assert "kubectl.kubernetes.io/restartedAt" in auth.template.annotations
+    fresh.kubectl("rollout", "undo", "deployment/catalog", "-n", "shop")
+    assert fresh.world.workloads[("shop", "catalog")].template.containers[0].image.endswith(":5.3.1")
+    node = next(iter(fresh.world.nodes))
+    fresh.kubectl("cordon", node)
+    assert fresh.world.nodes[node].unschedulable
+    assert "SchedulingDisabled" in fresh.kubectl("get", "node", node).stdout
+    fresh.kubectl("uncordon", node)
+    assert not fresh.world.nodes[node].unschedulable
+    fresh.scenario.advance(600)
+    assert fresh.scenario.mitigated()
+
+
+def test_drain_evicts_every_pod(fresh):
+    node = next(n for n in fresh.world.nodes
+                if not any(p.node == n and p.service == "postgres" for p in fresh.world.pods.values()))
+    fresh.kubectl("drain", node, "--grace-period=0", "--timeout=30s", "--ignore-daemonsets")
+    assert fresh.world.nodes[node].unschedulable
+    assert not [p for p in fresh.world.pods.values() if p.node == node and p.deleting_at is None]
+
+
+def test_errors_reach_the_user(live):
+    out = live.kubectl("get", "pod", "nope", "-n", "shop", check=False)
+    assert out.returncode == 1 and 'pods "nope" not found' in out.stderr
+    out = live.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=-2", check=False)
+    assert out.returncode != 0

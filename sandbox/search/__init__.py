@@ -1,0 +1,1 @@
+"""An Elasticsearch-compatible `_search` over the simulated cluster's logs (SQLite FTS5)."""

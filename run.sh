@@ -13,6 +13,10 @@ setup() {
     local missing=()
     command -v python3 >/dev/null || missing+=(python3)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    # The sandbox's real monitoring stack; kubectl for the API tests where Debian has it.
+    command -v prometheus >/dev/null || missing+=(prometheus)
+    command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
+      || missing+=(prometheus-alertmanager)
     if [ ${#missing[@]} -gt 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +18,7 @@ from sandbox.demo import run_demo
 from sandbox.errors import SandboxError
 from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
+from sandbox.world import World
 
 app = typer.Typer(help="The simulated cluster: fault catalogue, scenarios and the demo.",
                   no_args_is_help=True)
@@ -120,3 +124,110 @@ def generate_cmd(
             fh.write(json.dumps({"split": name, "id": spec.id, **spec.model_dump()}) + "\n")
     counts = {name: sum(1 for n, _ in rows if n == name) for name, _ in rows}
     console.print(f"wrote {len(rows)} scenario specs to {out}: {counts}")
+
+
+def _run_dir(ctx: typer.Context, name: str) -> Path:
+    base = ctx.obj.data_dir if ctx.obj is not None else Path(".opsagent")
+    return base / "sandbox" / name
+
+
+def _parse_faults(faults: list[str], randomly: bool, seed: int) -> list[FaultSpec]:
+    specs = []
+    for item in faults:
+        fault, _, target = item.partition("@")
+        if fault not in FAULTS:
+            raise _fail(f"unknown fault type {fault!r}; see `opsagent sandbox faults`")
+        specs.append(FaultSpec(type=fault, target=target or None))
+    if randomly:
+        incidents = sorted(k for k, f in FAULTS.items() if f.is_incident)
+        specs.append(FaultSpec(type=random.Random(seed).choice(incidents)))
+    return specs
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    fault: Annotated[list[str] | None, typer.Option(
+        "--scenario", "--fault", help="FAULT or FAULT@TARGET; repeat to compose")] = None,
+    randomly: Annotated[bool, typer.Option("--random", help="add a seeded random fault")] = False,
+    seed: int = 0,
+    name: Annotated[str, typer.Option(help="sandbox name: its run directory and identity")] = "default",
+    prometheus: Annotated[bool, typer.Option(help="start Prometheus and Alertmanager")] = True,
+    webhook_url: Annotated[str | None, typer.Option(help="Alertmanager webhook receiver")] = None,
+    duration: Annotated[float, typer.Option(help="stop after this many seconds (0: until Ctrl-C)")] = 0,
+) -> None:
+    """Start the sandbox: Kubernetes API, Elasticsearch API, Prometheus and Alertmanager."""
+    from sandbox.prom.stack import binaries
+    from sandbox.runtime import Sandbox
+
+    if prometheus:
+        try:
+            binaries()
+        except FileNotFoundError as exc:
+            raise _fail(str(exc)) from None
+    spec = ScenarioSpec(faults=_parse_faults(fault or [], randomly, seed), seed=seed, now=time.time())
+    try:
+        box = Sandbox(spec, _run_dir(ctx, name), prometheus=prometheus, webhook_url=webhook_url)
+    except SandboxError as exc:
+        raise _fail(str(exc)) from None
+    box.start()
+    table = Table(title=f"sandbox {name!r}: scenario {spec.id}", show_header=False)
+    info = box.info()
+    table.add_row("kubeconfig", f"export KUBECONFIG={info['kubeconfig']}")
+    table.add_row("kubernetes", info["kubernetes"])
+    table.add_row("elasticsearch", f"{info['elasticsearch']['url']} (user elastic; credentials in "
+                  f"{box.info_path})")
+    table.add_row("prometheus", info["prometheus"] or "off")
+    table.add_row("alertmanager", info["alertmanager"] or "off")
+    table.add_row("control", info["control"]["url"])
+    console.print(table)
+    console.print("Simulated time runs with the wall clock. Ctrl-C stops everything.")
+    try:
+        deadline = time.monotonic() + duration if duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+        console.print("sandbox stopped")
+
+
+@app.command()
+def inject(
+    ctx: typer.Context,
+    fault: Annotated[str, typer.Argument(help="fault id (see `opsagent sandbox faults`)")],
+    target: Annotated[str | None, typer.Option(help="service or node")] = None,
+    severity: float = 1.0,
+    name: Annotated[str, typer.Option(help="which running sandbox")] = "default",
+) -> None:
+    """Add a fault, now, to a running sandbox."""
+    info_path = _run_dir(ctx, name) / "sandbox.json"
+    if not info_path.is_file():
+        raise _fail(f"no sandbox named {name!r} is running (no {info_path}); start one with "
+                    "`opsagent sandbox up`")
+    control = json.loads(info_path.read_text())["control"]
+    try:
+        response = httpx.post(f"{control['url']}/v1/faults", json={
+            "type": fault, "target": target, "severity": severity},
+            headers={"Authorization": f"Bearer {control['token']}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        raise _fail(f"the sandbox {name!r} does not answer ({exc}); is it still running?") from None
+    if response.status_code != 201:
+        raise _fail(response.json().get("detail", response.text))
+    truth = response.json()
+    console.print(f"injected [bold]{truth['fault']}[/] on {', '.join(truth['components'])}")
+
+
+@app.command()
+def scenarios(seed: int = 0) -> None:
+    """The scenario catalogue: every fault with the targets it can hit (for this seed)."""
+    from sandbox.build import build_world
+
+    world: World = build_world(seed)
+    table = Table(title=f"scenarios (seed {seed})")
+    for col in ("fault", "category", "targets"):
+        table.add_column(col, overflow="fold")
+    for fid, cls in sorted(FAULTS.items()):
+        table.add_row(fid, cls.category, ", ".join(cls.candidates(world)))
+    console.print(table)

@@ -331,12 +331,35 @@ def _objects(frame: Frame, out: list[Sample]) -> None:
     add(Sample("redis_memory_max_bytes", rd, maxmem))
 
 
+def _targets(frame: Frame, out: list[Sample]) -> None:
+    """`up` for every scrape target, as Prometheus records it: 0 where the target is gone."""
+    add = out.append
+    for job, instance in (("apiserver", "10.0.0.10:443"), ("kube-scheduler", "10.0.0.10:10259"),
+                          ("kube-controller-manager", "10.0.0.10:10257"),
+                          ("kube-state-metrics", KSM["instance"])):
+        add(Sample("up", {"job": job, "instance": instance, "namespace": "kube-system"
+                          if job != "kube-state-metrics" else "monitoring"}, 1))
+    for n in frame.nodes:
+        for path in ("/metrics", "/metrics/cadvisor", "/metrics/probes"):
+            add(Sample("up", {"job": "kubelet", "metrics_path": path, "node": n.name,
+                              "instance": f"{n.ip}:10250", "namespace": "kube-system",
+                              "service": "kubelet"}, float(n.ready)))
+        add(Sample("up", {"job": "node-exporter", "instance": n.name, "namespace": "monitoring",
+                          "service": "node-exporter"}, float(n.ready)))
+    for p in frame.pods:
+        if p.phase == "Running" and p.ip and p.service not in ("report-generator",):
+            job = "kube-dns" if p.service == "coredns" else p.service
+            add(Sample("up", {"job": job, "instance": f"{p.ip}:8080", "namespace": p.namespace,
+                              "pod": p.name, "service": job}, float(p.ready)))
+
+
 def render(frame: Frame) -> list[Sample]:
     """Every series of one frame, as a Prometheus scrape of the whole cluster would see it."""
     out: list[Sample] = []
     _pods(frame, out)
     _nodes(frame, out)
     _objects(frame, out)
+    _targets(frame, out)
     return out
 
 

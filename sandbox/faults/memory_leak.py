@@ -23,7 +23,7 @@ class MemoryLeak(DefectiveRelease):
 
     def defect(self, world: World) -> ImageDefect:
         p = world.profiles[self.target]
-        return ImageDefect(leak_bytes_per_s=(p.mem_limit - p.base_memory) / (420 / self.severity))
+        return ImageDefect(leak_bytes_per_s=(p.mem_limit - p.base_memory) / (200 / self.severity))
 
     def symptoms(self, world: World) -> Symptoms:
         ns = world.profiles[self.target].namespace

@@ -1,0 +1,64 @@
+"""Which alerts the real rules fire over a scenario's history, by `promtool test rules`: the
+history becomes the test's input series, and promtool evaluates every rule, `for:` included,
+over simulated time in seconds rather than waiting for wall-clock minutes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from sandbox.metrics import Frame, render
+from sandbox.prom.rules import write_rule_files
+
+_GOT = re.compile(r"alertname: (\S+), time: (\S+),\s*\n\s*exp:.*?\n\s*got:(\[.*?\n\s*\])", re.S)
+_LABELS = re.compile(r"Labels:\{(.*?)\}\n")
+_PAIR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _selector(name: str, labels: dict[str, str]) -> str:
+    body = ",".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+                    for k, v in sorted(labels.items()))
+    return f"{name}{{{body}}}"
+
+
+def input_series(frames: list[Frame]) -> list[dict[str, str]]:
+    """Every series over the frames, in promtool's notation (`_` where a series is absent)."""
+    values: dict[str, list[str]] = {}
+    for i, frame in enumerate(frames):
+        for s in render(frame):
+            key = _selector(s.name, s.labels)
+            column = values.setdefault(key, ["_"] * len(frames))
+            column[i] = repr(float(s.value))
+    return [{"series": key, "values": " ".join(vals)} for key, vals in values.items()]
+
+
+def firing_alerts(frames: list[Frame], alertnames: list[str],
+                  promtool: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """The alerts (name -> label sets) firing at the last frame, as Prometheus would fire them."""
+    exe = promtool or shutil.which("promtool")
+    if exe is None:
+        raise FileNotFoundError("promtool not found: install the Debian package `prometheus`")
+    step = round(frames[1].t - frames[0].t)
+    at = f"{step * (len(frames) - 1)}s"
+    with tempfile.TemporaryDirectory() as tmp:
+        rule_files = write_rule_files(Path(tmp) / "rules")
+        test = {"rule_files": [str(p) for p in rule_files], "evaluation_interval": f"{step}s",
+                "tests": [{"interval": f"{step}s", "input_series": input_series(frames),
+                           "alert_rule_test": [{"eval_time": at, "alertname": name, "exp_alerts": []}
+                                               for name in alertnames]}]}
+        path = Path(tmp) / "test.yaml"
+        path.write_text(yaml.safe_dump(test, sort_keys=False, width=1 << 20))
+        out = subprocess.run([exe, "test", "rules", str(path)], capture_output=True, text=True,
+                             timeout=600)
+    text = out.stdout + out.stderr
+    if out.returncode != 0 and "FAILED" not in text:
+        raise RuntimeError(f"promtool test rules failed: {text[-2000:]}")
+    fired: dict[str, list[dict[str, str]]] = {name: [] for name in alertnames}
+    for name, _, got in _GOT.findall(text):
+        fired[name] = [dict(_PAIR.findall(labels)) for labels in _LABELS.findall(got)]
+    return fired

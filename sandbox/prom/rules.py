@@ -1,0 +1,79 @@
+"""The rule files the sandbox's Prometheus loads: the kube-prometheus rules, whole, and the
+application rules a team would add beside them (error ratio, latency, error-budget burn,
+datastore saturation), written in the same style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KUBE_PROMETHEUS = Path(__file__).parent / "rules" / "kube-prometheus"
+RUNBOOKS = "https://runbooks.shop.internal"
+
+
+def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict:
+    return {"alert": name, "expr": expr, "for": for_, "labels": {"severity": severity},
+            "annotations": {"summary": summary, "description": description,
+                            "runbook_url": f"{RUNBOOKS}/{name.lower()}"}}
+
+
+APP_RULES: dict[str, Any] = {"groups": [
+    {"name": "shop.rules", "rules": [
+        {"record": "service:http_requests:rate5m",
+         "expr": "sum by (namespace, service) (rate(http_requests_total[5m]))"},
+        {"record": "service:http_request_errors:ratio_rate5m",
+         "expr": 'sum by (namespace, service) (rate(http_requests_total{code=~"5.."}[5m]))\n/\n'
+                 "sum by (namespace, service) (rate(http_requests_total[5m]))"},
+        {"record": "service:http_request_errors:ratio_rate30m",
+         "expr": 'sum by (namespace, service) (rate(http_requests_total{code=~"5.."}[30m]))\n/\n'
+                 "sum by (namespace, service) (rate(http_requests_total[30m]))"},
+        {"record": "service:http_request_duration_seconds:p99_5m",
+         "expr": "histogram_quantile(0.99, sum by (namespace, service, le) "
+                 "(rate(http_request_duration_seconds_bucket[5m])))"},
+    ]},
+    {"name": "shop.alerts", "rules": [
+        _alert("ShopServiceHighErrorRate",
+               "service:http_request_errors:ratio_rate5m > 0.05", "5m", "critical",
+               "A service answers more than 5% of its requests with errors.",
+               "{{ $labels.namespace }}/{{ $labels.service }} answers {{ $value | humanizePercentage }} "
+               "of its requests with errors."),
+        _alert("ShopErrorBudgetBurn",
+               "service:http_request_errors:ratio_rate5m > (14.4 * 0.01)\nand\n"
+               "service:http_request_errors:ratio_rate30m > (14.4 * 0.01)", "2m", "critical",
+               "A service burns its 99% availability error budget 14x too fast.",
+               "{{ $labels.namespace }}/{{ $labels.service }} is burning its error budget at over "
+               "14.4 times the sustainable rate."),
+        _alert("ShopServiceLatencyHigh",
+               "service:http_request_duration_seconds:p99_5m > 0.5", "10m", "warning",
+               "A service's p99 latency is above its 500 ms objective.",
+               "{{ $labels.namespace }}/{{ $labels.service }} p99 latency is "
+               "{{ $value | humanizeDuration }}."),
+        _alert("PostgresTooManyConnections",
+               "max(pg_stat_activity_count) by (namespace, server) / "
+               "max(pg_settings_max_connections) by (namespace, server) > 0.9", "2m", "critical",
+               "PostgreSQL is close to its connection limit.",
+               "{{ $labels.server }} uses {{ $value | humanizePercentage }} of max_connections."),
+        _alert("RedisEvictionStorm",
+               "rate(redis_evicted_keys_total[5m]) > 10", "5m", "warning",
+               "Redis is evicting keys continuously.",
+               "{{ $labels.instance }} evicts {{ $value | humanize }} keys per second; its memory "
+               "limit is below the working set."),
+    ]},
+]}
+
+
+def write_rule_files(directory: Path) -> list[Path]:
+    """One rule file per kube-prometheus manifest (its `spec`), and the application rules."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for manifest in sorted(KUBE_PROMETHEUS.glob("*.yaml")):
+        spec = yaml.safe_load(manifest.read_text())["spec"]
+        path = directory / manifest.name.replace("-prometheusRule", ".rules")
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        written.append(path)
+    app = directory / "shop.rules.yaml"
+    app.write_text(yaml.safe_dump(APP_RULES, sort_keys=False))
+    written.append(app)
+    return written

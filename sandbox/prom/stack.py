@@ -1,0 +1,127 @@
+"""A real Prometheus and Alertmanager for one sandbox: generated configs in a run directory,
+free local ports, Alertmanager started first, both stopped cleanly."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from sandbox.prom.rules import write_rule_files
+
+INSTALL_HINT = ("install them with `apt-get install -y prometheus prometheus-alertmanager` "
+                "(./run.sh does this when run as root)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def binaries() -> tuple[str, str]:
+    prometheus = shutil.which("prometheus")
+    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not prometheus or not alertmanager:
+        missing = [n for n, b in (("prometheus", prometheus), ("alertmanager", alertmanager)) if not b]
+        raise FileNotFoundError(f"{' and '.join(missing)} not found on PATH: {INSTALL_HINT}")
+    return prometheus, alertmanager
+
+
+class PromStack:
+    def __init__(self, run_dir: Path, webhook_url: str | None = None, evaluation_s: int = 15,
+                 webhook_token: str | None = None):
+        self.run_dir = run_dir
+        self.webhook_url = webhook_url
+        self.webhook_token = webhook_token
+        self.evaluation_s = evaluation_s
+        self.prom_port, self.am_port = free_port(), free_port()
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prom_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.am_port}"
+
+    def _alertmanager_config(self) -> dict:
+        receiver: dict = {"name": "opsagent"}
+        if self.webhook_url:
+            hook: dict = {"url": self.webhook_url, "send_resolved": True}
+            if self.webhook_token:
+                hook["http_config"] = {"authorization": {"type": "Bearer",
+                                                         "credentials": self.webhook_token}}
+            receiver["webhook_configs"] = [hook]
+        return {"route": {"receiver": "opsagent", "group_by": ["alertname", "namespace"],
+                          "group_wait": "5s", "group_interval": "30s", "repeat_interval": "4h"},
+                "receivers": [receiver]}
+
+    def _prometheus_config(self, rule_files: list[Path]) -> dict:
+        return {"global": {"scrape_interval": "15s", "evaluation_interval": f"{self.evaluation_s}s",
+                           "external_labels": {"cluster": "opsagent-sandbox"}},
+                "storage": {"tsdb": {"out_of_order_time_window": "2h"}},
+                "rule_files": [str(p) for p in rule_files],
+                "alerting": {"alertmanagers": [{"static_configs": [
+                    {"targets": [f"127.0.0.1:{self.am_port}"]}]}]}}
+
+    def start(self, timeout: float = 30.0) -> PromStack:
+        prometheus, alertmanager = binaries()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        am_yml = self.run_dir / "alertmanager.yml"
+        am_yml.write_text(yaml.safe_dump(self._alertmanager_config(), sort_keys=False))
+        prom_yml = self.run_dir / "prometheus.yml"
+        rules = write_rule_files(self.run_dir / "rules")
+        prom_yml.write_text(yaml.safe_dump(self._prometheus_config(rules), sort_keys=False))
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        # Alertmanager first, so Prometheus' first alerts do not wait for a resend.
+        self._spawn([alertmanager, f"--config.file={am_yml}",
+                     f"--storage.path={self.run_dir / 'alertmanager-data'}",
+                     f"--web.listen-address=127.0.0.1:{self.am_port}",
+                     f"--web.external-url={self.alertmanager_url}", "--cluster.listen-address="],
+                    logs / "alertmanager.log")
+        self._wait(f"{self.alertmanager_url}/-/ready", timeout)
+        self._spawn([prometheus, f"--config.file={prom_yml}",
+                     f"--storage.tsdb.path={self.run_dir / 'prometheus-data'}",
+                     f"--web.listen-address=127.0.0.1:{self.prom_port}",
+                     f"--web.external-url={self.prometheus_url}", "--web.enable-remote-write-receiver",
+                     "--storage.tsdb.retention.time=1d", "--web.enable-lifecycle",
+                     f"--rules.alert.resend-delay={max(5, self.evaluation_s)}s"],
+                    logs / "prometheus.log")
+        self._wait(f"{self.prometheus_url}/-/ready", timeout)
+        return self
+
+    def _spawn(self, argv: list[str], log: Path) -> None:
+        with log.open("ab") as out:
+            self._procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL))
+
+    def _wait(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self._procs):
+                raise RuntimeError(f"a monitoring process exited early; see {self.run_dir / 'logs'}")
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{url} not ready after {timeout:.0f}s; see {self.run_dir / 'logs'}")
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._procs.clear()

@@ -1,0 +1,107 @@
+"""A running sandbox: every endpoint at once, faults injected while it runs, several side by
+side, and (slow) the real Prometheus and Alertmanager fed by remote write."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import httpx
+import pytest
+from elasticsearch import Elasticsearch
+from kubernetes import client, config
+
+from sandbox.prom.stack import binaries
+from sandbox.runtime import Sandbox
+from sandbox.scenario import FaultSpec, ScenarioSpec
+
+
+def _has_prometheus() -> bool:
+    try:
+        binaries()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+requires_prometheus = pytest.mark.skipif(not _has_prometheus(),
+                                         reason="prometheus/alertmanager not installed")
+
+
+def control(box: Sandbox, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
+    info = box.info()["control"]
+    return httpx.request(method, info["url"] + path, timeout=10,
+                         headers={"Authorization": f"Bearer {info['token']}"}, **kw)
+
+
+def test_side_by_side_sandboxes_are_isolated(tmp_path):
+    a = Sandbox(ScenarioSpec(seed=1), tmp_path / "a", prometheus=False, clock=False).start()
+    b = Sandbox(ScenarioSpec(seed=2), tmp_path / "b", prometheus=False, clock=False).start()
+    try:
+        assert len({a.kube.port, b.kube.port, a.search.port, b.search.port}) == 4
+        response = control(a, "POST", "/v1/faults", json={"type": "scaled_to_zero", "target": "cart"})
+        assert response.status_code == 201 and response.json()["fault"] == "scaled_to_zero"
+        apps_a = client.AppsV1Api(config.new_client_from_config(str(a.kubeconfig)))
+        apps_b = client.AppsV1Api(config.new_client_from_config(str(b.kubeconfig)))
+        assert apps_a.read_namespaced_deployment("cart", "shop").spec.replicas == 0
+        assert apps_b.read_namespaced_deployment("cart", "shop").spec.replicas == 2
+        status = control(a, "GET", "/v1/status").json()
+        assert status["faults"] == ["scaled_to_zero"] and status["mitigated"] is False
+        info = json.loads(a.info_path.read_text())
+        es = Elasticsearch(info["elasticsearch"]["url"],
+                           basic_auth=("elastic", info["elasticsearch"]["password"]))
+        assert es.count(index="logs-*")["count"] > 1000
+        bad = control(a, "POST", "/v1/faults", json={"type": "memory_leak", "target": "postgres"})
+        assert bad.status_code == 400 and "not a valid target" in bad.json()["detail"]
+        assert httpx.get(info["control"]["url"] + "/v1/status").status_code == 401
+    finally:
+        a.stop()
+        b.stop()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict, dict]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.append((dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+@requires_prometheus
+def test_prometheus_and_alertmanager_are_fed_for_real(tmp_path):
+    receiver = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    spec = ScenarioSpec(faults=[FaultSpec(type="bad_rollout", target="cart")], seed=3, now=time.time())
+    box = Sandbox(spec, tmp_path, webhook_url=f"http://127.0.0.1:{receiver.server_port}/alerts",
+                  webhook_token="am-secret", evaluation_s=5, clock=False).start()
+    try:
+        prom = box.info()["prometheus"]
+        end = time.time()
+        result = httpx.get(f"{prom}/api/v1/query_range", params={
+            "query": 'sum(rate(http_requests_total{service="cart",code="503"}[5m]))',
+            "start": end - 1800, "end": end, "step": 60}).json()["data"]["result"]
+        values = [float(v) for _, v in result[0]["values"]]
+        assert values[0] == 0.0 and values[-1] > 1.0  # quiet before the bad release, not after
+        rules = httpx.get(f"{prom}/api/v1/rules").json()["data"]["groups"]
+        assert sum(len(g["rules"]) for g in rules) > 150
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _Receiver.received:
+            time.sleep(1)
+        headers, body = _Receiver.received[0]
+        assert body["version"] == "4" and headers["Authorization"] == "Bearer am-secret"
+        names = {a["labels"]["alertname"] for _, b in _Receiver.received for a in b["alerts"]}
+        assert "Watchdog" in names
+        sent = box.writer.sent
+        box.tick()
+        assert box.writer.sent == sent + 1
+    finally:
+        box.stop()
+        receiver.shutdown()

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -62,7 +63,7 @@ def test_side_by_side_sandboxes_are_isolated(tmp_path):
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict, dict]] = []
+    received: ClassVar[list[tuple[dict, dict]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -182,7 +182,7 @@ def _pods(frame: Frame, out: list[Sample]) -> None:
                        float(p.ready == (cond == "true"))))
         for reason in POD_REASONS:
             add(Sample("kube_pod_status_reason", {**base, "reason": reason}, float(p.reason == reason)))
-        for c in p.containers:
+        for c in p.containers if p.node else ():  # no containerStatuses before scheduling
             cl = {**base, "container": c.name}
             add(Sample("kube_pod_container_info", {**cl, "image": c.image}, 1))
             add(Sample("kube_pod_container_status_restarts_total", cl, c.restarts))

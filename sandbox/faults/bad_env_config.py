@@ -20,6 +20,7 @@ class BadEnvConfig(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "an environment variable names a host that does not resolve; pods crash at start"
+    alerts = {"KubePodCrashLooping": "{target}", "KubeDeploymentRolloutStuck": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -16,6 +16,8 @@ class BadImageTag(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.OPERATION_ERROR
     summary = "a deploy references an image tag that does not exist in the registry"
+    alerts = {"KubeContainerWaiting": "{target}", "KubeDeploymentRolloutStuck": "{target}"}
+    alert_onset_s = 4200
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

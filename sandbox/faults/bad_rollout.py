@@ -15,6 +15,7 @@ class BadRollout(DefectiveRelease):
     level = Level.APPLICATION
     fault_type = FaultType.CODE_DEFECT
     summary = "a new release raises errors on a share of requests"
+    alerts = {"ShopServiceHighErrorRate": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -80,6 +80,7 @@ class GroundTruth(BaseModel):
     severity: float
     onset: float
     summary: str
+    alerts: list[str] = Field(description="alerts a real cluster fires for it, given time")
     mitigations: list[list[dict]] = Field(description="alternatives; each a sequence of actions")
     harmful: list[dict] = Field(description="actions that make this incident worse")
 
@@ -95,6 +96,11 @@ class Fault:
     summary: ClassVar[str]
     is_incident: ClassVar[bool] = True
     onset_range: ClassVar[tuple[int, int]] = (900, 1500)  # seconds before "now"
+    # The alerts a real cluster fires for this fault (kube-prometheus and the shop's rules),
+    # each with a label value it must carry ("{target}" stands for the fault's target), and
+    # how long before "now" the fault must start for their `for:` to have elapsed.
+    alerts: ClassVar[dict[str, str]] = {}
+    alert_onset_s: ClassVar[int] = 2400
 
     def __init__(self, target: str, severity: float = 1.0, onset: float = 0.0):
         self.target = target
@@ -140,6 +146,7 @@ class Fault:
             fault=self.id, is_incident=self.is_incident, category=self.category,
             level=self.level, fault_type=self.fault_type, components=self.components(world),
             target=self.target, severity=self.severity, onset=self.onset, summary=self.summary,
+            alerts=sorted(self.alerts),
             mitigations=[[a.model_dump() for a in seq] for seq in self.mitigations(world)],
             harmful=[a.model_dump() for a in self.harmful(world)],
         )

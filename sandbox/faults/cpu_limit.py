@@ -17,6 +17,7 @@ class CPULimitTooLow(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "the CPU limit is far below the service's demand; it is throttled"
+    alerts = {"CPUThrottlingHigh": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -16,6 +16,7 @@ class DBConnectionLeak(DefectiveRelease):
     level = Level.APPLICATION
     fault_type = FaultType.CODE_DEFECT
     summary = "a new release leaks database connections until the pool is exhausted"
+    alerts = {"PostgresTooManyConnections": "postgres"}
     onset_range = (1300, 1600)
     bump = "patch"
 

@@ -19,6 +19,7 @@ class DBCredentialsRevoked(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.AUTHENTICATION
     summary = "the database password was rotated but the app Secret was not refreshed"
+    alerts = {"KubePodCrashLooping": "catalog", "ShopServiceHighErrorRate": "auth"}
     onset_range = (300, 600)
 
     @classmethod

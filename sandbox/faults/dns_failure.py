@@ -19,6 +19,7 @@ class DNSFailure(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "CoreDNS cannot start: its Corefile forwards to a hostname, not an IP"
+    alerts = {"KubePodCrashLooping": "coredns"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -20,6 +20,7 @@ class PaymentGatewayOutage(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.DEPENDENCY
     summary = "the external payment gateway is down; payments fail with 502"
+    alerts = {"ShopServiceHighErrorRate": "payment"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

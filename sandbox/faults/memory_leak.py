@@ -15,6 +15,7 @@ class MemoryLeak(DefectiveRelease):
     level = Level.APPLICATION
     fault_type = FaultType.CODE_DEFECT
     summary = "a new release leaks memory until the container is OOMKilled"
+    alerts = {"KubePodCrashLooping": "{target}"}
     onset_range = (1500, 1700)
 
     @classmethod

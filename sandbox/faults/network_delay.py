@@ -16,6 +16,7 @@ class NetworkDelay(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.OPERATION_ERROR
     summary = "a leftover tc netem rule delays every packet of a service's pods"
+    alerts = {"ShopServiceLatencyHigh": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

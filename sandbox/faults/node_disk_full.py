@@ -17,6 +17,7 @@ class NodeDiskFull(NodeFault):
     level = Level.OS
     fault_type = FaultType.NETWORK_STORAGE
     summary = "a node's disk is nearly full; DiskPressure evicts its pods"
+    alerts = {"NodeFilesystemAlmostOutOfSpace": "{target}", "KubeNodePressure": "{target}"}
 
 
     def inject(self, world: World) -> None:

@@ -16,6 +16,7 @@ class NodeNotReady(NodeFault):
     level = Level.HARDWARE
     fault_type = FaultType.NETWORK_STORAGE
     summary = "a node lost its network; it is NotReady and its pods are unreachable"
+    alerts = {"KubeNodeNotReady": "{target}", "KubeNodeUnreachable": "{target}"}
     onset_range = (300, 420)
 
 

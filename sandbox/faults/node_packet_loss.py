@@ -16,6 +16,8 @@ class NodePacketLoss(NodeFault):
     level = Level.HARDWARE
     fault_type = FaultType.NETWORK_STORAGE
     summary = "a node's network interface drops packets"
+    alerts = {"NodeNetworkReceiveErrs": "{target}"}
+    alert_onset_s = 4200
 
 
     def inject(self, world: World) -> None:

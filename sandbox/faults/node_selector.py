@@ -18,6 +18,7 @@ class NodeSelectorPending(BadTemplateChange):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "a nodeSelector names a node that does not exist; new pods stay Pending"
+    alerts = {"KubePodNotReady": "{target}", "KubeDeploymentRolloutStuck": "{target}"}
 
     def mutate(self, template: PodTemplate) -> None:
         template.node_selector["kubernetes.io/hostname"] = GONE

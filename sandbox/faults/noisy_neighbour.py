@@ -17,6 +17,7 @@ class NoisyNeighbour(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "a batch job without a CPU limit saturates its node's CPU"
+    alerts = {"NodeCPUHighUsage": ""}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -18,6 +18,7 @@ class PVCFull(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.NETWORK_STORAGE
     summary = "the database volume is full; writes fail"
+    alerts = {"KubePersistentVolumeFillingUp": "data-postgres-0"}
     onset_range = (1300, 1600)
 
     @classmethod

@@ -16,6 +16,7 @@ class ReadinessProbeMisconfigured(BadTemplateChange):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "the readiness probe checks a path the application does not serve"
+    alerts = {"KubePodNotReady": "{target}", "KubeDeploymentRolloutStuck": "{target}"}
 
     def mutate(self, template: PodTemplate) -> None:
         probe = template.containers[0].readiness

@@ -17,6 +17,7 @@ class RedisEvictionStorm(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "Redis' memory limit is below its working set; an eviction storm follows"
+    alerts = {"RedisEvictionStorm": "redis"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

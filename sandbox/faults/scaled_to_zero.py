@@ -16,6 +16,7 @@ class ScaledToZero(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.OPERATION_ERROR
     summary = "a Deployment was scaled to zero replicas by mistake"
+    alerts = {"ShopServiceHighErrorRate": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

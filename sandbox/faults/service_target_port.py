@@ -16,6 +16,7 @@ class ServiceTargetPort(Fault):
     level = Level.VIRTUALIZATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "a Service's targetPort does not match the port the pods listen on"
+    alerts = {"ShopServiceHighErrorRate": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

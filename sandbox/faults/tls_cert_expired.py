@@ -18,6 +18,7 @@ class TLSCertExpired(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.AUTHENTICATION
     summary = "an mTLS client certificate expired; the payment gateway rejects the handshake"
+    alerts = {"ShopServiceHighErrorRate": "payment"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -16,6 +16,7 @@ class TrafficSurge(Fault):
     level = Level.APPLICATION
     fault_type = FaultType.MISCONFIGURATION
     summary = "a traffic surge pins the frontend HPA at its maximum; pods saturate"
+    alerts = {"KubeHpaMaxedOut": "{target}"}
 
     @classmethod
     def candidates(cls, world: World) -> list[str]:

@@ -51,7 +51,7 @@ APP_RULES: dict[str, Any] = {"groups": [
                "{{ $labels.namespace }}/{{ $labels.service }} p99 latency is "
                "{{ $value | humanizeDuration }}."),
         _alert("PostgresTooManyConnections",
-               "max(pg_stat_activity_count) by (namespace, server) / "
+               "max(max_over_time(pg_stat_activity_count[5m])) by (namespace, server) / "
                "max(pg_settings_max_connections) by (namespace, server) > 0.9", "2m", "critical",
                "PostgreSQL is close to its connection limit.",
                "{{ $labels.server }} uses {{ $value | humanizePercentage }} of max_connections."),

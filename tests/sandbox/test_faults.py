@@ -84,8 +84,8 @@ def test_a_harmful_action_makes_it_worse(fault):
     assert truth.harmful
     for action in truth.harmful:
         harmed.apply(parse_action(action))
-    worse = mean_badness(harmed, 20)
-    baseline = mean_badness(untouched, 20)
+    worse = mean_badness(harmed, 40)  # ten minutes: crash loops need time to average out
+    baseline = mean_badness(untouched, 40)
     assert worse > baseline * 1.05 + 0.5, (worse, baseline)
 
 

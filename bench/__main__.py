@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import sandbox_episodes
+from bench import sandbox_episodes, sandbox_servers
 
 
 def main() -> None:
@@ -30,9 +30,20 @@ def main() -> None:
     ratio = result["all_cores_per_min"] / result["target_per_min"]
     console.print(f"all cores: {ratio:.2f}x the 1,000/min target; single process: "
                   f"{result['single_process_per_min'] / result['target_per_min']:.2f}x")
+    with console.status("sandbox servers: latency under the clients, full episodes"):
+        servers = sandbox_servers.run()
+    table = Table(title="sandbox servers under the official clients")
+    for col in ("call", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right" if col != "call" else "left")
+    for name, lat in servers["latency"].items():
+        table.add_row(name, f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
+    console.print(table)
+    console.print(f"full sandbox episodes (load + history push + 15 client calls): "
+                  f"{servers['episodes_per_min']:.0f}/min (prometheus: {servers['prometheus']})")
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
-                               "sandbox_episodes": result}, indent=2) + "\n")
+                               "sandbox_episodes": result, "sandbox_servers": servers},
+                              indent=2) + "\n")
 
 
 if __name__ == "__main__":

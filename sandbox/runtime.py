@@ -90,6 +90,20 @@ class Sandbox:
             "control": {"url": self.control.url, "token": self.control_token},
         }
 
+    def load(self, spec: ScenarioSpec, episode: str | None = None) -> None:
+        """Serve another scenario on the same servers (for back-to-back episodes). Its metrics
+        carry `sandbox_episode=<episode>` so they never collide with an earlier one's."""
+        scenario = Scenario.build(spec)
+        with self.cluster.lock:
+            self.scenario = scenario
+            self.cluster.world = scenario.world
+        if self.prom is not None:
+            if self.writer is not None:
+                self.writer.close()
+            labels = {"sandbox_episode": episode} if episode else None
+            self.writer = RemoteWriter(self.prom.prometheus_url, labels)
+            self.writer.push(scenario.world.frames)
+
     # ---- time ---------------------------------------------------------------------------
     def _run_clock(self) -> None:
         world = self.scenario.world

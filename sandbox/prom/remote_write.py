@@ -46,17 +46,19 @@ WriteRequest, TimeSeries, Label, Sample = _message_classes()
 def write_request(frames: Iterable[Frame], extra_labels: dict[str, str] | None = None) -> bytes:
     """One WriteRequest for a run of frames: each series once, its samples in time order,
     label names sorted (as the receiver requires)."""
-    series: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}
+    series: dict[tuple, list[tuple[int, float]]] = {}
     for frame in frames:
         ms = int(frame.t * 1000)
         for s in render(frame):
-            labels = {**s.labels, **(extra_labels or {}), "__name__": s.name}
-            key = tuple(sorted(labels.items()))
+            # A series renders its labels in the same order every frame, so the unsorted
+            # items identify it; sorting happens once per series below.
+            key = (s.name, *s.labels.items())
             series.setdefault(key, []).append((ms, float(s.value)))
+    extra = list((extra_labels or {}).items())
     req = WriteRequest()
     for key, samples in series.items():
         ts = req.timeseries.add()
-        for name, value in key:
+        for name, value in sorted([("__name__", key[0]), *key[1:], *extra]):
             ts.labels.add(name=name, value=value)
         for ms, value in samples:
             ts.samples.add(timestamp=ms, value=value)

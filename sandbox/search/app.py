@@ -52,9 +52,15 @@ def create_app(cluster: Cluster, creds: SearchCredentials) -> FastAPI:
                   redoc_url=None)
     app.state.index = index
 
+    served = {"world": cluster.world}
+
     def sync() -> None:
-        """Index whatever the world has logged since the last request."""
+        """Index whatever the world has logged since the last request (all of it, when the
+        sandbox has been loaded with a new scenario)."""
         with cluster.lock:
+            if served["world"] is not cluster.world:
+                index.reset()
+                served["world"] = cluster.world
             records = cluster.world.logs.records
             fresh = records[sum(index.indices.values()):]
         index.add(fresh)

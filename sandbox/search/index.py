@@ -39,10 +39,15 @@ def index_name(record: LogRecord) -> str:
 class LogIndex:
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
-        self.db = sqlite3.connect(":memory:", check_same_thread=False)
-        self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
-        self.indices: dict[str, int] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every document (a new scenario is being served)."""
+        with self.lock:
+            self.db = sqlite3.connect(":memory:", check_same_thread=False)
+            self.db.executescript(SCHEMA)
+            self.indices: dict[str, int] = {}
 
     def add(self, records: Iterable[LogRecord]) -> int:
         rows = [(index_name(r), r.timestamp, r.level, r.message, r.namespace, r.pod, r.container,

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -69,3 +70,41 @@ def test_bad_input_gets_a_clear_message():
     assert out.returncode == 2 and "sandbox.seed" in out.stderr
     out = run("--config", "/nonexistent.yaml", "sandbox", "faults")
     assert out.returncode == 2 and "config file not found" in out.stderr
+
+
+def test_up_serves_until_stopped_and_inject_reaches_it(tmp_path):
+    env = {"OPSAGENT_DATA_DIR": str(tmp_path)}
+    full = {**os.environ, "COLUMNS": "160", **env}
+    proc = subprocess.Popen([EXE, "sandbox", "up", "--no-prometheus", "--fault", "bad_rollout@cart",
+                             "--duration", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=full)
+    try:
+        info = tmp_path / "sandbox" / "default" / "sandbox.json"
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info.exists(), proc.stderr.read() if proc.poll() is not None else "no sandbox.json"
+        out = run("sandbox", "inject", "scaled_to_zero", "--target", "auth", env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "injected scaled_to_zero on shop/Deployment/auth" in out.stdout
+        if shutil.which("kubectl"):
+            kube = subprocess.run(["kubectl", "get", "deploy", "auth", "-n", "shop", "-o",
+                                   "jsonpath={.spec.replicas}"], capture_output=True, text=True,
+                                  env={**full, "KUBECONFIG": str(info.parent / "kubeconfig")},
+                                  timeout=60)
+            assert kube.stdout == "0", kube.stderr
+        out = run("sandbox", "inject", "memory_leak", "--target", "postgres", env=env)
+        assert out.returncode == 2 and "not a valid target" in out.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_inject_without_a_running_sandbox_says_so(tmp_path):
+    out = run("sandbox", "inject", "memory_leak", env={"OPSAGENT_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 2 and "no sandbox named 'default' is running" in out.stdout
+
+
+def test_scenarios_lists_targets():
+    out = run("sandbox", "scenarios", "--seed", "1")
+    assert out.returncode == 0 and "node_disk_full" in out.stdout and "ip-10-0-" in out.stdout

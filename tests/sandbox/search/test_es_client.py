@@ -125,3 +125,18 @@ def test_new_logs_are_searchable_as_time_runs(setup):
     before = es.count(index="logs-*")["count"]
     scenario.advance(60)
     assert es.count(index="logs-*")["count"] > before
+
+
+def test_absolute_ranges_and_epoch_millis(setup):
+    es, _, _, scenario = setup
+    end = scenario.world.now
+    iso_range = {"range": {"@timestamp": {"gte": "2026-11-20T13:20:00Z", "lt": "2026-11-20T13:25:00Z"}}}
+    millis_range = {"range": {"@timestamp": {"gte": 1795180800000, "lt": 1795181100000}}}
+    by_iso = es.count(index="logs-*", query=iso_range)["count"]
+    assert by_iso > 0
+    assert es.count(index="logs-*", query=millis_range)["count"] == by_iso  # the same 5 minutes
+    later = es.count(index="logs-*", query={"range": {"@timestamp": {"gt": int(end * 1000) + 60000}}})
+    assert later["count"] == 0
+    with pytest.raises(BadRequestError) as exc:
+        es.search(index="logs-*", query={"range": {"@timestamp": {"gte": "yesterday-ish"}}})
+    assert exc.value.error == "parse_exception"

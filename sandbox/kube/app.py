@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sandbox.errors import NotFoundError, SandboxError
+from sandbox.errors import ConflictError, NotFoundError, SandboxError
 from sandbox.kube import mutations
 from sandbox.kube.logs import pod_log
 from sandbox.kube.patch import APPLY, apply_patch
@@ -164,7 +164,7 @@ def _list(world: World, res: Resource, namespace: str | None, request: Request) 
         ns, _ = res.key(obj)
         if res.namespaced and namespace is not None and ns != namespace:
             continue
-        doc = res.to_json(world, obj)
+        doc = _versioned(world, res.to_json(world, obj))
         if match_labels(doc["metadata"].get("labels") or {}) and match_fields(doc):
             objects.append(doc)
     objects.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -201,18 +201,25 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
             return JSONResponse(mutations.scale_json(obj))
     if sub not in (None, "status"):
         return status(404, "NotFound", "the server could not find the requested resource")
-    current = res.to_json(world, obj)
+    current = _versioned(world, res.to_json(world, obj))
     if method == "GET":
         if "as=Table" in request.headers.get("accept", ""):
             return JSONResponse(table(res.name, [current], world.now, str(int(world.now))))
         return JSONResponse(current)
     if method == "PATCH" and "patch" in res.verbs:
-        patched = apply_patch(current, _media(request), _body(request), res.kind, name)
+        body = _body(request)
+        wanted = ((body.get("metadata") or {}).get("resourceVersion")
+                  if isinstance(body, dict) else None)
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise ConflictError(f'Operation cannot be fulfilled on {res.name} "{name}": the object '
+                                "has been modified; please apply your changes to the latest "
+                                "version and try again")
+        patched = apply_patch(current, _media(request), body, res.kind, name)
         if res.name in ("deployments", "statefulsets"):
             mutations.patch_workload(world, obj, current, patched)
         else:
             mutations.patch_other(world, res.name, obj, current, patched)
-        return JSONResponse(res.to_json(world, obj))
+        return JSONResponse(_versioned(world, res.to_json(world, obj)))
     if method == "DELETE" and "delete" in res.verbs:
         body = _body(request) or {}
         grace = request.query_params.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
@@ -220,6 +227,13 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
         remaining = world.pods.get((ns, name))
         return JSONResponse(res.to_json(world, remaining) if remaining else current)
     return status(405, "MethodNotAllowed", f"{method} is not supported on {res.name} in the sandbox")
+
+
+def _versioned(world: World, doc: Json) -> Json:
+    """Objects change with every tick of the simulation, so the tick is their resourceVersion;
+    a write that names an older one is a conflict, as on a real API server."""
+    doc["metadata"]["resourceVersion"] = str(int(world.now))
+    return doc
 
 
 def _media(request: Request) -> str:

@@ -110,3 +110,18 @@ def test_mutations_change_the_world(fresh):
     fresh.scenario.advance(120)
     assert sum(1 for p in fresh.world.pods.values() if p.service == "auth" and p.ready) == 2
     assert fresh.scenario.mitigated()  # the image change rolled catalog back to a good release
+
+
+def test_a_stale_write_is_a_conflict(fresh):
+    deploy = fresh.apps.read_namespaced_deployment("cart", "shop")
+    fresh.scenario.advance(15)
+    stale = {"metadata": {"resourceVersion": deploy.metadata.resource_version},
+             "spec": {"replicas": 3}}
+    with pytest.raises(ApiException) as exc:
+        fresh.apps.patch_namespaced_deployment("cart", "shop", stale)
+    assert exc.value.status == 409 and "Conflict" in exc.value.body
+    assert fresh.world.workloads[("shop", "cart")].replicas == 2
+    current = fresh.apps.read_namespaced_deployment("cart", "shop").metadata.resource_version
+    fresh.apps.patch_namespaced_deployment("cart", "shop", {
+        "metadata": {"resourceVersion": current}, "spec": {"replicas": 3}})
+    assert fresh.world.workloads[("shop", "cart")].replicas == 3

@@ -110,6 +110,8 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
     if _steady(wl, pods, owned):
         wl.ready_replicas = wl.available_replicas = wl.updated_replicas = wl.status_replicas = len(pods)
         wl.progressed_at = world.now
+        for rs in owned:
+            rs.ready_replicas = rs.replicas
         return
     h = wl.pod_hash
     owned.sort(key=lambda rs: rs.revision)

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sandbox.cli import app as sandbox_app
 from serve.settings import load_settings
+from tools.cli import app as tools_app
 
 app = typer.Typer(
     help="opsagent: an AIOps agent runtime with its own trajectory trainer.",
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(tools_app, name="tools")
 
 
 @app.callback()

@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 from sandbox.config import SandboxConfig
+from tools.config import ToolsConfig
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".opsagent")
     sandbox: SandboxConfig = SandboxConfig()
+    tools: ToolsConfig = ToolsConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,137 @@
+"""Log tools over the elasticsearch client: a search whose query the tool builds from typed
+filters, and a pattern summary (drain3 templates with counts, first/last seen and a sample)
+that fits thousands of lines into a few hundred tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drain3 import TemplateMiner
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+from elastic_transport import ConnectionError as ESConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError
+from pydantic import Field
+
+from tools.base import Args, Risk, Tool, ToolResult
+from tools.context import ToolContext
+
+TRANSIENT = (ESConnectionError, ConnectionTimeout)
+
+
+class LogFilter(Args):
+    service: str = Field(default="", description="service.name, e.g. checkout")
+    namespace: str = Field(default="", description="kubernetes namespace")
+    pod: str = Field(default="", description="pod name")
+    level: str = Field(default="", description="ERROR, WARN, INFO, ... (exact)")
+    text: str = Field(default="", description="words that must all appear in the message")
+    minutes: int = Field(default=15, ge=1, le=1440, description="how far back from now")
+
+
+def build_query(f: LogFilter) -> dict[str, Any]:
+    filters: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": f"now-{f.minutes}m"}}}]
+    for field, value in (("service.name", f.service), ("kubernetes.namespace", f.namespace),
+                         ("kubernetes.pod.name", f.pod), ("log.level", f.level.upper())):
+        if value:
+            filters.append({"term": {field: value}})
+    must = [{"match": {"message": {"query": f.text, "operator": "and"}}}] if f.text else []
+    return {"bool": {"filter": filters, "must": must}}
+
+
+def _search(ctx: ToolContext, tool: str, f: LogFilter, size: int, source: list[str]) -> Any:
+    try:
+        return ctx.retry(lambda: ctx.elasticsearch.search(
+            index=ctx.cfg.log_index, query=build_query(f), size=size, sort=[{"@timestamp": "desc"}],
+            source=source, track_total_hits=True), TRANSIENT)
+    except ApiError as exc:
+        return ToolResult(tool=tool, args=f.model_dump(), status="error",
+                          error=f"Elasticsearch {exc.meta.status} {exc.error}: {exc.message}")
+
+
+class Search(LogFilter):
+    size: int = Field(default=30, ge=1, le=200, description="newest lines first")
+
+
+def _logs_search(ctx: ToolContext, a: Search) -> ToolResult:
+    fields = ["@timestamp", "message", "log.level", "kubernetes.pod.name", "host.name"]
+    response = _search(ctx, "logs_search", a, a.size, fields)
+    if isinstance(response, ToolResult):
+        return response
+    hits = response["hits"]["hits"]
+    total = response["hits"]["total"]["value"]
+    if not hits:
+        return ToolResult(tool="logs_search", args=a.model_dump(), status="no_data",
+                          text=f"no log lines match in the last {a.minutes} minutes")
+    lines = [f"{total} lines match; newest {len(hits)}:"]
+    for h in hits:
+        s = h["_source"]
+        first = s["message"].splitlines()[0]
+        where = s.get("kubernetes.pod.name") or s.get("host.name", "")
+        lines.append(f"{s['@timestamp']} {where} {s['log.level']}: {first}")
+    return ToolResult(tool="logs_search", args=a.model_dump(), status="success",
+                      text="\n".join(lines), data={"total": total}, untrusted=True)
+
+
+def miner() -> TemplateMiner:
+    cfg = TemplateMinerConfig()
+    cfg.drain_sim_th = 0.5
+    cfg.drain_depth = 4
+    cfg.masking_instructions = [
+        MaskingInstruction(r"\d{4}-\d{2}-\d{2}T[\d:.]+Z?", "TS"),
+        MaskingInstruction(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID"),
+        MaskingInstruction(r"\d{1,3}(\.\d{1,3}){3}(:\d+)?", "IP"),
+        MaskingInstruction(r"(?<=[^A-Za-z0-9])-?\d+(\.\d+)?(?=[^A-Za-z0-9]|$)", "NUM"),
+    ]
+    cfg.parametrize_numeric_tokens = True
+    return TemplateMiner(config=cfg)
+
+
+class Patterns(LogFilter):
+    max_lines: int = Field(default=2000, ge=10, le=10000, description="lines to read, newest first")
+    top: int = Field(default=15, ge=1, le=100, description="patterns to show")
+
+
+def _logs_patterns(ctx: ToolContext, a: Patterns) -> ToolResult:
+    response = _search(ctx, "logs_patterns", a, a.max_lines, ["@timestamp", "message", "service.name"])
+    if isinstance(response, ToolResult):
+        return response
+    hits = response["hits"]["hits"]
+    if not hits:
+        return ToolResult(tool="logs_patterns", args=a.model_dump(), status="no_data",
+                          text=f"no log lines match in the last {a.minutes} minutes")
+    tm = miner()
+    seen: dict[int, dict[str, Any]] = {}
+    raw_chars = 0
+    for h in reversed(hits):  # oldest first, so first/last seen read naturally
+        s = h["_source"]
+        line = s["message"].splitlines()[0]
+        raw_chars += len(s["message"]) + 1
+        result = tm.add_log_message(line)
+        entry = seen.setdefault(result["cluster_id"], {"first": s["@timestamp"], "sample": line,
+                                                       "services": set()})
+        entry["last"] = s["@timestamp"]
+        entry["services"].add(s.get("service.name", ""))
+    clusters = sorted(tm.drain.clusters, key=lambda c: -c.size)
+    lines = [f"{len(hits)} lines (of {response['hits']['total']['value']}) in {len(clusters)} patterns "
+             "(drain3); count | first..last | services | template | sample"]
+    for c in clusters[: a.top]:
+        e = seen[c.cluster_id]
+        lines.append(f"{c.size} | {e['first'][11:19]}..{e['last'][11:19]} | "
+                     f"{','.join(sorted(e['services']))} | {c.get_template()[:200]} | {e['sample'][:160]}")
+    if len(clusters) > a.top:
+        lines.append(f"... {len(clusters) - a.top} rarer patterns")
+    text = "\n".join(lines)
+    return ToolResult(tool="logs_patterns", args=a.model_dump(), status="success", text=text,
+                      data={"lines": len(hits), "patterns": len(clusters), "raw_chars": raw_chars,
+                            "ratio": raw_chars / max(1, len(text))}, untrusted=True)
+
+
+TOOLS = [
+    Tool("logs_search", "Search container logs by service, namespace, pod, level and words, newest "
+         "first (the tool builds the Elasticsearch query).", Search, Risk.READ,
+         ("monitor", "diagnose"), _logs_search),
+    Tool("logs_patterns", "Summarise matching log lines as patterns (drain3): count, first and last "
+         "seen, services, template and a sample: thousands of lines in a few hundred tokens.",
+         Patterns, Risk.READ, ("monitor", "diagnose"), _logs_patterns, budget_chars=5000),
+]

@@ -18,14 +18,16 @@ pytestmark = requires_stack
 
 
 def test_prometheus_tools(registry, ctx):
-    r = registry.call(ctx, "prometheus_query", {"query": 'sum by (service) (rate(http_requests_total{code="503"}[5m]))'})
+    errors = 'sum by (service) (rate(http_requests_total{code="503"}[5m]))'
+    r = registry.call(ctx, "prometheus_query", {"query": errors})
     assert r.status == "success" and 'service="checkout"' in r.text
     r = registry.call(ctx, "prometheus_query_range", {
         "query": 'sum by (service) (rate(http_requests_total{code="503"}[5m]))', "minutes": 30})
     assert r.status == "success"
     checkout = next(line for line in r.text.splitlines() if 'service="checkout"' in line)
     assert "rising" in checkout and "departs from baseline" in checkout
-    assert registry.call(ctx, "prometheus_metric_names", {"contains": "kube_pod_container"}).status == "success"
+    names = registry.call(ctx, "prometheus_metric_names", {"contains": "kube_pod_container"})
+    assert names.status == "success"
     values = registry.call(ctx, "prometheus_label_values", {"label": "namespace", "metric": "kube_pod_info"})
     assert "shop" in values.text and "kube-system" in values.text
     none = registry.call(ctx, "prometheus_query", {"query": 'up{job="nope"}'})
@@ -107,7 +109,8 @@ def test_mutations_change_the_cluster_and_roll_back(registry, ctx, box):
     pod = next(p.name for p in world.pods.values() if p.service == "recommendation")
     assert registry.call(ctx, "k8s_delete_pod", {"name": pod}).status == "success"
     assert world.pods[("shop", pod)].deleting_at is not None
-    image = registry.call(ctx, "k8s_set_image", {"name": "cart", "image": "registry.shop.internal/shop/cart:2.7.3"})
+    image = registry.call(ctx, "k8s_set_image", {
+        "name": "cart", "image": "registry.shop.internal/shop/cart:2.7.3"})
     assert image.rollback[0]["args"]["image"].endswith(":2.8.0")
 
 

@@ -145,6 +145,72 @@ def _alerts(ctx: ToolContext, a: Alerts) -> ToolResult:
                       text="\n".join(lines), data=alerts, untrusted=True)
 
 
+class Anomalies(Args):
+    query: str = Field(description="PromQL of the metric around an alert, e.g. "
+                       "rate(container_cpu_cfs_throttled_periods_total[5m])")
+    minutes: int = Field(default=60, ge=5, le=360)
+    step_s: int = Field(default=60, ge=5, le=3600)
+
+
+def _anomalies(ctx: ToolContext, a: Anomalies) -> ToolResult:
+    ranged = _range(ctx, Range(query=a.query, minutes=a.minutes, step_s=a.step_s, limit=100))
+    if ranged.status != "success":
+        ranged.tool = "metric_anomalies"
+        return ranged
+    flagged = [d for d in ranged.data if d["windows"]]
+    flagged.sort(key=lambda d: -max(abs(z) for _, _, z in d["windows"]))
+    if not flagged:
+        return ToolResult(tool="metric_anomalies", args=a.model_dump(), status="no_data",
+                          text=f"none of {len(ranged.data)} series departs from its baseline "
+                          "(robust z-score > 3.5 against the first third of the window)")
+    lines = [f"{len(flagged)} of {len(ranged.data)} series depart from their own baseline "
+             "(robust z-score > 3.5 against the first third of the window):"]
+    for d in flagged[:15]:
+        spans = ", ".join(f"{time.strftime('%H:%M', time.gmtime(s))}-{time.strftime('%H:%M', time.gmtime(e))}"
+                          f" (z={z:+.1f})" for s, e, z in d["windows"][:3])
+        lines.append(f"{_labels(d['metric'])}: now {d['last']:.4g}; {spans}")
+    return ToolResult(tool="metric_anomalies", args=a.model_dump(), status="success",
+                      text="\n".join(lines), data=flagged)
+
+
+class Usage(Args):
+    namespace: str = Field(default="shop")
+    sort_by: str = Field(default="cpu", pattern="^(cpu|memory)$")
+
+
+def _usage(ctx: ToolContext, a: Usage) -> ToolResult:
+    sel = f'namespace="{a.namespace}",container!=""'
+    limits = f'kube_pod_container_resource_limits{{namespace="{a.namespace}"'
+    queries = {
+        "cpu": f"sum by (pod) (rate(container_cpu_usage_seconds_total{{{sel}}}[5m]))",
+        "memory": f"sum by (pod) (container_memory_working_set_bytes{{{sel}}})",
+        "cpu_limit": f'sum by (pod) ({limits},resource="cpu"}})',
+        "mem_limit": f'sum by (pod) ({limits},resource="memory"}})',
+        "throttled": f"sum by (pod) (rate(container_cpu_cfs_throttled_periods_total{{{sel}}}[5m])) / "
+                     f"sum by (pod) (rate(container_cpu_cfs_periods_total{{{sel}}}[5m]))",
+    }
+    values: dict[str, dict[str, float]] = {}
+    for key, query in queries.items():
+        result = _call(ctx, "pod_resource_usage", a, lambda q=query: ctx.prometheus.custom_query(q))
+        if isinstance(result, ToolResult):
+            return result
+        values[key] = {r["metric"].get("pod", ""): float(r["value"][1]) for r in result}
+    pods = sorted(values["cpu"] or values["memory"], key=lambda p: -values[a.sort_by].get(p, 0))
+    if not pods:
+        return ToolResult(tool="pod_resource_usage", args=a.model_dump(), status="no_data",
+                          text=f"no usage metrics for namespace {a.namespace}")
+    lines = []
+    for pod in pods:
+        cpu, mem = values["cpu"].get(pod, 0.0), values["memory"].get(pod, 0.0)
+        cpu_lim, mem_lim = values["cpu_limit"].get(pod), values["mem_limit"].get(pod)
+        cpu_share = f" ({cpu / cpu_lim:.0%} of limit)" if cpu_lim else ""
+        mem_share = f" ({mem / mem_lim:.0%} of limit)" if mem_lim else ""
+        lines.append(f"{pod} cpu={cpu * 1000:.0f}m{cpu_share} memory={mem / 2**20:.0f}Mi{mem_share} "
+                     f"throttled={values['throttled'].get(pod, 0.0):.0%}")
+    return ToolResult(tool="pod_resource_usage", args=a.model_dump(), status="success",
+                      text="\n".join(lines), data=values)
+
+
 TOOLS = [
     Tool("prometheus_query", "Evaluate a PromQL expression now; returns the matching series and values.",
          Instant, Risk.READ, ("monitor", "diagnose"), _instant),
@@ -157,4 +223,8 @@ TOOLS = [
          LabelValues, Risk.READ, ("diagnose",), _label_values),
     Tool("prometheus_alerts", "List the alerts Prometheus has firing (or pending) now.",
          Alerts, Risk.READ, ("monitor", "diagnose"), _alerts),
+    Tool("metric_anomalies", "For a metric around an alert, the series that depart from their own "
+         "baseline and when (robust z-scores).", Anomalies, Risk.READ, ("diagnose",), _anomalies),
+    Tool("pod_resource_usage", "CPU and memory each pod uses now, against its limits, and how much "
+         "it is CPU-throttled.", Usage, Risk.READ, ("monitor", "diagnose"), _usage),
 ]

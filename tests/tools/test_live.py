@@ -164,3 +164,13 @@ def test_a_slow_backend_is_retried_then_reported(registry):
         assert time.monotonic() - started < 5
     finally:
         server.shutdown()
+
+
+def test_usage_and_anomalies(registry, ctx):
+    usage = registry.call(ctx, "pod_resource_usage", {"namespace": "shop", "sort_by": "memory"})
+    assert usage.status == "success" and "of limit" in usage.text
+    first = usage.text.splitlines()[0]
+    assert first.startswith("postgres-0") or first.startswith("redis-")  # the big ones first
+    anomalies = registry.call(ctx, "metric_anomalies", {
+        "query": 'sum by (service) (rate(http_requests_total{code="503"}[5m]))', "minutes": 30})
+    assert anomalies.status == "success" and 'service="checkout"' in anomalies.text

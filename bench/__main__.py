@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import sandbox_episodes, sandbox_servers
+from bench import sandbox_episodes, sandbox_servers, tool_calls
 
 
 def main() -> None:
@@ -40,9 +40,22 @@ def main() -> None:
     console.print(table)
     console.print(f"full sandbox episodes (load + history push + 15 client calls): "
                   f"{servers['episodes_per_min']:.0f}/min (prometheus: {servers['prometheus']})")
+    with console.status("tools: call latency and summary compression"):
+        tools = tool_calls.run()
+    table = Table(title="tool calls against the sandbox (real clients)")
+    for col in ("tool", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right" if col != "tool" else "left")
+    for name, lat in tools["latency"].items():
+        table.add_row(name, f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
+    console.print(table)
+    console.print(f"logs_patterns: {tools['logs_patterns']['lines']} lines, "
+                  f"{tools['logs_patterns']['compression']:.0f}x smaller; range summary: "
+                  f"{tools['range_summary']['series']} series, "
+                  f"{tools['range_summary']['compression']:.0f}x smaller than the raw JSON")
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
-                               "sandbox_episodes": result, "sandbox_servers": servers},
+                               "sandbox_episodes": result, "sandbox_servers": servers,
+                               "tool_calls": tools},
                               indent=2) + "\n")
 
 

@@ -145,6 +145,32 @@ def _alerts(ctx: ToolContext, a: Alerts) -> ToolResult:
                       text="\n".join(lines), data=alerts, untrusted=True)
 
 
+class Rules(Args):
+    contains: str = Field(default="", description="only alert rules whose name contains this")
+    firing_only: bool = Field(default=False)
+
+
+def _rules(ctx: ToolContext, a: Rules) -> ToolResult:
+    def fetch() -> list[dict]:
+        r = requests.get(f"{ctx.cfg.prometheus_url}/api/v1/rules", params={"type": "alert"},
+                         timeout=ctx.cfg.timeout_s)
+        r.raise_for_status()
+        return r.json()["data"]["groups"]
+
+    lines = []
+    for group in ctx.retry(fetch, TRANSIENT):
+        for rule in group["rules"]:
+            if a.contains.lower() not in rule["name"].lower():
+                continue
+            if a.firing_only and rule.get("state") != "firing":
+                continue
+            expr = " ".join(rule["query"].split())
+            lines.append(f"{rule['name']} [{rule.get('state', '?')}, for {rule.get('duration', 0)}s, "
+                         f"{rule.get('labels', {}).get('severity', '-')}]: {expr[:300]}")
+    return ToolResult(tool="prometheus_rules", args=a.model_dump(), status="success" if lines else "no_data",
+                      text="\n".join(lines) or "no matching alert rules")
+
+
 class Anomalies(Args):
     query: str = Field(description="PromQL of the metric around an alert, e.g. "
                        "rate(container_cpu_cfs_throttled_periods_total[5m])")
@@ -223,6 +249,8 @@ TOOLS = [
          LabelValues, Risk.READ, ("diagnose",), _label_values),
     Tool("prometheus_alerts", "List the alerts Prometheus has firing (or pending) now.",
          Alerts, Risk.READ, ("monitor", "diagnose"), _alerts),
+    Tool("prometheus_rules", "List alerting rules (name, state, for, severity, expression).",
+         Rules, Risk.READ, ("monitor", "diagnose"), _rules),
     Tool("metric_anomalies", "For a metric around an alert, the series that depart from their own "
          "baseline and when (robust z-scores).", Anomalies, Risk.READ, ("diagnose",), _anomalies),
     Tool("pod_resource_usage", "CPU and memory each pod uses now, against its limits, and how much "

@@ -30,6 +30,8 @@ def test_prometheus_tools(registry, ctx):
     assert names.status == "success"
     values = registry.call(ctx, "prometheus_label_values", {"label": "namespace", "metric": "kube_pod_info"})
     assert "shop" in values.text and "kube-system" in values.text
+    rules = registry.call(ctx, "prometheus_rules", {"contains": "CrashLooping"})
+    assert "KubePodCrashLooping" in rules.text and "for 900s" in rules.text
     none = registry.call(ctx, "prometheus_query", {"query": 'up{job="nope"}'})
     assert none.status == "no_data"
 

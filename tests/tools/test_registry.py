@@ -23,7 +23,8 @@ EXAMPLES = {
     "k8s_patch_resources": {"name": "cart", "cpu_limit": "500m"},
     "k8s_patch_env": {"name": "cart", "set": {"A": "1"}}, "k8s_cordon": {"node": "ip-10-0-1-21"},
     "k8s_uncordon": {"node": "ip-10-0-1-21"}, "k8s_drain": {"node": "ip-10-0-1-21"},
-    "metric_anomalies": {"query": "up"}, "pod_resource_usage": {"namespace": "shop"},
+    "metric_anomalies": {"query": "up"}, "prometheus_rules": {"contains": "Crash"},
+    "pod_resource_usage": {"namespace": "shop"},
 }
 
 

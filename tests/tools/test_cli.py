@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.conftest import requires_stack
+from tests.live import requires_stack
 
 EXE = shutil.which("opsagent", path=str(Path(sys.executable).parent))
 pytestmark = pytest.mark.skipif(EXE is None, reason="the opsagent entry point is not installed")

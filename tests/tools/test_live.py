@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.tools.conftest import requires_stack
+from tests.live import requires_stack
 from tools.config import ToolsConfig
 from tools.context import ToolContext
 

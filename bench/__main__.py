@@ -13,6 +13,16 @@ from rich.table import Table
 from bench import sandbox_episodes, sandbox_servers, tool_calls
 
 
+def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("call")
+    table.add_column("p50 ms", justify="right")
+    table.add_column("p99 ms", justify="right")
+    for name, lat in rows.items():
+        table.add_row(name, f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=200)
@@ -32,22 +42,12 @@ def main() -> None:
                   f"{result['single_process_per_min'] / result['target_per_min']:.2f}x")
     with console.status("sandbox servers: latency under the clients, full episodes"):
         servers = sandbox_servers.run()
-    table = Table(title="sandbox servers under the official clients")
-    for col in ("call", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="right" if col != "call" else "left")
-    for name, lat in servers["latency"].items():
-        table.add_row(name, f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
-    console.print(table)
+    console.print(_latency("sandbox servers under the official clients", servers["latency"]))
     console.print(f"full sandbox episodes (load + history push + 15 client calls): "
                   f"{servers['episodes_per_min']:.0f}/min (prometheus: {servers['prometheus']})")
     with console.status("tools: call latency and summary compression"):
         tools = tool_calls.run()
-    table = Table(title="tool calls against the sandbox (real clients)")
-    for col in ("tool", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="right" if col != "tool" else "left")
-    for name, lat in tools["latency"].items():
-        table.add_row(name, f"{lat['p50_ms']:.1f}", f"{lat['p99_ms']:.1f}")
-    console.print(table)
+    console.print(_latency("tool calls against the sandbox (real clients)", tools["latency"]))
     console.print(f"logs_patterns: {tools['logs_patterns']['lines']} lines, "
                   f"{tools['logs_patterns']['compression']:.0f}x smaller; range summary: "
                   f"{tools['range_summary']['series']} series, "

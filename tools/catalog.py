@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tools import knowledge, kubernetes_read, kubernetes_write, logs, prometheus
+from tools import knowledge, kubernetes_config, kubernetes_read, kubernetes_write, logs, prometheus
 from tools.registry import Registry
 
 
 def default_registry() -> Registry:
     return Registry([*prometheus.TOOLS, *kubernetes_read.TOOLS, *logs.TOOLS, *knowledge.TOOLS,
-                     *kubernetes_write.TOOLS])
+                     *kubernetes_write.TOOLS, *kubernetes_config.TOOLS])

@@ -15,7 +15,7 @@ from tools.kubernetes_read import Name, guard
 REVISION = "deployment.kubernetes.io/revision"
 
 
-def _done(tool: str, a: Args, changed: str, rollback: list[tuple[str, dict[str, Any]]]) -> ToolResult:
+def done(tool: str, a: Args, changed: str, rollback: list[tuple[str, dict[str, Any]]]) -> ToolResult:
     undo = [{"tool": name, "args": args} for name, args in rollback]
     text = changed + ("\nrollback: " + "; ".join(f"{u['tool']} {u['args']}" for u in undo) if undo
                       else "\nrollback: none (not reversible)")
@@ -39,7 +39,7 @@ class PodArgs(Workload):
 def _delete_pod(ctx: ToolContext, a: PodArgs) -> ToolResult:
     def run() -> ToolResult:
         ctx.core.delete_namespaced_pod(a.name, a.namespace, grace_period_seconds=0 if a.force else None)
-        return _done("k8s_delete_pod", a, f"pod {a.namespace}/{a.name} deleted; its controller "
+        return done("k8s_delete_pod", a, f"pod {a.namespace}/{a.name} deleted; its controller "
                      "creates a replacement", [])
     names = lambda: [p.metadata.name for p in ctx.core.list_namespaced_pod(a.namespace).items]  # noqa: E731
     return guard(ctx, "k8s_delete_pod", a, run, names)
@@ -51,7 +51,7 @@ def _restart(ctx: ToolContext, a: Workload) -> ToolResult:
         body = {"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": stamp}}}}}
         d = ctx.apps.patch_namespaced_deployment(a.name, a.namespace, body)
-        return _done("k8s_rollout_restart", a, f"deployment {a.namespace}/{a.name} restarting "
+        return done("k8s_rollout_restart", a, f"deployment {a.namespace}/{a.name} restarting "
                      f"(revision {d.metadata.annotations.get(REVISION)})",
                      [("k8s_rollout_undo", {"name": a.name, "namespace": a.namespace})])
     return guard(ctx, "k8s_rollout_restart", a, run, _deploy_names(ctx, a.namespace))
@@ -65,7 +65,7 @@ def _scale(ctx: ToolContext, a: ScaleArgs) -> ToolResult:
     def run() -> ToolResult:
         before = ctx.apps.read_namespaced_deployment_scale(a.name, a.namespace).spec.replicas
         ctx.apps.patch_namespaced_deployment_scale(a.name, a.namespace, {"spec": {"replicas": a.replicas}})
-        return _done("k8s_scale", a, f"deployment {a.namespace}/{a.name} replicas {before} -> {a.replicas}",
+        return done("k8s_scale", a, f"deployment {a.namespace}/{a.name} replicas {before} -> {a.replicas}",
                      [("k8s_scale", {"name": a.name, "namespace": a.namespace, "replicas": before})])
     return guard(ctx, "k8s_scale", a, run, _deploy_names(ctx, a.namespace))
 
@@ -91,7 +91,7 @@ def _undo(ctx: ToolContext, a: UndoArgs) -> ToolResult:
         ctx.apps.patch_namespaced_deployment(a.name, a.namespace,
                                              [{"op": "replace", "path": "/spec/template", "value": template}])
         image = template["spec"]["containers"][0]["image"]
-        return _done("k8s_rollout_undo", a, f"deployment {a.namespace}/{a.name} rolled back from revision "
+        return done("k8s_rollout_undo", a, f"deployment {a.namespace}/{a.name} rolled back from revision "
                      f"{current} to {want} (image {image})",
                      [("k8s_rollout_undo", {"name": a.name, "namespace": a.namespace,
                                             "to_revision": current})])
@@ -120,7 +120,7 @@ def _set_image(ctx: ToolContext, a: ImageArgs) -> ToolResult:
         c = _container(ctx, a)
         ctx.apps.patch_namespaced_deployment(a.name, a.namespace, {"spec": {"template": {"spec": {
             "containers": [{"name": c.name, "image": a.image}]}}}})
-        return _done("k8s_set_image", a, f"{a.namespace}/{a.name} container {c.name}: {c.image} -> {a.image}",
+        return done("k8s_set_image", a, f"{a.namespace}/{a.name} container {c.name}: {c.image} -> {a.image}",
                      [("k8s_set_image", {"name": a.name, "namespace": a.namespace, "container": c.name,
                                          "image": c.image})])
     return guard(ctx, "k8s_set_image", a, run, _deploy_names(ctx, a.namespace))
@@ -152,7 +152,7 @@ def _patch_resources(ctx: ToolContext, a: ResourcesArgs) -> ToolResult:
                 "cpu_request": before["requests"].get("cpu"), "cpu_limit": before["limits"].get("cpu"),
                 "memory_request": before["requests"].get("memory"),
                 "memory_limit": before["limits"].get("memory")}
-        return _done("k8s_patch_resources", a, f"{a.namespace}/{a.name} container {c.name} resources "
+        return done("k8s_patch_resources", a, f"{a.namespace}/{a.name} container {c.name} resources "
                      f"{before} -> {after}", [("k8s_patch_resources", {k: v for k, v in undo.items() if v})])
     return guard(ctx, "k8s_patch_resources", a, run, _deploy_names(ctx, a.namespace))
 
@@ -175,7 +175,7 @@ def _patch_env(ctx: ToolContext, a: EnvArgs) -> ToolResult:
             "containers": [{"name": c.name, "env": env}]}}}})
         restore = {k: before[k] for k in [*a.set, *a.unset] if k in before}
         added = [k for k in a.set if k not in before]
-        return _done("k8s_patch_env", a, f"{a.namespace}/{a.name} container {c.name}: set {a.set}, "
+        return done("k8s_patch_env", a, f"{a.namespace}/{a.name} container {c.name}: set {a.set}, "
                      f"unset {a.unset} (was {restore or 'unset'})",
                      [("k8s_patch_env", {"name": a.name, "namespace": a.namespace, "container": c.name,
                                          "set": restore, "unset": added})])
@@ -192,7 +192,7 @@ def _node_flag(tool: str, unschedulable: bool) -> Any:
             ctx.core.patch_node(a.node, {"spec": {"unschedulable": unschedulable}})
             other = "k8s_uncordon" if unschedulable else "k8s_cordon"
             verb = "cordoned" if unschedulable else "uncordoned"
-            return _done(tool, a, f"node {a.node} {verb}", [(other, {"node": a.node})])
+            return done(tool, a, f"node {a.node} {verb}", [(other, {"node": a.node})])
         names = lambda: [n.metadata.name for n in ctx.core.list_node().items]  # noqa: E731
         return guard(ctx, tool, a, run, names)
     return call
@@ -208,7 +208,7 @@ def _drain(ctx: ToolContext, a: NodeArgs) -> ToolResult:
                 "apiVersion": "policy/v1", "kind": "Eviction",
                 "metadata": {"name": p.metadata.name, "namespace": p.metadata.namespace}})
             evicted.append(f"{p.metadata.namespace}/{p.metadata.name}")
-        return _done("k8s_drain", a, f"node {a.node} cordoned; evicted {len(evicted)} pods: "
+        return done("k8s_drain", a, f"node {a.node} cordoned; evicted {len(evicted)} pods: "
                      f"{', '.join(evicted)}", [("k8s_uncordon", {"node": a.node})])
     names = lambda: [n.metadata.name for n in ctx.core.list_node().items]  # noqa: E731
     return guard(ctx, "k8s_drain", a, run, names)

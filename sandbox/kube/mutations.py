@@ -42,7 +42,7 @@ def _only(kind: str, name: str, old: Json, new: Json, allowed: set[str]) -> None
     for section in ("spec", "data", "metadata"):
         before, after = old.get(section) or {}, new.get(section) or {}
         for key in set(before) | set(after):
-            if before.get(key) != after.get(key) and f"{section}.{key}" not in allowed:
+            if before.get(key) != after.get(key) and not {section, f"{section}.{key}"} & allowed:
                 if section == "metadata" and key in ("resourceVersion", "managedFields",
                                                      "generation", "creationTimestamp", "uid"):
                     continue

@@ -176,3 +176,24 @@ def test_usage_and_anomalies(registry, ctx):
     anomalies = registry.call(ctx, "metric_anomalies", {
         "query": 'sum by (service) (rate(http_requests_total{code="503"}[5m]))', "minutes": 30})
     assert anomalies.status == "success" and 'service="checkout"' in anomalies.text
+
+
+def test_configuration_mutations(registry, ctx, box):
+    world = box.scenario.world
+    r = registry.call(ctx, "k8s_patch_service_port", {"name": "cart", "target_port": 8081})
+    assert r.status == "success" and world.services[("shop", "cart")].target_port == 8081
+    registry.call(ctx, r.rollback[0]["tool"], r.rollback[0]["args"])
+    assert world.services[("shop", "cart")].target_port == 8080
+    r = registry.call(ctx, "k8s_patch_hpa", {"name": "frontend", "max_replicas": 12})
+    assert world.hpas[("shop", "frontend")].max_replicas == 12
+    registry.call(ctx, r.rollback[0]["tool"], r.rollback[0]["args"])
+    assert world.hpas[("shop", "frontend")].max_replicas == 6
+    r = registry.call(ctx, "k8s_expand_pvc", {"name": "data-postgres-0", "size": "40Gi"})
+    assert r.status == "success" and world.pvcs[("shop", "data-postgres-0")].capacity == 40 * 2**30
+    shrink = registry.call(ctx, "k8s_expand_pvc", {"name": "data-postgres-0", "size": "10Gi"})
+    assert shrink.status == "error" and "422" in shrink.error
+    r = registry.call(ctx, "k8s_patch_configmap", {"name": "postgres-config", "data": {"max_connections": "150"}})
+    assert world.configmaps[("shop", "postgres-config")].data["max_connections"] == "150"
+    assert r.rollback[0]["args"]["data"] == {"max_connections": "100"}
+    missing = registry.call(ctx, "k8s_patch_hpa", {"name": "fronted", "max_replicas": 9})
+    assert "did you mean: frontend" in missing.error

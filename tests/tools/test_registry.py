@@ -25,6 +25,10 @@ EXAMPLES = {
     "k8s_uncordon": {"node": "ip-10-0-1-21"}, "k8s_drain": {"node": "ip-10-0-1-21"},
     "metric_anomalies": {"query": "up"}, "prometheus_rules": {"contains": "Crash"},
     "pod_resource_usage": {"namespace": "shop"},
+    "k8s_patch_service_port": {"name": "cart", "target_port": 8080},
+    "k8s_patch_hpa": {"name": "frontend", "max_replicas": 8},
+    "k8s_expand_pvc": {"name": "data-postgres-0", "size": "40Gi"},
+    "k8s_patch_configmap": {"name": "coredns", "data": {"Corefile": "."}},
 }
 
 

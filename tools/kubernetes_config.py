@@ -1,0 +1,115 @@
+"""Mutations of configuration objects: a Service's target port, an HPA's bounds, a PVC's size,
+a ConfigMap's keys. Each returns what changed and how to roll it back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from pydantic import Field
+
+from tools.base import Args, Risk, Tool, ToolResult
+from tools.context import ToolContext
+from tools.kubernetes_read import Name, guard
+from tools.kubernetes_write import done
+
+
+class Ref(Args):
+    name: str = Name
+    namespace: str = Field(default="shop")
+
+
+class ServicePort(Ref):
+    target_port: int = Field(ge=1, le=65535, description="the port the pods listen on")
+
+
+def _service_port(ctx: ToolContext, a: ServicePort) -> ToolResult:
+    def run() -> ToolResult:
+        svc = ctx.core.read_namespaced_service(a.name, a.namespace)
+        port = svc.spec.ports[0]
+        before = port.target_port
+        ctx.core.patch_namespaced_service(a.name, a.namespace, {"spec": {"ports": [
+            {"port": port.port, "protocol": port.protocol, "name": port.name, "targetPort": a.target_port}]}})
+        undo = {"name": a.name, "namespace": a.namespace, "target_port": int(before)}
+        return done("k8s_patch_service_port", a, f"service {a.namespace}/{a.name} targetPort "
+                    f"{before} -> {a.target_port}", [("k8s_patch_service_port", undo)])
+    names = lambda: [s.metadata.name for s in ctx.core.list_namespaced_service(a.namespace).items]  # noqa: E731
+    return guard(ctx, "k8s_patch_service_port", a, run, names)
+
+
+class HPABounds(Ref):
+    min_replicas: int | None = Field(default=None, ge=1, le=100)
+    max_replicas: int | None = Field(default=None, ge=1, le=100)
+
+
+def _hpa(ctx: ToolContext, a: HPABounds) -> ToolResult:
+    api = client.AutoscalingV2Api(ctx.kube)
+
+    def run() -> ToolResult:
+        hpa = api.read_namespaced_horizontal_pod_autoscaler(a.name, a.namespace)
+        before = {"min_replicas": hpa.spec.min_replicas, "max_replicas": hpa.spec.max_replicas}
+        spec: dict[str, Any] = {}
+        if a.min_replicas is not None:
+            spec["minReplicas"] = a.min_replicas
+        if a.max_replicas is not None:
+            spec["maxReplicas"] = a.max_replicas
+        if not spec:
+            return ToolResult(tool="k8s_patch_hpa", args=a.model_dump(), status="error",
+                              error="nothing to change: give min_replicas and/or max_replicas")
+        api.patch_namespaced_horizontal_pod_autoscaler(a.name, a.namespace, {"spec": spec})
+        return done("k8s_patch_hpa", a, f"hpa {a.namespace}/{a.name} {before} -> {spec}",
+                     [("k8s_patch_hpa", {"name": a.name, "namespace": a.namespace, **before})])
+    names = lambda: [h.metadata.name for h in api.list_namespaced_horizontal_pod_autoscaler(  # noqa: E731
+        a.namespace).items]
+    return guard(ctx, "k8s_patch_hpa", a, run, names)
+
+
+class PVCSize(Ref):
+    size: str = Field(pattern=r"^[0-9]+(Gi|Ti|G|T)$", description="new size, larger than today's")
+
+
+def _expand(ctx: ToolContext, a: PVCSize) -> ToolResult:
+    def run() -> ToolResult:
+        pvc = ctx.core.read_namespaced_persistent_volume_claim(a.name, a.namespace)
+        before = pvc.spec.resources.requests["storage"]
+        ctx.core.patch_namespaced_persistent_volume_claim(a.name, a.namespace, {
+            "spec": {"resources": {"requests": {"storage": a.size}}}})
+        return done("k8s_expand_pvc", a, f"pvc {a.namespace}/{a.name} {before} -> {a.size} "
+                     "(volumes cannot shrink)", [])
+    names = lambda: [p.metadata.name for p in ctx.core.list_namespaced_persistent_volume_claim(  # noqa: E731
+        a.namespace).items]
+    return guard(ctx, "k8s_expand_pvc", a, run, names)
+
+
+class ConfigMapKeys(Ref):
+    data: dict[str, str] = Field(min_length=1, description="keys to set (whole values)")
+
+
+def _configmap(ctx: ToolContext, a: ConfigMapKeys) -> ToolResult:
+    def run() -> ToolResult:
+        cm = ctx.core.read_namespaced_config_map(a.name, a.namespace)
+        before = {k: (cm.data or {}).get(k) for k in a.data}
+        ctx.core.patch_namespaced_config_map(a.name, a.namespace, {"data": a.data})
+        restore = {k: v for k, v in before.items() if v is not None}
+        return done("k8s_patch_configmap", a, f"configmap {a.namespace}/{a.name}: set {sorted(a.data)}; "
+                     "pods read it at start (restart them to apply)",
+                     [("k8s_patch_configmap", {"name": a.name, "namespace": a.namespace, "data": restore})]
+                     if restore else [])
+    names = lambda: [c.metadata.name for c in ctx.core.list_namespaced_config_map(a.namespace).items]  # noqa: E731
+    return guard(ctx, "k8s_patch_configmap", a, run, names)
+
+
+def _target(kind: str) -> Any:
+    return lambda a: [f"{a.namespace}/{kind}/{a.name}"]
+
+
+TOOLS = [
+    Tool("k8s_patch_service_port", "Set the port a Service forwards to on its pods (targetPort).",
+         ServicePort, Risk.MUTATE_HIGH, ("repair",), _service_port, _target("Service")),
+    Tool("k8s_patch_hpa", "Change a HorizontalPodAutoscaler's min/max replicas.", HPABounds,
+         Risk.MUTATE_HIGH, ("repair",), _hpa, _target("HorizontalPodAutoscaler")),
+    Tool("k8s_expand_pvc", "Grow a PersistentVolumeClaim (online expansion; it cannot shrink).",
+         PVCSize, Risk.MUTATE_HIGH, ("repair",), _expand, _target("PersistentVolumeClaim")),
+    Tool("k8s_patch_configmap", "Set keys of a ConfigMap (pods read it at start).", ConfigMapKeys,
+         Risk.MUTATE_HIGH, ("repair",), _configmap, _target("ConfigMap")),
+]

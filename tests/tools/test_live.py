@@ -192,7 +192,8 @@ def test_configuration_mutations(registry, ctx, box):
     assert r.status == "success" and world.pvcs[("shop", "data-postgres-0")].capacity == 40 * 2**30
     shrink = registry.call(ctx, "k8s_expand_pvc", {"name": "data-postgres-0", "size": "10Gi"})
     assert shrink.status == "error" and "422" in shrink.error
-    r = registry.call(ctx, "k8s_patch_configmap", {"name": "postgres-config", "data": {"max_connections": "150"}})
+    r = registry.call(ctx, "k8s_patch_configmap", {"name": "postgres-config",
+                                                   "data": {"max_connections": "150"}})
     assert world.configmaps[("shop", "postgres-config")].data["max_connections"] == "150"
     assert r.rollback[0]["args"]["data"] == {"max_connections": "100"}
     missing = registry.call(ctx, "k8s_patch_hpa", {"name": "fronted", "max_replicas": 9})

@@ -91,8 +91,8 @@ class Sandbox:
         }
 
     def load(self, spec: ScenarioSpec, episode: str | None = None) -> None:
-        """Serve another scenario on the same servers (for back-to-back episodes). Its metrics
-        carry `sandbox_episode=<episode>` so they never collide with an earlier one's."""
+        """Serve another scenario on the same servers (for back-to-back episodes). Prometheus
+        forgets the previous history first; `episode` also labels the new series."""
         scenario = Scenario.build(spec)
         with self.cluster.lock:
             self.scenario = scenario
@@ -100,6 +100,7 @@ class Sandbox:
         if self.prom is not None:
             if self.writer is not None:
                 self.writer.close()
+            self.prom.reset()
             labels = {"sandbox_episode": episode} if episode else None
             self.writer = RemoteWriter(self.prom.prometheus_url, labels)
             self.writer.push(scenario.world.frames)

@@ -24,17 +24,25 @@ class LogFilter(Args):
     service: str = Field(default="", description="service.name, e.g. checkout")
     namespace: str = Field(default="", description="kubernetes namespace")
     pod: str = Field(default="", description="pod name")
-    level: str = Field(default="", description="ERROR, WARN, INFO, ... (exact)")
+    level: str = Field(default="", description="levels, comma-separated, e.g. ERROR,FATAL,CRITICAL")
     text: str = Field(default="", description="words that must all appear in the message")
     minutes: int = Field(default=15, ge=1, le=1440, description="how far back from now")
+
+
+def headline(message: str) -> str:
+    """The line that says what happened: a Python traceback says it last, everything else first."""
+    lines = [line for line in message.splitlines() if line.strip()] or [""]
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 def build_query(f: LogFilter) -> dict[str, Any]:
     filters: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": f"now-{f.minutes}m"}}}]
     for field, value in (("service.name", f.service), ("kubernetes.namespace", f.namespace),
-                         ("kubernetes.pod.name", f.pod), ("log.level", f.level.upper())):
+                         ("kubernetes.pod.name", f.pod)):
         if value:
             filters.append({"term": {field: value}})
+    if f.level:
+        filters.append({"terms": {"log.level": [v.strip().upper() for v in f.level.split(",")]}})
     must = [{"match": {"message": {"query": f.text, "operator": "and"}}}] if f.text else []
     return {"bool": {"filter": filters, "must": must}}
 
@@ -66,7 +74,7 @@ def _logs_search(ctx: ToolContext, a: Search) -> ToolResult:
     lines = [f"{total} lines match; newest {len(hits)}:"]
     for h in hits:
         s = h["_source"]
-        first = s["message"].splitlines()[0]
+        first = headline(s["message"])
         where = s.get("kubernetes.pod.name") or s.get("host.name", "")
         lines.append(f"{s['@timestamp']} {where} {s['log.level']}: {first}")
     return ToolResult(tool="logs_search", args=a.model_dump(), status="success",
@@ -105,7 +113,7 @@ def _logs_patterns(ctx: ToolContext, a: Patterns) -> ToolResult:
     raw_chars = 0
     for h in reversed(hits):  # oldest first, so first/last seen read naturally
         s = h["_source"]
-        line = s["message"].splitlines()[0]
+        line = headline(s["message"])
         raw_chars += len(s["message"]) + 1
         result = tm.add_log_message(line)
         entry = seen.setdefault(result["cluster_id"], {"first": s["@timestamp"], "sample": line,

@@ -93,6 +93,7 @@ class PromStack:
                      f"--web.listen-address=127.0.0.1:{self.prom_port}",
                      f"--web.external-url={self.prometheus_url}", "--web.enable-remote-write-receiver",
                      "--storage.tsdb.retention.time=1d", "--web.enable-lifecycle",
+                     "--web.enable-admin-api",
                      f"--rules.alert.resend-delay={max(5, self.evaluation_s)}s"],
                     logs / "prometheus.log")
         self._wait(f"{self.prometheus_url}/-/ready", timeout)
@@ -115,6 +116,13 @@ class PromStack:
                 pass
             time.sleep(0.1)
         raise TimeoutError(f"{url} not ready after {timeout:.0f}s; see {self.run_dir / 'logs'}")
+
+    def reset(self) -> None:
+        """Delete every series, so a new scenario starts from an empty history."""
+        httpx.post(f"{self.prometheus_url}/api/v1/admin/tsdb/delete_series",
+                   params={"match[]": '{__name__=~".+"}'}, timeout=30).raise_for_status()
+        httpx.post(f"{self.prometheus_url}/api/v1/admin/tsdb/clean_tombstones",
+                   timeout=60).raise_for_status()
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

@@ -106,3 +106,27 @@ def test_prometheus_and_alertmanager_are_fed_for_real(tmp_path):
     finally:
         box.stop()
         receiver.shutdown()
+
+
+@pytest.mark.slow
+@requires_prometheus
+def test_loading_a_new_scenario_forgets_the_old_history(tmp_path):
+    now = time.time()
+    box = Sandbox(ScenarioSpec(faults=[FaultSpec(type="bad_rollout", target="cart")], seed=3, now=now),
+                  tmp_path, clock=False).start()
+    try:
+        prom = box.info()["prometheus"]
+
+        def cart_errors() -> float:
+            result = httpx.get(f"{prom}/api/v1/query", params={
+                "query": 'sum(rate(http_requests_total{service="cart",code="503"}[5m]))'}).json()
+            return float(result["data"]["result"][0]["value"][1]) if result["data"]["result"] else 0.0
+
+        assert cart_errors() > 1.0
+        box.load(ScenarioSpec(seed=4, now=time.time()), "healthy")
+        assert cart_errors() == 0.0
+        es = Elasticsearch(box.info()["elasticsearch"]["url"],
+                           basic_auth=("elastic", box.info()["elasticsearch"]["password"]))
+        assert es.count(index="logs-*", query={"match": {"message": "KeyError"}})["count"] == 0
+    finally:
+        box.stop()

@@ -59,7 +59,8 @@ class ListPods(Args):
     namespace: str = Field(default="shop", description="namespace; '*' for all")
     label_selector: str = Field(default="", description="e.g. app.kubernetes.io/name=cart")
     node: str = Field(default="", description="only pods on this node")
-    problems_only: bool = Field(default=False, description="only pods not Running and Ready")
+    problems_only: bool = Field(default=False, description="only pods not Running and Ready, or "
+                                "that have restarted")
 
 
 def _pod_line(p: Any) -> tuple[str, bool]:
@@ -76,7 +77,7 @@ def _pod_line(p: Any) -> tuple[str, bool]:
     for c in statuses:
         if c.last_state and c.last_state.terminated:
             last = f" last={c.last_state.terminated.reason}({c.last_state.terminated.exit_code})"
-    healthy = state == "Running" and ready == len(p.spec.containers)
+    healthy = state == "Running" and ready == len(p.spec.containers) and not last
     line = (f"{p.metadata.namespace}/{p.metadata.name} ready={ready}/{len(p.spec.containers)} "
             f"status={state} restarts={restarts}{last} age={_age(p.metadata.creation_timestamp)} "
             f"node={p.spec.node_name or '-'}")

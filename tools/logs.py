@@ -4,6 +4,7 @@ that fits thousands of lines into a few hundred tokens."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drain3 import TemplateMiner
@@ -29,10 +30,17 @@ class LogFilter(Args):
     minutes: int = Field(default=15, ge=1, le=1440, description="how far back from now")
 
 
+_EXCEPTION = re.compile(r"^[\w.$]+(Exception|Error)\b")
+
+
 def headline(message: str) -> str:
-    """The line that says what happened: a Python traceback says it last, everything else first."""
+    """The line that says what happened: a Python traceback says it last; a Java log line
+    with a stack trace names the exception on the next line, so both are kept."""
     lines = [line for line in message.splitlines() if line.strip()] or [""]
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    if lines[0].startswith("Traceback"):
+        return lines[-1]
+    cause = next((line for line in lines[1:] if _EXCEPTION.match(line)), None)
+    return f"{lines[0]} <- {cause}" if cause else lines[0]
 
 
 def build_query(f: LogFilter) -> dict[str, Any]:

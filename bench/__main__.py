@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import sandbox_episodes, sandbox_servers, tool_calls
+from bench import expert_quality, sandbox_episodes, sandbox_servers, tool_calls
 
 
 def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--scenarios", type=int, default=200, help="for the expert's quality")
     args = parser.parse_args()
     console = Console()
     with console.status("sandbox: episodes per minute"):
@@ -52,10 +53,18 @@ def main() -> None:
                   f"{tools['logs_patterns']['compression']:.0f}x smaller; range summary: "
                   f"{tools['range_summary']['series']} series, "
                   f"{tools['range_summary']['compression']:.0f}x smaller than the raw JSON")
+    with console.status("expert policy: quality over 200 scenarios"):
+        quality = expert_quality.run(args.scenarios)
+    table = Table(title=f"expert policy over {quality['scenarios']} scenarios")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in quality.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
                                "sandbox_episodes": result, "sandbox_servers": servers,
-                               "tool_calls": tools},
+                               "tool_calls": tools, "expert_quality": quality},
                               indent=2) + "\n")
 
 

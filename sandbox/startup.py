@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 _HOST_KEYS = re.compile(r"(_URL|_HOST|_ADDR)$")
 
 
-def _host_of(value: str) -> str:
-    value = re.sub(r"^[a-z:]+//", "", value)
+def host_of(value: str) -> str:
+    """The host in a URL or address (`jdbc:postgresql://db:5432/x`, `redis:6379`, `db`)."""
+    value = re.sub(r"^[a-z:]+//", "", value.removeprefix("jdbc:"))
     return re.split(r"[:/]", value, maxsplit=1)[0]
 
 
@@ -67,7 +68,7 @@ def startup_error(world: World, pod: Pod, spec: ContainerSpec) -> str | None:
         return None
     for key, value in spec.env.items():
         if _HOST_KEYS.search(key) or key == "SPRING_DATASOURCE_URL":
-            host = _host_of(value.removeprefix("jdbc:"))
+            host = host_of(value)
             if host and not resolvable(world, pod.namespace, host):
                 return f"dial tcp: lookup {host}: no such host ({key}={value})"
     if "postgres-credentials" in pod.template.secrets and not db_credentials_ok(world, pod):

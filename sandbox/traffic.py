@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.app import Dependency, call_order
 from sandbox.objects import Pod
-from sandbox.startup import db_auth_failing, dns_ok
+from sandbox.startup import db_auth_failing, dns_ok, host_of
 
 if TYPE_CHECKING:
     from sandbox.world import ServiceStats, World
@@ -157,8 +157,7 @@ def _datastores(world: World, rps: dict[str, float]) -> None:
 
 
 def external_host(pod: Pod) -> str:
-    url = pod.template.containers[0].env.get("PAYGATE_URL", "")
-    return url.split("//")[-1].split("/")[0].split(":")[0]
+    return host_of(pod.template.containers[0].env.get("PAYGATE_URL", ""))
 
 
 def flow(world: World) -> None:

@@ -4,6 +4,7 @@ events, deployments (with rollout history), nodes, services and their endpoints.
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,8 +48,6 @@ def guard(ctx: ToolContext, tool: str, a: Args, fn: Callable[[], ToolResult],
 
 
 def _message(exc: ApiException) -> str:
-    import json
-
     try:
         return json.loads(exc.body).get("message", exc.body)
     except (TypeError, ValueError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sandbox.actions import Action, PatchEnv, RolloutUndo
 from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
 from sandbox.faults.common import SHOP_DEPLOYMENTS, settled
-from sandbox.startup import resolvable
+from sandbox.startup import host_of, resolvable
 from sandbox.world import World
 
 HOST_KEYS = ("DB_HOST", "REDIS_ADDR", "SPRING_DATASOURCE_URL", "PAYMENT_URL", "CATALOG_URL",
@@ -35,7 +35,7 @@ class BadEnvConfig(Fault):
         p = world.profiles[self.target]
         key = self._key(world)
         good = p.env[key]
-        host = good.split("//")[-1].split(":")[0].split("/")[0]
+        host = host_of(good)
         bad = good.replace(host, f"{host}-primary", 1)
         self.state.update(key=key, good=good, bad=bad)
         PatchEnv(namespace=p.namespace, name=p.name, set={key: bad}).apply(world)
@@ -44,7 +44,7 @@ class BadEnvConfig(Fault):
         p = world.profiles[self.target]
         env = world.workloads[(p.namespace, p.name)].template.containers[0].env
         value = env.get(str(self.state["key"]), "")
-        host = value.removeprefix("jdbc:").split("//")[-1].split(":")[0].split("/")[0]
+        host = host_of(value)
         return bool(host) and resolvable(world, p.namespace, host) and settled(world, self.target)
 
     def mitigations(self, world: World) -> list[list[Action]]:

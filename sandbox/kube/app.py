@@ -17,7 +17,7 @@ from sandbox.errors import ConflictError, NotFoundError, SandboxError
 from sandbox.kube import mutations
 from sandbox.kube.logs import pod_log
 from sandbox.kube.patch import APPLY, apply_patch
-from sandbox.kube.resources import BY_PATH, GROUPS, RESOURCES, Resource, resource_list
+from sandbox.kube.resources import BY_PATH, GROUPS, Resource, resource_list
 from sandbox.kube.selectors import field_selector, label_selector
 from sandbox.kube.tables import table
 from sandbox.world import World
@@ -252,5 +252,3 @@ def _body(request: Request) -> Any:
     except json.JSONDecodeError as exc:
         raise SandboxError(f"the request body is not valid JSON: {exc}") from None
 
-
-__all__ = ["RESOURCES", "Cluster", "create_app"]

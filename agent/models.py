@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class Evidence(BaseModel):
@@ -34,3 +34,53 @@ class Transcript(BaseModel):
     diagnosis: Diagnosis | None = None
     tool_calls: int = 0
     malformed_calls: int = 0
+
+
+class Triage(BaseModel):
+    """The monitor's verdict on the input, before any tool is called."""
+
+    is_incident: bool
+    severity: str = Field(description="critical | warning | info | none")
+    services: list[str] = Field(description="affected services, namespaces, nodes from the labels")
+    alerts: list[str] = Field(description="distinct firing alerts (deduplicated by fingerprint)")
+    impact_since: float | None = Field(default=None, description="earliest firing start on a core service")
+    reason: str
+
+
+class RunbookAction(BaseModel):
+    tool: str
+    args: dict[str, Any]
+    why: str = ""
+    risk: str
+    touches: list[str]
+
+
+class Runbook(BaseModel):
+    """The seed's runbook shape: what to check, why, what to do, how to verify and undo."""
+
+    checklist: list[str]
+    analysis: str
+    actions: list[RunbookAction]
+    verification: list[str] = Field(description="PromQL expressions that return nothing once healthy")
+    rollback: list[str]
+    invalid: list[dict[str, Any]] = Field(default_factory=list,
+                                          description="proposed calls that could never run, and why")
+
+
+class ApprovalDecision(BaseModel):
+    """An SRE's answer to a pending action: approve, reject (with a reason) or edit (new
+    arguments, gated again)."""
+
+    decision: str = Field(pattern="^(approve|reject|edit)$")
+    by: str = Field(min_length=1, max_length=200)
+    role: str = Field(default="approver", pattern="^(viewer|approver|security-approver|admin)$")
+    reason: str | None = Field(default=None, max_length=2000)
+    args: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ApprovalDecision:
+        if self.decision == "reject" and not (self.reason or "").strip():
+            raise ValueError("a rejection needs a reason (it goes back to the agent)")
+        if self.decision == "edit" and not self.args:
+            raise ValueError("an edit needs the changed arguments in `args`")
+        return self

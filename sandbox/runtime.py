@@ -125,6 +125,12 @@ class Sandbox:
             except Exception as exc:  # keep simulating; the next push retries what is missing
                 log.warning("remote write failed: %s", exc)
 
+    def advance(self, seconds: float) -> None:
+        """Run simulated time ahead of the wall clock (episodes in batch): each step's frames
+        still reach Prometheus, at their simulated timestamps."""
+        for _ in range(max(1, round(seconds / self.scenario.world.dt))):
+            self.tick()
+
     # ---- faults ---------------------------------------------------------------------------
     def inject(self, fault: str, target: str | None = None, severity: float = 1.0) -> dict[str, Any]:
         """Start a fault now; returns its ground truth."""

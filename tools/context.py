@@ -23,8 +23,11 @@ class Transient(Exception):
 
 
 class ToolContext:
-    def __init__(self, cfg: ToolsConfig):
+    def __init__(self, cfg: ToolsConfig, now: Callable[[], float] = time.time):
         self.cfg = cfg
+        # The environment's clock: the wall clock on a real cluster; a simulation's own time
+        # when it runs faster than real time (PromQL is evaluated at this instant).
+        self.now = now
 
     @cached_property
     def kube(self) -> client.ApiClient:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +19,10 @@ TRANSIENT = (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError)
 Name = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
 
 
-def _age(when: Any) -> str:
+def _age(when: Any, now: float) -> str:
     if when is None:
         return "?"
-    seconds = int(time.time() - when.timestamp())
+    seconds = int(now - when.timestamp())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -62,7 +61,7 @@ class ListPods(Args):
                                 "that have restarted")
 
 
-def _pod_line(p: Any) -> tuple[str, bool]:
+def _pod_line(p: Any, now: float) -> tuple[str, bool]:
     statuses = p.status.container_statuses or []
     ready = sum(1 for c in statuses if c.ready)
     state = p.status.reason or p.status.phase
@@ -78,7 +77,7 @@ def _pod_line(p: Any) -> tuple[str, bool]:
             last = f" last={c.last_state.terminated.reason}({c.last_state.terminated.exit_code})"
     healthy = state == "Running" and ready == len(p.spec.containers) and not last
     line = (f"{p.metadata.namespace}/{p.metadata.name} ready={ready}/{len(p.spec.containers)} "
-            f"status={state} restarts={restarts}{last} age={_age(p.metadata.creation_timestamp)} "
+            f"status={state} restarts={restarts}{last} age={_age(p.metadata.creation_timestamp, now)} "
             f"node={p.spec.node_name or '-'}")
     return line, healthy
 
@@ -90,7 +89,7 @@ def _list_pods(ctx: ToolContext, a: ListPods) -> ToolResult:
             kw["field_selector"] = f"spec.nodeName={a.node}"
         pods = (ctx.core.list_pod_for_all_namespaces(**kw) if a.namespace == "*"
                 else ctx.core.list_namespaced_pod(a.namespace, **kw)).items
-        lines = [line for line, ok in map(_pod_line, pods) if not (a.problems_only and ok)]
+        lines = [line for line, ok in (_pod_line(p, ctx.now()) for p in pods) if not (a.problems_only and ok)]
         if not lines:
             return ToolResult(tool="k8s_list_pods", args=a.model_dump(), status="no_data",
                               text="every matching pod is Running and Ready" if pods
@@ -112,7 +111,7 @@ def _pod_names(ctx: ToolContext, namespace: str) -> Callable[[], list[str]]:
 def _events_for(ctx: ToolContext, namespace: str, name: str, limit: int = 15) -> list[str]:
     events = ctx.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
     events.sort(key=lambda e: e.last_timestamp or e.first_timestamp or 0)
-    return [f"{_age(e.last_timestamp)} ago {e.type} {e.reason} (x{e.count or 1}): {e.message}"
+    return [f"{_age(e.last_timestamp, ctx.now())} ago {e.type} {e.reason} (x{e.count or 1}): {e.message}"
             for e in events[-limit:]]
 
 
@@ -120,7 +119,8 @@ def _describe_pod(ctx: ToolContext, a: PodRef) -> ToolResult:
     def run() -> ToolResult:
         p = ctx.core.read_namespaced_pod(a.name, a.namespace)
         owner = (p.metadata.owner_references or [None])[0]
-        lines = [_pod_line(p)[0], f"owner: {owner.kind}/{owner.name}" if owner else "owner: none"]
+        lines = [_pod_line(p, ctx.now())[0],
+                 f"owner: {owner.kind}/{owner.name}" if owner else "owner: none"]
         for spec in p.spec.containers:
             res = spec.resources
             lines.append(f"container {spec.name}: image={spec.image} requests={res.requests or {}} "
@@ -188,7 +188,8 @@ def _events(ctx: ToolContext, a: Events) -> ToolResult:
         items = (ctx.core.list_event_for_all_namespaces(**kw) if a.namespace == "*"
                  else ctx.core.list_namespaced_event(a.namespace, **kw)).items
         items.sort(key=lambda e: e.last_timestamp or e.first_timestamp or 0)
-        lines = [f"{_age(e.last_timestamp)} ago {e.type} {e.reason} {e.involved_object.kind.lower()}/"
+        now = ctx.now()
+        lines = [f"{_age(e.last_timestamp, now)} ago {e.type} {e.reason} {e.involved_object.kind.lower()}/"
                  f"{e.involved_object.name} (x{e.count or 1}): {e.message}" for e in items[-a.limit:]]
         return ToolResult(tool="k8s_events", args=a.model_dump(), status="success" if lines else "no_data",
                           text="\n".join(lines) or "no matching events", untrusted=True)
@@ -230,7 +231,7 @@ def _rollout_history(ctx: ToolContext, a: PodRef) -> ToolResult:
             image = r.spec.template.spec.containers[0].image
             lines.append(f"revision {ann.get('deployment.kubernetes.io/revision')}: {r.metadata.name} "
                          f"image={image} replicas={r.spec.replicas} ready={r.status.ready_replicas or 0} "
-                         f"created {_age(r.metadata.creation_timestamp)} ago "
+                         f"created {_age(r.metadata.creation_timestamp, ctx.now())} ago "
                          f"cause={ann.get('kubernetes.io/change-cause', '-')}")
         return ToolResult(tool="k8s_rollout_history", args=a.model_dump(), status="success",
                           text="\n".join(lines))

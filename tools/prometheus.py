@@ -31,6 +31,11 @@ def _call(ctx: ToolContext, tool: str, args: Args, fn) -> ToolResult | object:  
                           error=f"Prometheus rejected the query: {exc}")
 
 
+def _query_now(ctx: ToolContext, query: str) -> list[dict]:
+    """An instant query at the environment's now (not the Prometheus server's)."""
+    return ctx.prometheus.custom_query(query, params={"time": ctx.now()})
+
+
 class Instant(Args):
     query: str = Field(description="PromQL expression, e.g. "
                        "sum by (pod) (rate(container_cpu_usage_seconds_total[5m]))")
@@ -38,7 +43,7 @@ class Instant(Args):
 
 
 def _instant(ctx: ToolContext, a: Instant) -> ToolResult:
-    result = _call(ctx, "prometheus_query", a, lambda: ctx.prometheus.custom_query(a.query))
+    result = _call(ctx, "prometheus_query", a, lambda: _query_now(ctx, a.query))
     if isinstance(result, ToolResult):
         return result
     if not result:
@@ -60,7 +65,7 @@ class Range(Args):
 
 
 def _range(ctx: ToolContext, a: Range) -> ToolResult:
-    end = datetime.now(UTC)
+    end = datetime.fromtimestamp(ctx.now(), UTC)
     start = datetime.fromtimestamp(end.timestamp() - a.minutes * 60, UTC)
     result = _call(ctx, "prometheus_query_range", a, lambda: ctx.prometheus.custom_query_range(
         a.query, start_time=start, end_time=end, step=f"{a.step_s}s"))
@@ -109,7 +114,7 @@ class LabelValues(Args):
 def _label_values(ctx: ToolContext, a: LabelValues) -> ToolResult:
     selector = a.metric or '{__name__=~".+"}'
     query = f"count by ({a.label}) ({selector})"
-    result = _call(ctx, "prometheus_label_values", a, lambda: ctx.prometheus.custom_query(query))
+    result = _call(ctx, "prometheus_label_values", a, lambda: _query_now(ctx, query))
     if isinstance(result, ToolResult):
         return result
     values = sorted({r["metric"].get(a.label, "") for r in result} - {""})
@@ -133,7 +138,7 @@ def _alerts(ctx: ToolContext, a: Alerts) -> ToolResult:
     if not alerts:
         return ToolResult(tool="prometheus_alerts", args=a.model_dump(), status="no_data",
                           text="no alerts" if a.state == "all" else f"no {a.state} alerts")
-    now = time.time()
+    now = ctx.now()
     lines = []
     for x in sorted(alerts, key=lambda x: x["labels"].get("alertname", "")):
         labels = {k: v for k, v in x["labels"].items() if k != "alertname"}
@@ -146,18 +151,19 @@ def _alerts(ctx: ToolContext, a: Alerts) -> ToolResult:
 
 
 class Rules(Args):
-    contains: str = Field(default="", description="only alert rules whose name contains this")
+    contains: str = Field(default="", description="only rules whose name contains this")
+    kind: str = Field(default="alert", pattern="^(alert|record)$", description="alerting or recording rules")
     firing_only: bool = Field(default=False)
 
 
 def _rules(ctx: ToolContext, a: Rules) -> ToolResult:
     def fetch() -> list[dict]:
-        r = requests.get(f"{ctx.cfg.prometheus_url}/api/v1/rules", params={"type": "alert"},
+        r = requests.get(f"{ctx.cfg.prometheus_url}/api/v1/rules", params={"type": a.kind},
                          timeout=ctx.cfg.timeout_s)
         r.raise_for_status()
         return r.json()["data"]["groups"]
 
-    lines = []
+    lines, data = [], []
     for group in ctx.retry(fetch, TRANSIENT):
         for rule in group["rules"]:
             if a.contains.lower() not in rule["name"].lower():
@@ -165,10 +171,14 @@ def _rules(ctx: ToolContext, a: Rules) -> ToolResult:
             if a.firing_only and rule.get("state") != "firing":
                 continue
             expr = " ".join(rule["query"].split())
+            data.append({"name": rule["name"], "expr": expr, "state": rule.get("state")})
+            if a.kind == "record":
+                lines.append(f"{rule['name']} = {expr[:300]}")
+                continue
             lines.append(f"{rule['name']} [{rule.get('state', '?')}, for {rule.get('duration', 0)}s, "
                          f"{rule.get('labels', {}).get('severity', '-')}]: {expr[:300]}")
     return ToolResult(tool="prometheus_rules", args=a.model_dump(), status="success" if lines else "no_data",
-                      text="\n".join(lines) or "no matching alert rules")
+                      text="\n".join(lines) or f"no matching {a.kind} rules", data=data)
 
 
 class Anomalies(Args):
@@ -217,7 +227,7 @@ def _usage(ctx: ToolContext, a: Usage) -> ToolResult:
     }
     values: dict[str, dict[str, float]] = {}
     for key, query in queries.items():
-        result = _call(ctx, "pod_resource_usage", a, lambda q=query: ctx.prometheus.custom_query(q))
+        result = _call(ctx, "pod_resource_usage", a, lambda q=query: _query_now(ctx, q))
         if isinstance(result, ToolResult):
             return result
         values[key] = {r["metric"].get("pod", ""): float(r["value"][1]) for r in result}

@@ -1,0 +1,58 @@
+"""The agent's settings: the model endpoint, budgets, the gate policy, where incidents are
+checkpointed, and who is paged. Read once through serve.settings.Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class LLMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="OpenAI-compatible API (vLLM)")
+    model: str = Field(default="opsagent", description="served model name (a LoRA module's name too)")
+    api_key: SecretStr = Field(default=SecretStr("EMPTY"), description="vLLM ignores it unless --api-key")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=1024, ge=16, le=32768, description="per model call")
+    timeout_s: float = Field(default=120.0, gt=0)
+
+
+class Budgets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(default=10, ge=1, description="model calls while diagnosing")
+    max_tool_calls: int = Field(default=40, ge=1)
+    max_tokens: int = Field(default=60000, ge=1, description="prompt + completion, all calls")
+    max_repairs: int = Field(default=2, ge=0, description="re-plans after a denial or rejection")
+
+
+class EscalationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    core_services: list[str] = Field(default=["ingress-nginx-controller", "frontend", "checkout",
+                                              "payment", "auth"])
+    page_after_minutes: float = Field(default=15, ge=0,
+                                      description="impact on a core service for longer pages on-call")
+    webhook_url: str | None = Field(default=None, description="on-call pager webhook; None: log only")
+    webhook_token: SecretStr | None = None
+
+
+class VerifyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(default=60, gt=0, description="between checks after acting")
+    timeout_s: float = Field(default=900, gt=0, description="give up and escalate after this")
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    llm: LLMConfig = LLMConfig()
+    budgets: Budgets = Budgets()
+    gate_policy: Path | None = Field(default=None, description="None: agent/gate_default.yaml")
+    checkpoint_url: str | None = Field(
+        default=None, description="postgresql://... for Postgres; None: SQLite in data_dir/agent.db")
+    escalation: EscalationConfig = EscalationConfig()
+    verify: VerifyConfig = VerifyConfig()

@@ -1,0 +1,126 @@
+"""One incident in the sandbox, end to end: the scenario's alerts (as Alertmanager delivers
+them) open the incident, the graph handles it with the chosen policy through the real
+protocols, and the result is compared with the ground truth. Simulated time runs ahead of the
+wall clock while the agent waits, so an episode takes seconds, not the minutes it simulates."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent.config import AgentConfig
+from agent.facts import KubeFacts
+from agent.gate import Gate, GatePolicy
+from agent.graph import Deps
+from agent.notify import LogNotifier, Notifier, WebhookNotifier
+from agent.policies import make_policy
+from agent.runner import Decider, IncidentRunner, Update
+from agent.store import Store
+from agent.verify import expand
+from sandbox.prom.alerts import scenario_alerts
+from sandbox.runtime import Sandbox
+from sandbox.scenario import ScenarioSpec
+from tools.catalog import default_registry
+from tools.cli import sandbox_config
+from tools.context import ToolContext
+from tools.registry import Registry
+
+
+class EpisodeResult(BaseModel):
+    incident: str
+    scenario: str
+    fault: str | None
+    policy: str
+    outcome: str | None
+    waiting_for_approval: bool
+    detected: bool
+    localised: bool | None
+    analysed: bool | None
+    mitigated: bool | None
+    steps: int
+    tool_calls: int
+    tokens: int
+    malformed: int
+    denied: int
+    seconds: float
+
+
+def notifier(cfg: AgentConfig) -> Notifier:
+    e = cfg.escalation
+    return WebhookNotifier(e.webhook_url, e.webhook_token) if e.webhook_url else LogNotifier()
+
+
+def alert_rules(registry: Registry, ctx: ToolContext) -> Any:
+    def lookup(names: list[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        alerts = registry.call(ctx, "prometheus_rules", {}).data or []
+        records = {r["name"]: r["expr"] for r in registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []}
+        return {r["name"]: expand(r["expr"], records) for r in alerts if r["name"] in names}
+    return lookup
+
+
+def task_text(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "Routine check requested by the on-call: is anything wrong in the cluster? Investigate."
+    lines = [f"- {a['labels'].get('alertname')} ({a['labels'].get('severity', '?')}) "
+             f"{ {k: v for k, v in a['labels'].items() if k not in ('alertname', 'severity')} }: "
+             f"{a['annotations'].get('description') or a['annotations'].get('summary', '')}" for a in alerts]
+    return "Alertmanager reports firing alerts:\n" + "\n".join(lines) + "\nInvestigate and mitigate."
+
+
+def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig, store: Store,
+                checkpointer: Any, decide: Decider, on_update: Update | None = None,
+                registry: Registry | None = None, gate_policy: GatePolicy | None = None,
+                give_up_s: float | None = None) -> EpisodeResult:
+    """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`."""
+    started = time.perf_counter()
+    box.load(spec.model_copy(update={"now": time.time()}), episode=spec.id)
+    scenario = box.scenario
+    registry = registry or default_registry()
+    ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
+    try:
+        alerts = scenario_alerts(scenario)
+        deps = Deps(policy=make_policy(policy, cfg.llm, scenario), registry=registry, ctx=ctx,
+                    gate=Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx),
+                              clock=lambda: box.scenario.world.now),
+                    store=store, notifier=notifier(cfg), config=cfg, wait=box.advance,
+                    clock=lambda: box.scenario.world.now, policy_name=policy,
+                    alert_rules=alert_rules(registry, ctx))
+        runner = IncidentRunner(deps, checkpointer)
+        incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
+        runner.start(incident, task_text(alerts), alerts, source="scenario", on_update=on_update)
+        state = runner.drive(incident, decide, on_update, give_up_s=give_up_s)
+        return grade(incident, spec, policy, state, box, runner.waiting(incident) is not None,
+                     time.perf_counter() - started)
+    finally:
+        ctx.close()
+
+
+def grade(incident: str, spec: ScenarioSpec, policy: str, state: dict[str, Any], box: Sandbox,
+          waiting: bool, seconds: float) -> EpisodeResult:
+    truths = [t for t in box.scenario.ground_truth() if t.is_incident]
+    truth = truths[0] if truths else None
+    d = state.get("diagnosis") or {}
+    said_incident = bool(d.get("is_incident")) if d else bool(state.get("stuck"))
+    usage = state.get("usage") or {}
+    return EpisodeResult(
+        incident=incident, scenario=spec.id, fault=spec.faults[0].type if spec.faults else None,
+        policy=policy, outcome=state.get("outcome"), waiting_for_approval=waiting,
+        detected=said_incident == (truth is not None),
+        localised=bool(set(d.get("components") or []) & set(truth.components)) if truth else None,
+        analysed=(d.get("level") == truth.level.value and d.get("fault_type") == truth.fault_type.value)
+        if truth and truth.level and truth.fault_type else None,
+        mitigated=box.scenario.mitigated() if truth else None,
+        steps=usage.get("steps", 0), tool_calls=usage.get("tool_calls", 0), tokens=usage.get("tokens", 0),
+        malformed=usage.get("malformed", 0),
+        denied=sum(1 for x in state.get("decisions") or [] if x["verdict"] == "deny"), seconds=seconds)
+
+
+def open_sandbox(run_dir: Path, spec: ScenarioSpec, prometheus: bool = True) -> Sandbox:
+    return Sandbox(spec.model_copy(update={"now": time.time()}), run_dir, clock=False,
+                   prometheus=prometheus).start()

@@ -1,0 +1,58 @@
+"""The `llm` policy: any OpenAI-compatible chat endpoint with native tool calling (vLLM by
+default). It returns the model's message as is, with tool-call arguments normalised to one
+form (a canonical JSON string, or the raw text when it is not JSON, so the loop can report
+the error back to the model)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import openai
+
+from agent.config import LLMConfig
+
+
+def normalise_arguments(raw: Any) -> str:
+    """Tool-call arguments as canonical JSON text; unparsable text is kept verbatim."""
+    if isinstance(raw, dict):
+        return json.dumps(raw, sort_keys=True)
+    try:
+        value = json.loads(raw or "{}")
+    except (json.JSONDecodeError, TypeError):
+        return str(raw)
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)
+
+
+class ModelUnavailable(Exception):
+    """The endpoint could not be reached or answered with an error."""
+
+
+class LLMPolicy:
+    def __init__(self, cfg: LLMConfig):
+        self.cfg = cfg
+        self.client = openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key.get_secret_value(),
+                                    timeout=cfg.timeout_s, max_retries=1)
+        self.last_call: dict[str, Any] = {}
+
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            response = self.client.chat.completions.create(
+                model=self.cfg.model, messages=messages, tools=tools or openai.NOT_GIVEN,  # type: ignore[arg-type]
+                temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens)
+        except openai.OpenAIError as exc:
+            raise ModelUnavailable(f"{self.cfg.base_url}: {type(exc).__name__}: {exc}") from exc
+        choice = response.choices[0].message
+        usage = response.usage
+        self.last_call = {"ms": round((time.perf_counter() - started) * 1000, 1), "model": response.model,
+                          "prompt_tokens": usage.prompt_tokens if usage else 0,
+                          "completion_tokens": usage.completion_tokens if usage else 0}
+        message: dict[str, Any] = {"role": "assistant", "content": choice.content or ""}
+        if choice.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id or f"call_{i}", "type": "function",
+                 "function": {"name": c.function.name, "arguments": normalise_arguments(c.function.arguments)}}
+                for i, c in enumerate(choice.tool_calls)]
+        return message

@@ -1,0 +1,70 @@
+"""Repair: turn a Diagnosis into a Runbook (checklist, analysis, actions as concrete tool calls,
+verification, rollback). Proposed calls that could never run are set aside with the reason;
+actions already refused or carried out are not proposed again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.gate import propose
+from agent.models import Diagnosis, Runbook, RunbookAction
+from tools.base import Risk
+from tools.registry import Registry
+
+ROLLBACK = {
+    "k8s_rollout_undo": "k8s_rollout_undo again returns to the revision running now",
+    "k8s_rollout_restart": "none needed: a restart changes no spec",
+    "k8s_scale": "k8s_scale back to the current replica count",
+    "k8s_delete_pod": "none: the controller recreates the pod",
+    "k8s_cordon": "k8s_uncordon the node",
+    "k8s_drain": "k8s_uncordon the node; evicted pods are not moved back",
+}
+
+
+def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["tool"] == b["tool"] and json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
+
+
+def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]],
+          executed: list[dict[str, Any]], alert_rules: dict[str, str]) -> Runbook:
+    """`alert_rules`: name -> expression of the alerts that opened the incident; they must
+    return nothing again once it is mitigated."""
+    actions: list[RunbookAction] = []
+    invalid: list[dict[str, Any]] = []
+    for step in diagnosis.remediation:
+        tool, args = step.get("tool"), step.get("args") or {}
+        if not isinstance(tool, str) or tool not in registry.tools:
+            invalid.append({"call": step, "reason": f"unknown tool {tool!r}"})
+            continue
+        try:
+            action = propose(registry, tool, args)
+        except ValidationError as exc:
+            invalid.append({"call": step, "reason": f"invalid arguments: {exc.errors()[0]['msg']}"})
+            continue
+        if action.risk == Risk.READ:
+            invalid.append({"call": step, "reason": "a read-only tool is not a remediation"})
+            continue
+        candidate = {"tool": action.tool, "args": action.args}
+        if any(same(candidate, r) for r in refused) or any(same(candidate, e) for e in executed):
+            continue
+        actions.append(RunbookAction(tool=action.tool, args=action.args, why=str(step.get("why", "")),
+                                     risk=action.risk.value, touches=action.touches))
+    verification = list(alert_rules.values())
+    for component in diagnosis.components:
+        parts = component.split("/")
+        if len(parts) == 3 and parts[1] == "Deployment":
+            verification.append(f'kube_deployment_status_replicas_unavailable{{namespace="{parts[0]}",'
+                                f'deployment="{parts[2]}"}} > 0')
+        if len(parts) == 2 and parts[0] == "Node":
+            verification.append(f'kube_node_status_condition{{node="{parts[1]}",condition="Ready",'
+                                f'status="true"}} == 0')
+    return Runbook(
+        checklist=[f"{e.tool}: {e.finding}" for e in diagnosis.evidence] or ["re-read the symptoms"],
+        analysis=f"{diagnosis.hypothesis}: {diagnosis.summary} (confidence {diagnosis.confidence:.2f})",
+        actions=actions, verification=verification,
+        rollback=[f"{a.tool}: {ROLLBACK.get(a.tool, 'restore the previous value (recorded at execution)')}"
+                  for a in actions],
+        invalid=invalid)

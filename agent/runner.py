@@ -1,0 +1,103 @@
+"""Drives incidents through the graph: start one, stream its transitions, stop at an approval,
+and resume it when a decision arrives (from this process, another one, or after a restart).
+One incident is one LangGraph thread, keyed by the incident id."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+
+from agent.graph import Deps, build_graph
+from agent.models import ApprovalDecision
+
+Update = Callable[[str, dict[str, Any]], None]
+Decider = Callable[[dict[str, Any]], ApprovalDecision | None]
+
+
+class IncidentRunner:
+    def __init__(self, deps: Deps, checkpointer: BaseCheckpointSaver):
+        self.deps = deps
+        self.store = deps.store
+        self.graph = build_graph(deps).compile(checkpointer=checkpointer)
+
+    @staticmethod
+    def _config(incident: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": incident}, "recursion_limit": 200}
+
+    def _stream(self, value: Any, incident: str, on_update: Update | None) -> dict[str, Any]:
+        for chunk in self.graph.stream(value, self._config(incident), stream_mode="updates"):
+            for node, update in chunk.items():
+                if on_update is not None and node != "__interrupt__":
+                    on_update(node, update or {})
+        return self.state(incident)
+
+    def start(self, incident: str, task: str, alerts: list[dict[str, Any]] | None = None,
+              source: str = "chat", on_update: Update | None = None) -> dict[str, Any]:
+        if self.graph.get_state(self._config(incident)).values:
+            raise ValueError(f"incident {incident} already exists")
+        return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source},
+                            incident, on_update)
+
+    def state(self, incident: str) -> dict[str, Any]:
+        return dict(self.graph.get_state(self._config(incident)).values)
+
+    def waiting(self, incident: str) -> dict[str, Any] | None:
+        """The approval this incident waits for (the interrupt's payload), if any."""
+        snapshot = self.graph.get_state(self._config(incident))
+        for task in snapshot.tasks:
+            for pending in task.interrupts:
+                return pending.value
+        return None
+
+    def resume(self, incident: str, on_update: Update | None = None) -> dict[str, Any]:
+        """Continue an incident whose pending approval has been decided in the store."""
+        waiting = self.waiting(incident)
+        if waiting is None:
+            raise ValueError(f"incident {incident} is not waiting for an approval")
+        record = self.store.approval(waiting["approval_id"])
+        if record is None or record["decision"] is None:
+            raise ValueError(f"approval {waiting['approval_id']} is still pending")
+        state = self._stream(Command(resume=record["decision"]), incident, on_update)
+        self.store.mark_resumed(record["id"])
+        return state
+
+    def recover(self, on_update: Update | None = None) -> list[str]:
+        """After a restart: resume every incident whose approval was decided while it slept."""
+        resumed = []
+        for record in self.store.unresumed():
+            waiting = self.waiting(record["incident"])
+            if waiting is not None and waiting["approval_id"] == record["id"]:
+                self.resume(record["incident"], on_update)
+                resumed.append(record["incident"])
+            else:
+                self.store.mark_resumed(record["id"])
+        return resumed
+
+    def drive(self, incident: str, decide: Decider, on_update: Update | None = None,
+              poll_s: float = 0.5, give_up_s: float | None = None) -> dict[str, Any]:
+        """Run until the incident ends. At each approval, `decide` may answer at once (auto,
+        prompt); when it returns None the decision is awaited in the store (queue)."""
+        started = time.monotonic()
+        state = self.state(incident)
+        while (waiting := self.waiting(incident)) is not None:
+            record = self.store.approval(waiting["approval_id"])
+            if record and record["status"] == "pending":
+                answer = decide(waiting)
+                if answer is not None:
+                    self.store.decide(waiting["approval_id"], answer)
+                else:
+                    if give_up_s is not None and time.monotonic() - started > give_up_s:
+                        return state
+                    time.sleep(poll_s)
+                    continue
+            state = self.resume(incident, on_update)
+        return state
+
+
+def auto_approve(waiting: dict[str, Any]) -> ApprovalDecision:
+    """--approve auto: the operator accepted every gated action in advance."""
+    return ApprovalDecision(decision="approve", by="auto", role="admin", reason="--approve auto")

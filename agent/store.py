@@ -1,0 +1,139 @@
+"""Durable records beside the checkpointer: the execution ledger (a side effect is recorded
+before it happens, so a resumed node never repeats it) and the approval queue (pending actions
+across all incidents; decisions may come from any process: CLI, API, page)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.models import ApprovalDecision
+
+ROLES_FOR = {"approver": {"approver", "security-approver", "admin"},
+             "security-approver": {"security-approver", "admin"}}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    key TEXT PRIMARY KEY, incident TEXT NOT NULL, tool TEXT NOT NULL, args TEXT NOT NULL,
+    status TEXT NOT NULL, result TEXT, started REAL NOT NULL, finished REAL);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY, incident TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
+    decision TEXT, created REAL NOT NULL, decided REAL, resumed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+"""
+
+
+def action_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+class PermissionDenied(Exception):
+    """The deciding role may not approve this action."""
+
+
+class Store:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchone()
+
+    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+
+    def _run(self, sql: str, *args: Any) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # ---- execution ledger -------------------------------------------------------------------
+    def begin(self, key: str, incident: str, tool: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an execution before it happens. Returns the earlier record if this key was
+        already begun (then the caller must not act again), else None."""
+        inserted = self._run("INSERT OR IGNORE INTO executions (key, incident, tool, args, status, started) "
+                             "VALUES (?, ?, ?, ?, 'started', ?)", key, incident, tool,
+                             json.dumps(args, sort_keys=True), time.time())
+        if inserted:
+            return None
+        row = self._one("SELECT * FROM executions WHERE key = ?", key)
+        return {"status": row["status"], "result": json.loads(row["result"]) if row["result"] else None}
+
+    def finish(self, key: str, result: dict[str, Any]) -> None:
+        self._run("UPDATE executions SET status = 'done', result = ?, finished = ? WHERE key = ?",
+                  json.dumps(result), time.time(), key)
+
+    def executions(self, incident: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._all("SELECT * FROM executions WHERE incident = ? ORDER BY started",
+                                           incident)]
+
+    # ---- approval queue ---------------------------------------------------------------------
+    def open_approval(self, key: str, incident: str, payload: dict[str, Any]) -> str:
+        """The pending approval for this action, created once (a re-run node finds it again)."""
+        self._run("INSERT OR IGNORE INTO approvals (id, incident, payload, status, created) "
+                  "VALUES (?, ?, ?, 'pending', ?)", key, incident, json.dumps(payload), time.time())
+        return key
+
+    def approval(self, approval_id: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM approvals WHERE id = ?", approval_id)
+        return _approval(row) if row else None
+
+    def approvals(self, status: str | None = "pending", incident: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM approvals WHERE 1=1", []
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        if incident:
+            sql, args = sql + " AND incident = ?", [*args, incident]
+        return [_approval(r) for r in self._all(sql + " ORDER BY created", *args)]
+
+    def decide(self, approval_id: str, decision: ApprovalDecision) -> dict[str, Any]:
+        """Record an SRE's decision. KeyError: unknown id; ValueError: already decided;
+        PermissionDenied: the role may not decide this action."""
+        current = self.approval(approval_id)
+        if current is None:
+            raise KeyError(approval_id)
+        if current["status"] != "pending":
+            raise ValueError(f"approval {approval_id} was already decided ({current['status']})")
+        needed = current["payload"].get("approver") or "approver"
+        if decision.role not in ROLES_FOR.get(needed, {"admin"}):
+            raise PermissionDenied(f"this action needs the {needed} role; {decision.by} has {decision.role}")
+        status = {"approve": "approved", "reject": "rejected", "edit": "edited"}[decision.decision]
+        changed = self._run("UPDATE approvals SET status = ?, decision = ?, decided = ? "
+                            "WHERE id = ? AND status = 'pending'", status, decision.model_dump_json(),
+                            time.time(), approval_id)
+        if not changed:
+            raise ValueError(f"approval {approval_id} was decided meanwhile")
+        return self.approval(approval_id)  # type: ignore[return-value]
+
+    def mark_resumed(self, approval_id: str) -> None:
+        self._run("UPDATE approvals SET resumed = 1 WHERE id = ?", approval_id)
+
+    def unresumed(self) -> list[dict[str, Any]]:
+        """Decided approvals whose incident has not yet been resumed (e.g. after a restart)."""
+        return [_approval(r) for r in self._all(
+            "SELECT * FROM approvals WHERE status != 'pending' AND resumed = 0 ORDER BY decided")]
+
+
+def _approval(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["payload"] = json.loads(out["payload"])
+    out["decision"] = json.loads(out["decision"]) if out["decision"] else None
+    out["resumed"] = bool(out["resumed"])
+    return out

@@ -1,0 +1,74 @@
+"""The monitor's triage of an incoming alert group or message: deduplicate by fingerprint,
+decide whether it is an incident, its severity and what it touches. Labels are read as data;
+annotations are never interpreted (they can carry anyone's text)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from agent.models import Triage
+
+SEVERITY = {"critical": 3, "warning": 2, "info": 1, "none": 0}
+NOT_INCIDENT = {"Watchdog", "InfoInhibitor"}
+SCOPE_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "container", "pod",
+                "node", "instance", "namespace", "persistentvolumeclaim", "horizontalpodautoscaler")
+
+
+def fingerprint(alert: dict[str, Any]) -> str:
+    """Alertmanager's fingerprint when given, else a hash of the label set (as Alertmanager's)."""
+    if alert.get("fingerprint"):
+        return str(alert["fingerprint"])
+    labels = json.dumps(alert.get("labels", {}), sort_keys=True)
+    return hashlib.sha256(labels.encode()).hexdigest()[:16]
+
+
+def _since(alert: dict[str, Any]) -> float | None:
+    stamp = alert.get("startsAt")
+    if not stamp or stamp.startswith("0001"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _service(value: str) -> str:
+    """A pod name's workload (checkout-7d9f8b6c5d-x2k4q -> checkout)."""
+    parts = value.split("-")
+    if len(parts) > 2 and len(parts[-1]) == 5 and len(parts[-2]) in (9, 10):
+        return "-".join(parts[:-2])
+    return value
+
+
+def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
+    if not alerts:
+        return Triage(is_incident=True, severity="none", services=[], alerts=[],
+                      reason="no alert: a question or report from a person; investigate")
+    unique = {fingerprint(a): a for a in alerts}
+    firing = [a for a in unique.values() if a.get("status", "firing") == "firing"]
+    names = sorted({a.get("labels", {}).get("alertname", "?") for a in firing})
+    real = [a for a in firing if a.get("labels", {}).get("alertname") not in NOT_INCIDENT]
+    severity = max((a.get("labels", {}).get("severity", "warning") for a in real),
+                   key=lambda s: SEVERITY.get(s, 2), default="none")
+    services: list[str] = []
+    for a in real:
+        for key in SCOPE_LABELS:
+            value = a.get("labels", {}).get(key)
+            if value and (value := _service(value)) not in services:
+                services.append(value)
+    core = [a for a in real if set(services) & set(core_services) and _since(a) is not None
+            and any(_service(v) in core_services for v in a.get("labels", {}).values())]
+    impact = min((_since(a) for a in core), default=None)  # type: ignore[type-var]
+    if not real:
+        reason = ("all alerts resolved" if not firing else
+                  f"only {', '.join(names)}: heartbeat/inhibition alerts, not an incident")
+        return Triage(is_incident=False, severity="none", services=[], alerts=names, reason=reason)
+    if SEVERITY.get(severity, 2) < SEVERITY["warning"]:
+        return Triage(is_incident=False, severity=severity, services=services, alerts=names,
+                      reason="informational alerts only")
+    return Triage(is_incident=True, severity=severity, services=services, alerts=names,
+                  impact_since=impact, reason=f"{len(real)} firing alert(s) of severity {severity} "
+                  f"({len(alerts) - len(unique)} duplicate(s) dropped)")

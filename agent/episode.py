@@ -59,7 +59,8 @@ def alert_rules(registry: Registry, ctx: ToolContext) -> Any:
         if not names:
             return {}
         alerts = registry.call(ctx, "prometheus_rules", {}).data or []
-        records = {r["name"]: r["expr"] for r in registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []}
+        recorded = registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []
+        records = {r["name"]: r["expr"] for r in recorded}
         return {r["name"]: expand(r["expr"], records) for r in alerts if r["name"] in names}
     return lookup
 

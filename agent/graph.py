@@ -150,8 +150,8 @@ class Nodes:
         b = self.budgets
         if usage["steps"] >= b.max_steps or usage["tool_calls"] >= b.max_tool_calls \
                 or usage["tokens"] >= b.max_tokens:
-            return {"stuck": f"budget exhausted ({usage['steps']} steps, {usage['tool_calls']} tool "
-                             f"calls, {usage['tokens']} tokens)", "messages": messages, "route": "coordinator"}
+            spent = f"{usage['steps']} steps, {usage['tool_calls']} tool calls, {usage['tokens']} tokens"
+            return {"stuck": f"budget exhausted ({spent})", "messages": messages, "route": "coordinator"}
         try:
             message = self.d.policy.next(messages, self.d.registry.openai("diagnose"))
         except Exception as exc:  # the model endpoint is down: escalate with what is known
@@ -160,8 +160,8 @@ class Nodes:
         usage["steps"] += 1
         usage["tokens"] += call.get("prompt_tokens", 0) + call.get("completion_tokens", 0)
         messages.append(message)
-        update: dict[str, Any] = {"messages": messages, "usage": usage,
-                                  "model_calls": [*(s.get("model_calls") or []), {"step": usage["steps"], **call}]}
+        calls = [*(s.get("model_calls") or []), {"step": usage["steps"], **call}]
+        update: dict[str, Any] = {"messages": messages, "usage": usage, "model_calls": calls}
         if message.get("tool_calls"):
             return {**update, "route": "tools"}
         try:
@@ -273,7 +273,8 @@ class Nodes:
             try:
                 edited = propose(self.d.registry, action["tool"], answer.args or {})
             except (KeyError, ValidationError) as exc:
-                refused = {**self._plain(s), "by": answer.by, "reason": f"edited arguments are invalid: {exc}"}
+                refused = {**self._plain(s), "by": answer.by,
+                           "reason": f"edited arguments are invalid: {exc}"}
                 return {**update, "refused": [*s["refused"], refused], "runbook": None,
                         "replan": f"The SRE's edit could not be used ({exc})", "route": "coordinator"}
             actions[s["cursor"]] = {**action, "args": edited.args, "touches": edited.touches,

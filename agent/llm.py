@@ -53,6 +53,7 @@ class LLMPolicy:
         if choice.tool_calls:
             message["tool_calls"] = [
                 {"id": c.id or f"call_{i}", "type": "function",
-                 "function": {"name": c.function.name, "arguments": normalise_arguments(c.function.arguments)}}
+                 "function": {"name": c.function.name,
+                              "arguments": normalise_arguments(c.function.arguments)}}
                 for i, c in enumerate(choice.tool_calls)]
         return message

@@ -21,6 +21,7 @@ def make_policy(name: str, llm: LLMConfig, scenario: Any = None) -> Policy:
         return LLMPolicy(llm)
     if name == "oracle":
         if scenario is None:
-            raise ValueError("the oracle policy reads a sandbox scenario's ground truth: use it with --scenario")
+            raise ValueError("the oracle policy reads a sandbox scenario's ground truth: "
+                             "use it with --scenario")
         return Oracle(scenario)
     raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(NAMES)}")

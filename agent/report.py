@@ -23,11 +23,13 @@ def render(s: dict[str, Any]) -> str:
     book = s.get("runbook")
     if book:
         lines.append("Runbook: " + (book["analysis"] or ""))
-        lines += [f"  action: {a['tool']} {json.dumps(a['args'])} ({a['risk']}) — {a['why']}" for a in book["actions"]]
+        lines += [f"  action: {a['tool']} {json.dumps(a['args'])} ({a['risk']}) — {a['why']}"
+                  for a in book["actions"]]
         lines += [f"  rollback: {r}" for r in book["rollback"]]
     for dec in s.get("decisions") or []:
         a = dec["action"]
-        lines.append(f"Gate: {dec['verdict']} {a['tool']} {json.dumps(a['args'])} [{dec['rule']}] {dec['reason']}")
+        lines.append(f"Gate: {dec['verdict']} {a['tool']} {json.dumps(a['args'])} "
+                     f"[{dec['rule']}] {dec['reason']}")
     for ap in s.get("approvals") or []:
         lines.append(f"Approval: {ap['decision']} by {ap['by']} ({ap['role']})"
                      + (f": {ap['reason']}" if ap.get("reason") else ""))

@@ -25,7 +25,8 @@ ROLLBACK = {
 
 
 def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["tool"] == b["tool"] and json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
+    return a["tool"] == b["tool"] and \
+        json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
 
 
 def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]],

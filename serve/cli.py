@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from sandbox.cli import app as sandbox_app
+from serve.agent_cli import approvals_app, run
 from serve.settings import load_settings
 from tools.cli import app as tools_app
 
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(tools_app, name="tools")
+app.add_typer(approvals_app, name="approvals")
+app.command()(run)
 
 
 @app.callback()

@@ -13,6 +13,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from agent.config import AgentConfig
 from sandbox.config import SandboxConfig
 from tools.config import ToolsConfig
 
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".opsagent")
     sandbox: SandboxConfig = SandboxConfig()
     tools: ToolsConfig = ToolsConfig()
+    agent: AgentConfig = AgentConfig()
 
     @classmethod
     def settings_customise_sources(

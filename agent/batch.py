@@ -1,0 +1,94 @@
+"""Many incidents in parallel sandboxes: each worker process owns one sandbox (with its own
+Prometheus) and runs episodes back to back on it; results stream back as they finish. This is
+how trajectories are collected and policies compared."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from agent.checkpoint import open_checkpointer
+from agent.config import AgentConfig
+from agent.episode import EpisodeResult, open_sandbox, run_episode
+from agent.runner import auto_approve
+from agent.store import Store
+from sandbox.faults import FAULTS
+from sandbox.runtime import Sandbox
+from sandbox.scenario import FaultSpec, ScenarioSpec
+
+_worker: dict[str, Any] = {}
+
+
+def scenarios(n: int, seed: int = 0, faults: list[str] | None = None) -> list[ScenarioSpec]:
+    """N scenarios cycling through every fault type (incidents and red herrings), varied seeds."""
+    types = faults or sorted(FAULTS)
+    rng = random.Random(seed)
+    return [ScenarioSpec(faults=[FaultSpec(type=types[i % len(types)])], seed=rng.randrange(10**6))
+            for i in range(n)]
+
+
+def _init(data_dir: str, cfg_json: str, prometheus: bool) -> None:
+    run_dir = Path(tempfile.mkdtemp(prefix="opsagent-worker-"))
+    _worker["cfg"] = AgentConfig.model_validate_json(cfg_json)
+    _worker["box"] = None
+    _worker["run_dir"] = run_dir
+    _worker["data_dir"] = Path(data_dir)
+    _worker["prometheus"] = prometheus
+
+
+def _episode(spec_json: str, policy: str) -> dict[str, Any]:
+    spec = ScenarioSpec.model_validate_json(spec_json)
+    if _worker["box"] is None:
+        _worker["box"] = open_sandbox(_worker["run_dir"] / "sandbox", spec, _worker["prometheus"])
+    box: Sandbox = _worker["box"]
+    cfg: AgentConfig = _worker["cfg"]
+    store = Store(_worker["data_dir"] / "agent.db")
+    try:
+        with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
+            return run_episode(box, spec, policy, cfg, store, cp, auto_approve).model_dump()
+    finally:
+        store.close()
+
+
+def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,
+              prometheus: bool = True, on_done: Callable[[EpisodeResult], None] | None = None
+              ) -> Iterator[EpisodeResult]:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init,
+                             initargs=(str(data_dir), cfg.model_dump_json(), prometheus)) as pool:
+        futures = [pool.submit(_episode, s.model_dump_json(), policy) for s in specs]
+        try:
+            for future in as_completed(futures):
+                result = EpisodeResult.model_validate(future.result())
+                if on_done is not None:
+                    on_done(result)
+                yield result
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def summarise(results: list[EpisodeResult]) -> dict[str, Any]:
+    """AIOpsLab-style task rates over the episodes, with cost."""
+    if not results:
+        return {"episodes": 0}
+    incidents = [r for r in results if r.localised is not None]
+    analysable = [r for r in incidents if r.analysed is not None]
+
+    def rate(rows: list[EpisodeResult], key: str) -> float | None:
+        return round(sum(bool(getattr(r, key)) for r in rows) / len(rows), 3) if rows else None
+
+    return {"episodes": len(results), "incidents": len(incidents),
+            "detection": rate(results, "detected"), "localisation": rate(incidents, "localised"),
+            "analysis": rate(analysable, "analysed"), "mitigation": rate(incidents, "mitigated"),
+            "outcomes": {o: sum(1 for r in results if str(r.outcome) == o)
+                         for o in sorted({str(r.outcome) for r in results})},
+            "steps": round(statistics.fmean(r.steps for r in results), 2),
+            "tool_calls": round(statistics.fmean(r.tool_calls for r in results), 2),
+            "tokens": round(statistics.fmean(r.tokens for r in results), 1),
+            "malformed": sum(r.malformed for r in results), "denied": sum(r.denied for r in results),
+            "seconds": round(statistics.fmean(r.seconds for r in results), 2)}

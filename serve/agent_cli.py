@@ -1,0 +1,245 @@
+"""`opsagent run` (one incident, or a batch, in fresh sandboxes) and `opsagent approvals`
+(the queue, from any terminal): the agent as an SRE or an ML engineer drives it by hand."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.prompt import Prompt
+from rich.table import Table
+from rich.text import Text
+
+from agent.batch import run_batch, scenarios, summarise
+from agent.checkpoint import open_checkpointer
+from agent.episode import open_sandbox, run_episode
+from agent.models import ApprovalDecision
+from agent.policies import NAMES
+from agent.runner import Decider, auto_approve
+from agent.store import PermissionDenied, Store
+from sandbox.faults import FAULTS
+from sandbox.scenario import FaultSpec, ScenarioSpec
+from serve.settings import Settings
+
+console = Console()
+approvals_app = typer.Typer(help="The approval queue: pending actions across incidents.",
+                            no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _say(label: str, style: str, text: str) -> None:
+    """A label in colour, then text from the cluster or the model, never read as markup."""
+    console.print(Text.assemble((label, style), " ", text))
+
+
+def _show(node: str, update: dict[str, Any]) -> None:
+    """Print a transition as it happens."""
+    if node == "monitor":
+        t = update["triage"]
+        _say("monitor", "bold", f"{t['reason']} (severity {t['severity']})")
+    elif node == "diagnose" and update.get("messages"):
+        m = update["messages"][-1]
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            _say("diagnose", "bold cyan", (m.get("content") or "").strip())
+            for c in m["tool_calls"]:
+                _say("  →", "dim", f"{c['function']['name']}({c['function']['arguments'][:140]})")
+        elif update.get("diagnosis"):
+            d = update["diagnosis"]
+            _say("diagnosis", "bold cyan", f"{d['hypothesis']}: {d['summary']} [{', '.join(d['components'])}]")
+    elif node == "repair" and update.get("runbook"):
+        for a in update["runbook"]["actions"]:
+            _say("repair", "bold magenta", f"{a['tool']} {json.dumps(a['args'])} — {a['why']}")
+    elif node == "gate":
+        d = update["decisions"][-1]
+        colour = {"allow": "bold green", "approve": "bold yellow", "deny": "bold red"}[d["verdict"]]
+        _say(f"gate {d['verdict']}", colour, f"{d['action']['tool']} ({d['rule']}: {d['reason']})")
+    elif node == "approval":
+        a = update["approvals"][-1]
+        _say("approval", "bold", f"{a['decision']} by {a['by']} ({a['role']})"
+             + (f": {a['reason']}" if a.get("reason") else ""))
+    elif node == "execute":
+        e = update["executed"][-1]
+        _say("execute", "bold", f"{e['tool']} → {e['status']}: {e['text'].splitlines()[0] if e['text'] else ''}")
+    elif node == "verify":
+        v = update["verification"]
+        _say("verify", "bold", f"{'cleared' if v.get('cleared') else 'NOT cleared'} after "
+             f"{v.get('after_s', 0):.0f}s (simulated)")
+    elif node == "escalate":
+        _say("escalate", "bold red", update["escalations"][-1]["reason"])
+
+
+def _prompt(waiting: dict[str, Any]) -> ApprovalDecision:
+    a = waiting["action"]
+    console.print(Panel(f"{a['tool']} {json.dumps(a['args'])}\nrisk {waiting['risk']}; {waiting['rule']}: "
+                        f"{waiting['reason']}\nwhy: {a['why']}\nrollback: {waiting['rollback']}\n"
+                        f"diagnosis: {waiting['diagnosis']['summary']}",
+                        title=f"approval {waiting['approval_id']}"))
+    choice = Prompt.ask("approve, reject or edit?", choices=["approve", "reject", "edit"], default="approve")
+    role = waiting.get("approver") or "approver"
+    if choice == "reject":
+        return ApprovalDecision(decision="reject", by="cli", role=role, reason=Prompt.ask("reason"))
+    if choice == "edit":
+        while True:
+            try:
+                args = json.loads(Prompt.ask("new arguments (JSON)", default=json.dumps(a["args"])))
+                return ApprovalDecision(decision="edit", by="cli", role=role, args=args)
+            except (json.JSONDecodeError, ValidationError) as exc:
+                console.print(f"[red]{exc}[/]")
+    return ApprovalDecision(decision="approve", by="cli", role=role)
+
+
+def _decider(mode: str) -> Decider:
+    if mode == "auto":
+        return auto_approve
+    if mode == "prompt":
+        return _prompt
+    announced: set[str] = set()
+
+    def queue(waiting: dict[str, Any]) -> None:
+        if waiting["approval_id"] not in announced:
+            announced.add(waiting["approval_id"])
+            console.print(f"[yellow]waiting in the approval queue:[/] {waiting['approval_id']} — decide "
+                          f"with `opsagent approvals decide {waiting['approval_id']} --approve` "
+                          "(or --reject --reason ...)")
+        return None
+    return queue
+
+
+def run(
+    ctx: typer.Context,
+    scenario: Annotated[str | None, typer.Option(
+        help="FAULT or FAULT@TARGET (see `opsagent sandbox faults`)")] = None,
+    seed: Annotated[int, typer.Option(help="scenario seed (with --batch: of the scenario list)")] = 0,
+    policy: Annotated[str, typer.Option(help="expert | llm | oracle")] = "expert",
+    approve: Annotated[str, typer.Option(help="auto | prompt | queue")] = "auto",
+    batch: Annotated[int, typer.Option(help="run N scenarios across every fault type")] = 0,
+    workers: Annotated[int, typer.Option(help="parallel sandboxes for --batch")] = 1,
+    out: Annotated[Path | None, typer.Option(help="JSONL of episode results (--batch)")] = None,
+) -> None:
+    """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
+    settings: Settings = ctx.obj
+    if policy not in NAMES:
+        raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {policy!r}")
+    if approve not in ("auto", "prompt", "queue"):
+        raise _fail(f"--approve must be auto, prompt or queue, not {approve!r}")
+    if batch:
+        return _run_batch(settings, batch, workers, policy, seed, out)
+    if scenario is None:
+        raise _fail("give --scenario FAULT[@TARGET] (or --batch N)")
+    fault, _, target = scenario.partition("@")
+    if fault not in FAULTS:
+        raise _fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
+    spec = ScenarioSpec(faults=[FaultSpec(type=fault, target=target or None)], seed=seed)
+    data_dir = settings.data_dir
+    store = Store(data_dir / "agent.db")
+    console.print(f"[dim]starting a sandbox for {spec.id} (Kubernetes API, Elasticsearch API, Prometheus, "
+                  "Alertmanager)…[/]")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            box = open_sandbox(Path(tmp) / "sandbox", spec)
+        except Exception as exc:
+            raise _fail(f"could not start the sandbox: {exc}") from None
+        try:
+            with open_checkpointer(settings.agent.checkpoint_url, data_dir) as cp:
+                result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve), _show)
+                state = _final_state(cp, result.incident)
+        finally:
+            box.stop()
+            store.close()
+    console.print(Panel(Text(state.get("report") or "(no report)"), title=f"incident {result.incident}"))
+    verdict = "[green]mitigated[/]" if result.mitigated else "[red]not mitigated[/]"
+    console.print(f"ground truth: {verdict}; localised={result.localised} analysed={result.analysed}; "
+                  f"{result.tool_calls} tool calls, {result.seconds:.1f}s")
+
+
+def _final_state(cp: Any, incident: str) -> dict[str, Any]:
+    tup = cp.get_tuple({"configurable": {"thread_id": incident, "checkpoint_ns": ""}})
+    return dict(tup.checkpoint["channel_values"]) if tup else {}
+
+
+def _run_batch(settings: Settings, n: int, workers: int, policy: str, seed: int, out: Path | None) -> None:
+    specs = scenarios(n, seed)
+    out = out or settings.data_dir / "runs" / f"{policy}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress, out.open("a") as fh:
+        task = progress.add_task(f"{policy} over {n} scenarios ({workers} sandbox(es))", total=n)
+        for result in run_batch(specs, policy, settings.agent, settings.data_dir, workers):
+            results.append(result)
+            fh.write(result.model_dump_json() + "\n")
+            fh.flush()
+            progress.advance(task)
+    summary = summarise(results)
+    table = Table(title=f"{policy}: {n} episodes")
+    for key in ("detection", "localisation", "analysis", "mitigation", "steps", "tool_calls", "tokens",
+                "malformed", "denied", "seconds"):
+        table.add_row(key, str(summary[key]))
+    console.print(table)
+    console.print(f"outcomes: {summary['outcomes']}; results in {out}")
+
+
+@approvals_app.command("list")
+def list_approvals(ctx: typer.Context,
+                   all_: Annotated[bool, typer.Option("--all", help="decided too")] = False,
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Pending approvals across incidents, with the action, risk, diagnosis and rollback."""
+    store = Store(ctx.obj.data_dir / "agent.db")
+    rows = store.approvals(None if all_ else "pending")
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} approval(s)")
+    for col in ("id", "incident", "status", "action", "risk", "needs", "diagnosis"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        p = r["payload"]
+        action = f"{p['action']['tool']} {json.dumps(p['action']['args'])}"
+        table.add_row(r["id"], r["incident"], r["status"], action,
+                      p["risk"], p.get("approver") or "approver", (p["diagnosis"].get("summary") or "")[:120])
+    console.print(table)
+
+
+@approvals_app.command("decide")
+def decide(
+    ctx: typer.Context,
+    approval_id: str,
+    approve_: Annotated[bool, typer.Option("--approve")] = False,
+    reject: Annotated[bool, typer.Option("--reject")] = False,
+    edit: Annotated[str | None, typer.Option(help="changed arguments as JSON (gated again)")] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    by: Annotated[str, typer.Option(help="who decides")] = "cli",
+    role: Annotated[str, typer.Option(help="approver | security-approver | admin")] = "approver",
+) -> None:
+    """Approve, reject (with --reason) or edit a pending action; the waiting incident resumes."""
+    if sum([approve_, reject, edit is not None]) != 1:
+        raise _fail("give exactly one of --approve, --reject, --edit JSON")
+    try:
+        args = json.loads(edit) if edit is not None else None
+        decision = ApprovalDecision(decision="approve" if approve_ else "reject" if reject else "edit",
+                                    by=by, role=role, reason=reason, args=args)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--edit is not valid JSON: {exc}") from None
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'decision'}: {e['msg']}"
+                              for e in exc.errors())) from None
+    store = Store(ctx.obj.data_dir / "agent.db")
+    try:
+        record = store.decide(approval_id, decision)
+    except KeyError:
+        raise _fail(f"no approval {approval_id!r}; see `opsagent approvals list`") from None
+    except (ValueError, PermissionDenied) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{record['id']}: {record['status']} by {by}")

@@ -57,8 +57,12 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
     for component in diagnosis.components:
         parts = component.split("/")
         if len(parts) == 3 and parts[1] == "Deployment":
-            verification.append(f'kube_deployment_status_replicas_unavailable{{namespace="{parts[0]}",'
-                                f'deployment="{parts[2]}"}} > 0')
+            ns, name = parts[0], parts[2]
+            verification.append(f'kube_deployment_status_replicas_unavailable{{namespace="{ns}",'
+                                f'deployment="{name}"}} > 0')
+            sel = f'namespace="{ns}",service="{name}"'
+            verification.append(f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
+                                f'sum(rate(http_requests_total{{{sel}}}[5m])) > 0.02')
         if len(parts) == 2 and parts[0] == "Node":
             verification.append(f'kube_node_status_condition{{node="{parts[1]}",condition="Ready",'
                                 f'status="true"}} == 0')

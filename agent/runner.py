@@ -33,11 +33,16 @@ class IncidentRunner:
             for node, update in chunk.items():
                 if on_update is not None and node != "__interrupt__":
                     on_update(node, update or {})
-        return self.state(incident)
+        state = self.state(incident)
+        if self.waiting(incident) is not None:
+            self.store.set_incident(incident, "waiting")
+        elif state.get("report") is not None:
+            self.store.set_incident(incident, "done", state.get("outcome"))
+        return state
 
     def start(self, incident: str, task: str, alerts: list[dict[str, Any]] | None = None,
               source: str = "chat", on_update: Update | None = None) -> dict[str, Any]:
-        if self.graph.get_state(self._config(incident)).values:
+        if not self.store.open_incident(incident, source, task.splitlines()[0] if task else source):
             raise ValueError(f"incident {incident} already exists")
         return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source},
                             incident, on_update)
@@ -66,8 +71,14 @@ class IncidentRunner:
         return state
 
     def recover(self, on_update: Update | None = None) -> list[str]:
-        """After a restart: resume every incident whose approval was decided while it slept."""
+        """After a restart: continue every incident that was cut off mid-step (from its last
+        checkpoint; executions already begun are not repeated), and resume every incident
+        whose approval was decided while it slept."""
         resumed = []
+        for row in self.store.incidents("open"):
+            if self.graph.get_state(self._config(row["id"])).next and self.waiting(row["id"]) is None:
+                self._stream(None, row["id"], on_update)
+                resumed.append(row["id"])
         for record in self.store.unresumed():
             waiting = self.waiting(record["incident"])
             if waiting is not None and waiting["approval_id"] == record["id"]:

@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS approvals (
     id TEXT PRIMARY KEY, incident TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,
     decision TEXT, created REAL NOT NULL, decided REAL, resumed INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
+    outcome TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status);
 """
 
 
@@ -83,6 +87,21 @@ class Store:
     def executions(self, incident: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._all("SELECT * FROM executions WHERE incident = ? ORDER BY started",
                                            incident)]
+
+    # ---- incidents ------------------------------------------------------------------------------
+    def open_incident(self, incident: str, source: str, title: str) -> bool:
+        """False when the incident already exists."""
+        now = time.time()
+        return bool(self._run("INSERT OR IGNORE INTO incidents (id, source, title, status, created, updated) "
+                              "VALUES (?, ?, ?, 'open', ?, ?)", incident, source, title[:300], now, now))
+
+    def set_incident(self, incident: str, status: str, outcome: str | None = None) -> None:
+        self._run("UPDATE incidents SET status = ?, outcome = ?, updated = ? WHERE id = ?",
+                  status, outcome, time.time(), incident)
+
+    def incidents(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM incidents" + (" WHERE status = ?" if status else "") + " ORDER BY created"
+        return [dict(r) for r in self._all(sql, *([status] if status else []))]
 
     # ---- approval queue ---------------------------------------------------------------------
     def open_approval(self, key: str, incident: str, payload: dict[str, Any]) -> str:

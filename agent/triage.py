@@ -66,9 +66,8 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
         reason = ("all alerts resolved" if not firing else
                   f"only {', '.join(names)}: heartbeat/inhibition alerts, not an incident")
         return Triage(is_incident=False, severity="none", services=[], alerts=names, reason=reason)
-    if SEVERITY.get(severity, 2) < SEVERITY["warning"]:
-        return Triage(is_incident=False, severity=severity, services=services, alerts=names,
-                      reason="informational alerts only")
+    quiet = SEVERITY.get(severity, 2) < SEVERITY["warning"]  # investigate, but never page for it
     return Triage(is_incident=True, severity=severity, services=services, alerts=names,
-                  impact_since=impact, reason=f"{len(real)} firing alert(s) of severity {severity} "
+                  impact_since=None if quiet else impact,
+                  reason=f"{len(real)} firing alert(s) of severity {severity} "
                   f"({len(alerts) - len(unique)} duplicate(s) dropped)")

@@ -57,7 +57,8 @@ def _show(node: str, update: dict[str, Any]) -> None:
                 _say("  →", "dim", f"{c['function']['name']}({c['function']['arguments'][:140]})")
         elif update.get("diagnosis"):
             d = update["diagnosis"]
-            _say("diagnosis", "bold cyan", f"{d['hypothesis']}: {d['summary']} [{', '.join(d['components'])}]")
+            where = ", ".join(d["components"])
+            _say("diagnosis", "bold cyan", f"{d['hypothesis']}: {d['summary']} [{where}]")
     elif node == "repair" and update.get("runbook"):
         for a in update["runbook"]["actions"]:
             _say("repair", "bold magenta", f"{a['tool']} {json.dumps(a['args'])} — {a['why']}")
@@ -71,7 +72,8 @@ def _show(node: str, update: dict[str, Any]) -> None:
              + (f": {a['reason']}" if a.get("reason") else ""))
     elif node == "execute":
         e = update["executed"][-1]
-        _say("execute", "bold", f"{e['tool']} → {e['status']}: {e['text'].splitlines()[0] if e['text'] else ''}")
+        first = e["text"].splitlines()[0] if e["text"] else ""
+        _say("execute", "bold", f"{e['tool']} → {e['status']}: {first}")
     elif node == "verify":
         v = update["verification"]
         _say("verify", "bold", f"{'cleared' if v.get('cleared') else 'NOT cleared'} after "

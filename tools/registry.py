@@ -30,22 +30,20 @@ class Registry:
         raw: Any = args or {}
         tool = self.tools.get(name)
         if tool is None:
-            return ToolResult(tool=name, args={}, status="error",
-                              error=f"unknown tool {name!r}; available: {', '.join(sorted(self.tools))}")
+            return _refused(name, {}, f"unknown tool {name!r}; available: {', '.join(sorted(self.tools))}")
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw) if raw.strip() else {}
             except json.JSONDecodeError as exc:
-                return ToolResult(tool=name, args={}, status="error",
-                                  error=f"arguments are not valid JSON: {exc.msg} at position {exc.pos}")
+                return _refused(name, {}, f"arguments are not valid JSON: {exc.msg} at position {exc.pos}")
         if not isinstance(raw, dict):
-            return ToolResult(tool=name, args={}, status="error", error="arguments must be a JSON object")
+            return _refused(name, {}, "arguments must be a JSON object")
         try:
             parsed = tool.args.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
                                  for e in exc.errors())
-            return ToolResult(tool=name, args=raw, status="error", error=f"invalid arguments: {problems}")
+            return _refused(name, raw, f"invalid arguments: {problems}")
         try:
             result = tool.run(ctx, parsed)
         except Exception as exc:  # the contract: a tool never raises into the loop
@@ -56,3 +54,8 @@ class Registry:
                                             "narrow the query (filters, time range, limit) to see more")
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
+
+
+def _refused(name: str, args: dict[str, Any], error: str) -> ToolResult:
+    """A call that never ran: the model reads why, in the same `error: ...` form."""
+    return ToolResult(tool=name, args=args, status="error", error=error, text=f"error: {error}")

@@ -104,9 +104,9 @@ class ScriptedModel:
             self.requests.append(body)
             message = self.script[min(len(self.requests), len(self.script)) - 1]
             finish = "tool_calls" if message.get("tool_calls") else "stop"
-            return {"id": f"cmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
+            choice = {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}
+            return {"id": f"cmpl-{len(self.requests)}", "object": "chat.completion",
+                    "created": int(time.time()), "model": body["model"], "choices": [choice],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
 
         self.server = AppServer(app, "model")

@@ -75,7 +75,9 @@ class IncidentRunner:
         checkpoint; executions already begun are not repeated), and resume every incident
         whose approval was decided while it slept."""
         resumed = []
-        for row in self.store.incidents("open"):
+        for row in self.store.incidents():
+            if row["status"] == "done":
+                continue
             if self.graph.get_state(self._config(row["id"])).next and self.waiting(row["id"]) is None:
                 self._stream(None, row["id"], on_update)
                 resumed.append(row["id"])

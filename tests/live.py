@@ -4,6 +4,10 @@ would reach a real cluster."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,3 +56,24 @@ def ctx(box: Sandbox) -> Iterator[ToolContext]:
     context = ToolContext(sandbox_config(box.run_dir))
     yield context
     context.close()
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["su", "postgres", "-c", f'psql -v ON_ERROR_STOP=1 -qc "{sql}"'], check=True,
+                   capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway database on the machine's PostgreSQL 15 (started if it is installed but down)."""
+    if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0:
+        pytest.skip("PostgreSQL (pg_ctlcluster, as root) is not available")
+    status = subprocess.run(["pg_ctlcluster", "15", "main", "status"], capture_output=True)
+    if status.returncode != 0:
+        subprocess.run(["pg_ctlcluster", "15", "main", "start"], check=True, timeout=60)
+    name, password = f"opsagent_test_{os.getpid()}", secrets.token_hex(12)
+    _psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    _psql(f"CREATE DATABASE {name} OWNER {name}")
+    yield f"postgresql://{name}:{password}@127.0.0.1:5432/{name}"
+    _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _psql(f"DROP ROLE IF EXISTS {name}")

@@ -1,0 +1,160 @@
+"""Human approval: actions the gate sends to approval wait in a durable queue (LangGraph
+interrupt + checkpointer, keyed by incident); SREs approve, reject with a reason, or edit;
+incidents resume after a restart; a side effect is never carried out twice."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from agent.config import AgentConfig
+from agent.expert import Expert
+from agent.gate import GatePolicy
+from agent.models import ApprovalDecision
+from agent.store import PermissionDenied, Store
+from tests.agent.harness import agent, load
+from tests.live import requires_stack
+from tools.registry import Registry
+
+pytestmark = requires_stack
+ALERT = [{"status": "firing", "labels": {"alertname": "ShopServiceHighErrorRate", "severity": "critical",
+                                         "service": "checkout", "namespace": "shop"}, "annotations": {}}]
+
+
+def wait_only(waiting: dict) -> None:
+    """The queue mode: nobody answers here; decisions arrive in the store."""
+    return None
+
+
+def revision(box) -> tuple[int, str]:
+    """checkout's revision and image: a second undo would move both again."""
+    wl = box.scenario.world.workload("shop", "checkout")
+    return wl.revision, wl.template.containers[0].image
+
+
+def test_two_incidents_wait_at_once_then_approve_one_and_reject_the_other(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        for incident in ("inc-a", "inc-b"):
+            runner.start(incident, "checkout errors", ALERT, source="alertmanager")
+        pending = runner.store.approvals()
+        assert [p["incident"] for p in pending] == ["inc-a", "inc-b"]
+        for p in pending:  # what the SRE sees beside each action
+            payload = p["payload"]
+            assert payload["action"]["tool"] == "k8s_rollout_undo" and payload["risk"] == "mutate-high"
+            assert payload["diagnosis"]["evidence"] and payload["rollback"] and payload["rule"]
+        assert {r["status"] for r in runner.store.incidents()} == {"waiting"}
+        runner.store.decide(pending[0]["id"], ApprovalDecision(decision="approve", by="alice"))
+        runner.store.decide(pending[1]["id"], ApprovalDecision(decision="reject", by="bob",
+                                                               reason="a release freeze is on; page the team"))
+        a = runner.drive("inc-a", wait_only, give_up_s=0)
+        b = runner.drive("inc-b", wait_only, give_up_s=0)
+    assert a["outcome"] == "mitigated" and a["approvals"][0]["by"] == "alice"
+    assert b["outcome"] == "escalated" and not b["executed"]
+    # the rejection went back to repair with its reason, and the same action was not proposed again
+    assert any(m["role"] == "user" and "a release freeze is on" in m["content"] for m in b["messages"])
+    assert b["refused"][0]["by"] == "bob" and "every proposed action was refused" in b["report"]
+
+
+def test_an_edit_is_gated_again_and_runs_with_the_new_arguments(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        runner.start("inc-e", "checkout errors", ALERT, source="alertmanager")
+        [first] = runner.store.approvals()
+        runner.store.decide(first["id"], ApprovalDecision(
+            decision="edit", by="carol", args={"name": "checkout", "namespace": "shop", "to_revision": 2}))
+        runner.drive("inc-e", wait_only, give_up_s=0)
+        [second] = runner.store.approvals()  # the edited action needs its own approval
+        assert second["id"] != first["id"] and second["payload"]["action"]["args"]["to_revision"] == 2
+        runner.store.decide(second["id"], ApprovalDecision(decision="approve", by="carol"))
+        state = runner.drive("inc-e", wait_only, give_up_s=0)
+    assert [d["verdict"] for d in state["decisions"]] == ["approve", "approve"]
+    assert state["executed"][0]["args"] == {"name": "checkout", "namespace": "shop", "to_revision": 2}
+    assert "rolled back from revision 3 to 2" in state["executed"][0]["text"]
+    assert state["outcome"] == "mitigated"
+
+
+@pytest.mark.parametrize("checkpointer", ["sqlite", "postgres"])
+def test_an_incident_resumes_after_a_restart(checkpointer, box, registry, tmp_path, request):
+    load(box, "bad_rollout", "checkout")
+    url = request.getfixturevalue("postgres_url") if checkpointer == "postgres" else None
+    cfg = AgentConfig(checkpoint_url=url)
+    with agent(box, registry, tmp_path, Expert(), cfg=cfg) as runner:
+        runner.start("inc-r", "checkout errors", ALERT, source="alertmanager")
+        assert runner.waiting("inc-r") is not None
+    # the process is gone; another one (the CLI, the API) decides
+    other = Store(tmp_path / "agent.db")
+    [pending] = other.approvals()
+    other.decide(pending["id"], ApprovalDecision(decision="approve", by="dave"))
+    other.close()
+    with agent(box, registry, tmp_path, Expert(), cfg=cfg) as restarted:
+        assert restarted.recover() == ["inc-r"]
+        state = restarted.state("inc-r")
+        assert restarted.recover() == []  # nothing resumes twice
+        executions = restarted.store.executions("inc-r")
+    assert state["outcome"] == "mitigated" and len(executions) == 1
+
+
+class Killed(BaseException):
+    """Stands in for the process dying (kill -9) right after a side effect."""
+
+
+class DiesAfterMutating(Registry):
+    def call(self, ctx, name, args):  # noqa: ANN001, ANN201
+        result = super().call(ctx, name, args)
+        if self.tools[name].risk.value != "read":
+            raise Killed(name)
+        return result
+
+
+def test_a_resumed_execute_never_repeats_the_action(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    dying = DiesAfterMutating(list(registry.tools.values()))
+    with agent(box, dying, tmp_path, Expert()) as runner:
+        runner.start("inc-k", "checkout errors", ALERT, source="alertmanager")
+        [pending] = runner.store.approvals()
+        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="erin"))
+        with pytest.raises(Killed):
+            runner.drive("inc-k", wait_only, give_up_s=0)
+    before = revision(box)
+    with agent(box, registry, tmp_path, Expert()) as restarted:
+        assert restarted.recover() == ["inc-k"]
+        state = restarted.state("inc-k")
+        executions = restarted.store.executions("inc-k")
+    assert len(executions) == 1 and executions[0]["status"] == "started"
+    assert state["executed"][0]["status"] == "unknown" and "not repeated" in state["executed"][0]["text"]
+    assert revision(box) == before
+
+
+def test_security_sensitive_actions_need_the_security_role(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    policy = GatePolicy.load()
+    policy = policy.model_copy(update={"security_sensitive": {"target_kinds": [], "tools": ["k8s_rollout_undo"]}})
+    with agent(box, registry, tmp_path, Expert(), gate_policy=policy) as runner:
+        runner.start("inc-s", "checkout errors", ALERT, source="alertmanager")
+        [pending] = runner.store.approvals()
+        assert pending["payload"]["approver"] == "security-approver"
+        with pytest.raises(PermissionDenied, match="needs the security-approver role"):
+            runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="frank"))
+        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="grace", role="security-approver"))
+        state = runner.drive("inc-s", wait_only, give_up_s=0)
+    assert state["outcome"] == "mitigated" and state["approvals"][0]["role"] == "security-approver"
+
+
+def test_bad_decisions_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(ValidationError, match="a rejection needs a reason"):
+        ApprovalDecision(decision="reject", by="x")
+    with pytest.raises(ValidationError, match="an edit needs the changed arguments"):
+        ApprovalDecision(decision="edit", by="x")
+    with pytest.raises(ValidationError):
+        ApprovalDecision(decision="maybe", by="x")
+    store = Store(tmp_path / "agent.db")
+    with pytest.raises(KeyError):
+        store.decide("nope", ApprovalDecision(decision="approve", by="x"))
+    store.open_approval("k1", "inc", {"action": {}, "approver": "approver"})
+    store.decide("k1", ApprovalDecision(decision="approve", by="x"))
+    with pytest.raises(ValueError, match="already decided"):
+        store.decide("k1", ApprovalDecision(decision="reject", by="y", reason="late"))
+    with pytest.raises(PermissionDenied):
+        store.open_approval("k2", "inc", {"action": {}, "approver": "approver"})
+        store.decide("k2", ApprovalDecision(decision="approve", by="v", role="viewer"))

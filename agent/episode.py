@@ -5,6 +5,7 @@ wall clock while the agent waits, so an episode takes seconds, not the minutes i
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ from agent.notify import LogNotifier, Notifier, WebhookNotifier
 from agent.policies import make_policy
 from agent.runner import Decider, IncidentRunner, Update
 from agent.store import Store
+from agent.triage import describe
 from agent.verify import expand
 from sandbox.prom.alerts import scenario_alerts
 from sandbox.runtime import Sandbox
@@ -55,23 +57,16 @@ def notifier(cfg: AgentConfig) -> Notifier:
 
 
 def alert_rules(registry: Registry, ctx: ToolContext) -> Any:
-    def lookup(names: list[str]) -> dict[str, str]:
-        if not names:
-            return {}
+    """name -> expression of the named alert rules, recording rules expanded (read once)."""
+
+    @functools.cache
+    def rules() -> dict[str, str]:
         alerts = registry.call(ctx, "prometheus_rules", {}).data or []
         recorded = registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []
         records = {r["name"]: r["expr"] for r in recorded}
-        return {r["name"]: expand(r["expr"], records) for r in alerts if r["name"] in names}
-    return lookup
+        return {r["name"]: expand(r["expr"], records) for r in alerts}
 
-
-def task_text(alerts: list[dict[str, Any]]) -> str:
-    if not alerts:
-        return "Routine check requested by the on-call: is anything wrong in the cluster? Investigate."
-    lines = [f"- {a['labels'].get('alertname')} ({a['labels'].get('severity', '?')}) "
-             f"{ {k: v for k, v in a['labels'].items() if k not in ('alertname', 'severity')} }: "
-             f"{a['annotations'].get('description') or a['annotations'].get('summary', '')}" for a in alerts]
-    return "Alertmanager reports firing alerts:\n" + "\n".join(lines) + "\nInvestigate and mitigate."
+    return lambda names: {name: expr for name, expr in rules().items() if name in names}
 
 
 def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig, store: Store,
@@ -94,7 +89,7 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                     alert_rules=alert_rules(registry, ctx))
         runner = IncidentRunner(deps, checkpointer)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
-        runner.start(incident, task_text(alerts), alerts, source="scenario", on_update=on_update)
+        runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update)
         state = runner.drive(incident, decide, on_update, give_up_s=give_up_s)
         return grade(incident, spec, policy, state, box, runner.waiting(incident) is not None,
                      time.perf_counter() - started)

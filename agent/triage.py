@@ -71,3 +71,17 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
                   impact_since=None if quiet else impact,
                   reason=f"{len(real)} firing alert(s) of severity {severity} "
                   f"({len(alerts) - len(unique)} duplicate(s) dropped)")
+
+
+def describe(alerts: list[dict[str, Any]]) -> str:
+    """The alerts as the model reads them: labels and annotations are quoted as data."""
+    if not alerts:
+        return "Routine check requested by the on-call: is anything wrong in the cluster? Investigate."
+    lines = []
+    for a in alerts:
+        labels = {k: v for k, v in a.get("labels", {}).items() if k not in ("alertname", "severity")}
+        notes = a.get("annotations") or {}
+        lines.append(f"- {a.get('labels', {}).get('alertname')} ({a.get('labels', {}).get('severity', '?')}, "
+                     f"{a.get('status', 'firing')}) labels={json.dumps(labels, sort_keys=True)}: "
+                     f"{notes.get('description') or notes.get('summary', '')}")
+    return "Alertmanager reports these alerts:\n" + "\n".join(lines) + "\nInvestigate and mitigate."

@@ -46,7 +46,8 @@ def agent(box: Sandbox, registry: Registry, data: Path, policy: Any, *, cfg: Age
                     gate=Gate(gate_policy or GatePolicy.load(), KubeFacts(ctx),
                               clock=lambda: box.scenario.world.now),
                     store=store, notifier=notifier or LogNotifier(), config=cfg, wait=box.advance,
-                    clock=lambda: box.scenario.world.now, alert_rules=alert_rules(registry, ctx))
+                    clock=lambda: box.scenario.world.now,
+                    alert_rules=alert_rules(registry, ctx) if box.prom else lambda names: {})
         try:
             yield IncidentRunner(deps, cp)
         finally:

@@ -45,8 +45,8 @@ def test_two_incidents_wait_at_once_then_approve_one_and_reject_the_other(box, r
             assert payload["diagnosis"]["evidence"] and payload["rollback"] and payload["rule"]
         assert {r["status"] for r in runner.store.incidents()} == {"waiting"}
         runner.store.decide(pending[0]["id"], ApprovalDecision(decision="approve", by="alice"))
-        runner.store.decide(pending[1]["id"], ApprovalDecision(decision="reject", by="bob",
-                                                               reason="a release freeze is on; page the team"))
+        reject = ApprovalDecision(decision="reject", by="bob", reason="a release freeze is on; page the team")
+        runner.store.decide(pending[1]["id"], reject)
         a = runner.drive("inc-a", wait_only, give_up_s=0)
         b = runner.drive("inc-b", wait_only, give_up_s=0)
     assert a["outcome"] == "mitigated" and a["approvals"][0]["by"] == "alice"
@@ -100,7 +100,7 @@ class Killed(BaseException):
 
 
 class DiesAfterMutating(Registry):
-    def call(self, ctx, name, args):  # noqa: ANN001, ANN201
+    def call(self, ctx, name, args):
         result = super().call(ctx, name, args)
         if self.tools[name].risk.value != "read":
             raise Killed(name)
@@ -128,15 +128,16 @@ def test_a_resumed_execute_never_repeats_the_action(box, registry, tmp_path):
 
 def test_security_sensitive_actions_need_the_security_role(box, registry, tmp_path):
     load(box, "bad_rollout", "checkout")
-    policy = GatePolicy.load()
-    policy = policy.model_copy(update={"security_sensitive": {"target_kinds": [], "tools": ["k8s_rollout_undo"]}})
+    sensitive = {"target_kinds": [], "tools": ["k8s_rollout_undo"]}
+    policy = GatePolicy.load().model_copy(update={"security_sensitive": sensitive})
     with agent(box, registry, tmp_path, Expert(), gate_policy=policy) as runner:
         runner.start("inc-s", "checkout errors", ALERT, source="alertmanager")
         [pending] = runner.store.approvals()
         assert pending["payload"]["approver"] == "security-approver"
         with pytest.raises(PermissionDenied, match="needs the security-approver role"):
             runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="frank"))
-        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="grace", role="security-approver"))
+        security = ApprovalDecision(decision="approve", by="grace", role="security-approver")
+        runner.store.decide(pending["id"], security)
         state = runner.drive("inc-s", wait_only, give_up_s=0)
     assert state["outcome"] == "mitigated" and state["approvals"][0]["role"] == "security-approver"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import expert_quality, sandbox_episodes, sandbox_servers, tool_calls
+from bench import agent_quality, sandbox_episodes, sandbox_servers, tool_calls
 
 
 def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
@@ -27,9 +27,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scenarios", type=int, default=200, help="for the expert's quality")
+    parser.add_argument("--scenarios", type=int, default=200, help="for the policies' quality")
+    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent"], action="append",
+                        help="run only these parts (repeatable); default: all")
     args = parser.parse_args()
+    parts = set(args.only or ["sandbox", "servers", "tools", "agent"])
     console = Console()
+    out = Path(__file__).with_name("results.json")
+    figures = json.loads(out.read_text()) if out.is_file() else {}
+    figures.update(machine=platform.machine(), python=platform.python_version())
+    if "sandbox" in parts:
+        figures["sandbox_episodes"] = _sandbox(console, args)
+    if "servers" in parts:
+        figures["sandbox_servers"] = _servers(console)
+    if "tools" in parts:
+        figures["tool_calls"] = _tools(console)
+    if "agent" in parts:
+        figures["agent_quality"] = _agent(console, args.scenarios)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _sandbox(console: Console, args: argparse.Namespace) -> dict:
     with console.status("sandbox: episodes per minute"):
         result = sandbox_episodes.run(args.episodes, args.workers)
     table = Table(title="sandbox core: generate + 30 min history + 20 agent steps")
@@ -41,11 +59,19 @@ def main() -> None:
     ratio = result["all_cores_per_min"] / result["target_per_min"]
     console.print(f"all cores: {ratio:.2f}x the 1,000/min target; single process: "
                   f"{result['single_process_per_min'] / result['target_per_min']:.2f}x")
+    return result
+
+
+def _servers(console: Console) -> dict:
     with console.status("sandbox servers: latency under the clients, full episodes"):
         servers = sandbox_servers.run()
     console.print(_latency("sandbox servers under the official clients", servers["latency"]))
     console.print(f"full sandbox episodes (load + history push + 15 client calls): "
                   f"{servers['episodes_per_min']:.0f}/min (prometheus: {servers['prometheus']})")
+    return servers
+
+
+def _tools(console: Console) -> dict:
     with console.status("tools: call latency and summary compression"):
         tools = tool_calls.run()
     console.print(_latency("tool calls against the sandbox (real clients)", tools["latency"]))
@@ -53,19 +79,24 @@ def main() -> None:
                   f"{tools['logs_patterns']['compression']:.0f}x smaller; range summary: "
                   f"{tools['range_summary']['series']} series, "
                   f"{tools['range_summary']['compression']:.0f}x smaller than the raw JSON")
-    with console.status("expert policy: quality over 200 scenarios"):
-        quality = expert_quality.run(args.scenarios)
-    table = Table(title=f"expert policy over {quality['scenarios']} scenarios")
+    return tools
+
+
+def _agent(console: Console, n: int) -> dict:
+    with console.status(f"policies through the whole graph over {n} scenarios"):
+        quality = agent_quality.run(n)
+    keys = ("episodes", "incidents", "detection", "localisation", "analysis", "mitigation", "steps",
+            "tool_calls", "seconds")
+    table = Table(title=f"policies through the graph over {n} scenarios (every fault type)")
     table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in quality.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    for policy in quality:
+        table.add_column(policy, justify="right")
+    for key in keys:
+        table.add_row(key, *(str(quality[p][key]) for p in quality))
     console.print(table)
-    out = Path(__file__).with_name("results.json")
-    out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
-                               "sandbox_episodes": result, "sandbox_servers": servers,
-                               "tool_calls": tools, "expert_quality": quality},
-                              indent=2) + "\n")
+    for policy, figures in quality.items():
+        console.print(f"{policy}: outcomes {figures['outcomes']}; not mitigated: {figures['not_mitigated']}")
+    return quality
 
 
 if __name__ == "__main__":

@@ -53,7 +53,13 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
             continue
         actions.append(RunbookAction(tool=action.tool, args=action.args, why=str(step.get("why", "")),
                                      risk=action.risk.value, touches=action.touches))
-    verification = list(alert_rules.values())
+    # Isolating a node mitigates without curing it: its own alerts keep firing; what must clear
+    # is the impact on the workloads it ran.
+    isolated = {a.args["node"] for a in actions if a.tool in ("k8s_drain", "k8s_cordon")}
+    verification = [expr for name, expr in alert_rules.items()
+                    if not (isolated and name.startswith(("KubeNode", "Node")))]
+    if isolated:
+        verification.append("sum(kube_deployment_status_replicas_unavailable) > 0")
     for component in diagnosis.components:
         parts = component.split("/")
         if len(parts) == 3 and parts[1] == "Deployment":
@@ -63,7 +69,7 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
             sel = f'namespace="{ns}",service="{name}"'
             verification.append(f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
                                 f'sum(rate(http_requests_total{{{sel}}}[5m])) > 0.02')
-        if len(parts) == 2 and parts[0] == "Node":
+        if len(parts) == 2 and parts[0] == "Node" and parts[1] not in isolated:
             verification.append(f'kube_node_status_condition{{node="{parts[1]}",condition="Ready",'
                                 f'status="true"}} == 0')
     return Runbook(

@@ -11,7 +11,8 @@ from agent.store import Store
 from serve.cli import app
 from tests.live import requires_stack
 
-PAYLOAD = {"incident": "inc-1", "action": {"tool": "k8s_rollout_undo", "args": {"name": "checkout"}, "why": "x"},
+PAYLOAD = {"incident": "inc-1",
+           "action": {"tool": "k8s_rollout_undo", "args": {"name": "checkout"}, "why": "x"},
            "risk": "mutate-high", "rule": "risk:prod:mutate-high", "reason": "mutate-high action in prod",
            "approver": "security-approver", "diagnosis": {"summary": "bad release"}, "rollback": "undo again"}
 

@@ -44,6 +44,7 @@ class VerifyConfig(BaseModel):
 
     interval_s: float = Field(default=60, gt=0, description="between checks after acting")
     timeout_s: float = Field(default=900, gt=0, description="give up and escalate after this")
+    consecutive: int = Field(default=2, ge=1, description="clear rounds in a row that count as cleared")
 
 
 class AgentConfig(BaseModel):

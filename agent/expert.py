@@ -157,13 +157,19 @@ class Expert:
                      "Application", "Authentication Issue",
                      "Database clients present a password PostgreSQL no longer accepts; the app "
                      "Secret was not refreshed after a rotation.",
-                     [("logs_patterns", "password authentication failed for user")])
+                     [("logs_patterns", "password authentication failed for user")],
+                     [("external_secret_refresh", {"name": "postgres-credentials"},
+                       "sync the rotated password from the secret store")]
+                     + [("k8s_rollout_restart", {"name": s}, "clients read the Secret at start")
+                        for s in DB_CLIENTS])
         if "CERTIFICATE_EXPIRED" in logs:
             return d("expired client certificate", ["shop/Certificate/paygate-client-tls",
                                                     "shop/Deployment/payment"],
                      "Application", "Authentication Issue",
                      "payment's mTLS client certificate expired; the gateway rejects every charge.",
-                     [("logs_patterns", "SSLV3_ALERT_CERTIFICATE_EXPIRED")])
+                     [("logs_patterns", "SSLV3_ALERT_CERTIFICATE_EXPIRED")],
+                     [("cert_renew", {"name": "paygate-client-tls"}, "re-issue the certificate now"),
+                      ("k8s_rollout_restart", {"name": "payment"}, "payment loads its certificate at start")])
         if "502 Bad Gateway from https://api.paygate.example" in logs:
             return d("payment gateway outage", ["external/API/api.paygate.example"], "Application",
                      "Dependency Problem", "The external payment gateway answers 502.",

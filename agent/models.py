@@ -29,13 +29,6 @@ class Diagnosis(BaseModel):
         default_factory=list, description="proposed tool calls: {tool, args, why}; empty: escalate")
 
 
-class Transcript(BaseModel):
-    messages: list[dict[str, Any]]
-    diagnosis: Diagnosis | None = None
-    tool_calls: int = 0
-    malformed_calls: int = 0
-
-
 class Triage(BaseModel):
     """The monitor's verdict on the input, before any tool is called."""
 

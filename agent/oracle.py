@@ -12,10 +12,14 @@ from sandbox.scenario import Scenario
 
 def _tool_call(action: dict[str, Any]) -> dict[str, Any] | None:
     """A sandbox action as the tool call that does the same through the Kubernetes API; None
-    where no tool can do it (the node's disk, cert-manager, the secret store)."""
+    where no tool can do it (a node's disk needs a shell on the node)."""
     a = {k: v for k, v in action.items() if v is not None}
     kind = a.pop("action")
     ref = {"namespace": a.get("namespace", "shop"), "name": a.get("name")}
+    if kind == "renew_certificate":
+        return {"tool": "cert_renew", "args": ref}
+    if kind == "refresh_secret":
+        return {"tool": "external_secret_refresh", "args": ref}
     if kind in ("cordon", "uncordon", "drain"):
         return {"tool": f"k8s_{kind}", "args": {"node": a["node"]}}
     if kind == "rollout_restart" and a.get("kind", "Deployment") == "Deployment":

@@ -60,7 +60,8 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
                     if not (isolated and name.startswith(("KubeNode", "Node")))]
     if isolated:
         verification.append("sum(kube_deployment_status_replicas_unavailable) > 0")
-    for component in diagnosis.components:
+    touched = [t for a in actions for t in a.touches]
+    for component in dict.fromkeys([*diagnosis.components, *touched]):
         parts = component.split("/")
         if len(parts) == 3 and parts[1] == "Deployment":
             ns, name = parts[0], parts[2]
@@ -69,9 +70,13 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
             sel = f'namespace="{ns}",service="{name}"'
             verification.append(f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
                                 f'sum(rate(http_requests_total{{{sel}}}[5m])) > 0.02')
+            verification.append("histogram_quantile(0.99, sum by (le) (rate("
+                                f"http_request_duration_seconds_bucket{{{sel}}}[5m]))) > 0.5")
         if len(parts) == 2 and parts[0] == "Node" and parts[1] not in isolated:
             verification.append(f'kube_node_status_condition{{node="{parts[1]}",condition="Ready",'
                                 f'status="true"}} == 0')
+    if not verification:
+        verification.append("sum(kube_deployment_status_replicas_unavailable) > 0")
     return Runbook(
         checklist=[f"{e.tool}: {e.finding}" for e in diagnosis.evidence] or ["re-read the symptoms"],
         analysis=f"{diagnosis.hypothesis}: {diagnosis.summary} (confidence {diagnosis.confidence:.2f})",

@@ -41,13 +41,14 @@ def check(registry: Registry, ctx: Any, queries: list[str]) -> dict[str, str]:
 def verify(registry: Registry, ctx: Any, queries: list[str], cfg: VerifyConfig,
            wait: Callable[[float], None]) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
-    waited = 0.0
+    waited, clear = 0.0, 0
     while waited < cfg.timeout_s:
         wait(cfg.interval_s)
         waited += cfg.interval_s
         failing = check(registry, ctx, queries)
         rounds.append({"after_s": waited, "failing": sorted(failing)})
-        if not failing:
+        clear = 0 if failing else clear + 1
+        if clear >= cfg.consecutive:
             return {"cleared": True, "after_s": waited, "checks": queries, "rounds": rounds}
     return {"cleared": False, "after_s": waited, "checks": queries, "rounds": rounds,
             "still_failing": failing}

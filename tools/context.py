@@ -52,6 +52,10 @@ class ToolContext:
         return client.AppsV1Api(self.kube)
 
     @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.kube)
+
+    @cached_property
     def prometheus(self) -> PrometheusConnect:
         # No retries inside the client: `retry()` below is the one place they happen.
         return PrometheusConnect(url=self.cfg.prometheus_url, disable_ssl=True,

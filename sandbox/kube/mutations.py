@@ -14,6 +14,8 @@ from sandbox.actions import (
     PatchConfigMap,
     PatchHPA,
     PatchService,
+    RefreshSecret,
+    RenewCertificate,
     Scale,
     Uncordon,
 )
@@ -125,6 +127,19 @@ def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> 
         size = new["spec"]["resources"]["requests"]["storage"]
         if size != old["spec"]["resources"]["requests"]["storage"]:
             _run(ExpandPVC, kind, name, namespace=obj.namespace, name=name, size=str(size)).apply(world)
+    elif resource == "certificates":
+        # `cmctl renew` sets the Issuing condition through the status subresource.
+        _only(kind, name, old, new, set())
+        issuing = [c for c in (new.get("status") or {}).get("conditions") or []
+                   if c.get("type") == "Issuing" and c.get("status") == "True"]
+        if issuing:
+            RenewCertificate(namespace=obj.namespace, name=name).apply(world)
+    elif resource == "externalsecrets":
+        # External Secrets Operator re-syncs when the `force-sync` annotation changes.
+        _only(kind, name, old, new, {"metadata.annotations"})
+        before = (old["metadata"].get("annotations") or {}).get("force-sync")
+        if (new["metadata"].get("annotations") or {}).get("force-sync") not in (None, before):
+            RefreshSecret(namespace=obj.namespace, name=name).apply(world)
     else:
         raise InvalidError(kind, name, "", "this resource cannot be patched in the sandbox")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sandbox.kube import render as r
 from sandbox.kube import render_apps as a
+from sandbox.kube import render_crds as c
 from sandbox.world import World
 
 Json = dict[str, Any]
@@ -92,6 +93,12 @@ RESOURCES: list[Resource] = [
     Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2", True,
              lambda w: w.hpas.values(), a.hpa_json, _ns_name, verbs=(*READ, "patch"),
              short=("hpa",)),
+    Resource("certificates", "Certificate", "cert-manager.io", "v1", True, c.certificates,
+             c.certificate_json, _ns_name, verbs=(*READ, "patch"), short=("cert", "certs"),
+             subresources=(("status", ("get", "patch")),)),
+    Resource("externalsecrets", "ExternalSecret", "external-secrets.io", "v1beta1", True,
+             c.external_secrets, c.external_secret_json, _ns_name, verbs=(*READ, "patch"),
+             short=("es",)),
 ]
 BY_PATH: dict[tuple[str, str], Resource] = {(res.group_version, res.name): res for res in RESOURCES}
 GROUPS: dict[str, list[str]] = {}

@@ -1,6 +1,6 @@
-"""The expert policy on every fault of the catalogue, through the live sandbox's real clients:
-it must find the incident (or its absence), the faulty component, the level and the type, and
-its proposed remediation, once carried out, must mitigate the incident."""
+"""The expert policy on every fault of the catalogue, through the whole graph and the live
+sandbox's real clients: it must find the incident (or its absence), the faulty component, the
+level and the type; its remediation, gated and carried out, must mitigate the incident."""
 
 from __future__ import annotations
 
@@ -9,33 +9,34 @@ import time
 import pytest
 
 from agent.expert import Expert
-from agent.react import investigate
+from agent.runner import auto_approve
 from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, ScenarioSpec
+from tests.agent.harness import agent
 from tests.live import requires_stack
 
 pytestmark = [pytest.mark.slow, requires_stack]
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_expert_diagnoses_and_mitigates(fault, box, ctx, registry):
+def test_expert_diagnoses_and_mitigates(fault, box, registry, tmp_path):
     box.load(ScenarioSpec(faults=[FaultSpec(type=fault)], seed=5, now=time.time()), fault)
     truth = box.scenario.ground_truth()[0]
-    transcript = investigate(Expert(), registry, ctx, "An alert fired in the shop; investigate.")
-    diagnosis = transcript.diagnosis
-    assert diagnosis is not None and transcript.malformed_calls == 0
-    assert diagnosis.is_incident == truth.is_incident
-    assert transcript.messages[2]["role"] == "assistant" and transcript.messages[2]["tool_calls"]
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        runner.start("inc", "An alert fired in the shop; investigate.", [], source="chat")
+        state = runner.drive("inc", auto_approve)
+    diagnosis = state["diagnosis"]
+    assert diagnosis is not None and state["usage"]["malformed"] == 0
+    assert diagnosis["is_incident"] == truth.is_incident
+    assert state["messages"][2]["role"] == "assistant" and state["messages"][2]["tool_calls"]
     if not truth.is_incident:
+        assert state["outcome"] == "no_incident" and not state["executed"]
         return
-    assert set(diagnosis.components) & set(truth.components), (diagnosis.components, truth.components)
-    assert diagnosis.level == truth.level.value and diagnosis.fault_type == truth.fault_type.value
-    assert diagnosis.evidence
-    if not diagnosis.remediation:  # no tool can fix it (e.g. a node's disk): escalate
-        assert fault in ("node_disk_full", "dns_failure", "db_credentials_revoked", "tls_cert_expired")
+    assert set(diagnosis["components"]) & set(truth.components), (diagnosis["components"], truth.components)
+    assert diagnosis["level"] == truth.level.value and diagnosis["fault_type"] == truth.fault_type.value
+    assert diagnosis["evidence"]
+    if fault in ("node_disk_full", "dns_failure"):  # no tool may fix it (a node's disk; kube-system)
+        assert state["outcome"] == "escalated" and not state["executed"]
         return
-    for step in diagnosis.remediation:
-        result = registry.call(ctx, step["tool"], step["args"])
-        assert result.status == "success", result.error
-    box.scenario.advance(600)
-    assert box.scenario.mitigated(), diagnosis.remediation
+    assert all(e["status"] == "success" for e in state["executed"]), state["executed"]
+    assert state["outcome"] == "mitigated" and box.scenario.mitigated(), state["report"]

@@ -7,23 +7,24 @@ import time
 
 import pytest
 
+from agent.models import Diagnosis
 from agent.oracle import Oracle
-from agent.react import investigate
 from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from tests.live import requires_stack
 
 pytestmark = [pytest.mark.slow, requires_stack]
-NO_TOOL_CAN = {"node_disk_full", "tls_cert_expired", "db_credentials_revoked"}
+NO_TOOL_CAN = {"node_disk_full"}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_oracle_answers_and_its_remedy_works(fault, box, ctx, registry):
     box.load(ScenarioSpec(faults=[FaultSpec(type=fault)], seed=6, now=time.time()), fault)
     truth = box.scenario.ground_truth()[0]
-    transcript = investigate(Oracle(box.scenario), registry, ctx, "An alert fired in the shop.")
-    d = transcript.diagnosis
-    assert d is not None and transcript.tool_calls == 0 and d.is_incident == truth.is_incident
+    answer = Oracle(box.scenario).next([{"role": "user", "content": "An alert fired."}], registry.openai())
+    assert "tool_calls" not in answer  # it answers at once
+    d = Diagnosis.model_validate_json(answer["content"])
+    assert d.is_incident == truth.is_incident
     if not truth.is_incident:
         return
     assert d.components == truth.components and d.summary.startswith("privileged oracle")

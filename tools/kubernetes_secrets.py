@@ -1,0 +1,111 @@
+"""Certificates (cert-manager) and secrets synced from a secret store (External Secrets
+Operator): read their state, and ask the operators to re-issue or re-sync — the same requests
+`cmctl renew` and an ESO `force-sync` annotation make. Both operators are custom resources."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field
+
+from tools.base import Args, Risk, Tool, ToolResult
+from tools.context import ToolContext
+from tools.kubernetes_read import Name, guard
+from tools.kubernetes_write import done
+
+CERTS = ("cert-manager.io", "v1", "certificates")
+EXTERNAL = ("external-secrets.io", "v1beta1", "externalsecrets")
+
+
+class Namespace(Args):
+    namespace: str = Field(default="shop", description="namespace")
+
+
+class Ref(Args):
+    name: str = Name
+    namespace: str = Field(default="shop")
+
+
+def _list(ctx: ToolContext, crd: tuple[str, str, str], namespace: str) -> list[dict[str, Any]]:
+    group, version, plural = crd
+    return ctx.custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
+
+
+def _names(ctx: ToolContext, crd: tuple[str, str, str], namespace: str):  # type: ignore[no-untyped-def]
+    return lambda: [o["metadata"]["name"] for o in _list(ctx, crd, namespace)]
+
+
+def _ready(obj: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
+
+
+def _certificates(ctx: ToolContext, a: Namespace) -> ToolResult:
+    def run() -> ToolResult:
+        lines = []
+        for c in _list(ctx, CERTS, a.namespace):
+            ready = _ready(c)
+            lines.append(f"{c['metadata']['name']}: ready={ready.get('status', '?')} "
+                         f"({ready.get('reason', '-')}) notAfter={c['status'].get('notAfter', '?')} "
+                         f"secret={c['spec']['secretName']} issuer={c['spec']['issuerRef']['name']}")
+        return ToolResult(tool="k8s_certificates", args=a.model_dump(),
+                          status="success" if lines else "no_data",
+                          text="\n".join(lines) or f"no Certificates in {a.namespace}")
+    return guard(ctx, "k8s_certificates", a, run)
+
+
+def _external_secrets(ctx: ToolContext, a: Namespace) -> ToolResult:
+    def run() -> ToolResult:
+        lines = []
+        for e in _list(ctx, EXTERNAL, a.namespace):
+            ready = _ready(e)
+            lines.append(f"{e['metadata']['name']}: ready={ready.get('status', '?')} "
+                         f"({ready.get('reason', '-')}) lastSync={e['status'].get('refreshTime', '?')} "
+                         f"every {e['spec']['refreshInterval']} from {e['spec']['secretStoreRef']['name']}")
+        return ToolResult(tool="k8s_external_secrets", args=a.model_dump(),
+                          status="success" if lines else "no_data",
+                          text="\n".join(lines) or f"no ExternalSecrets in {a.namespace}")
+    return guard(ctx, "k8s_external_secrets", a, run)
+
+
+def _now(ctx: ToolContext) -> str:
+    return dt.datetime.fromtimestamp(ctx.now(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _renew(ctx: ToolContext, a: Ref) -> ToolResult:
+    def run() -> ToolResult:
+        group, version, plural = CERTS
+        condition = {"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+                     "message": "Certificate re-issuance manually triggered", "lastTransitionTime": _now(ctx)}
+        ctx.custom.patch_namespaced_custom_object_status(group, version, a.namespace, plural, a.name,
+                                                         {"status": {"conditions": [condition]}})
+        return done("cert_renew", a, f"certificate {a.namespace}/{a.name}: re-issuance triggered; pods "
+                    "that loaded the old certificate keep it until they restart", [])
+    return guard(ctx, "cert_renew", a, run, _names(ctx, CERTS, a.namespace))
+
+
+def _resync(ctx: ToolContext, a: Ref) -> ToolResult:
+    def run() -> ToolResult:
+        group, version, plural = EXTERNAL
+        ctx.custom.patch_namespaced_custom_object(group, version, a.namespace, plural, a.name,
+                                                  {"metadata": {"annotations": {"force-sync": _now(ctx)}}})
+        return done("external_secret_refresh", a, f"externalsecret {a.namespace}/{a.name}: re-sync from "
+                    "the secret store requested; pods read the Secret at start", [])
+    return guard(ctx, "external_secret_refresh", a, run, _names(ctx, EXTERNAL, a.namespace))
+
+
+def _target(kind: str) -> Any:
+    return lambda a: [f"{a.namespace}/{kind}/{a.name}"]
+
+
+TOOLS = [
+    Tool("k8s_certificates", "cert-manager Certificates in a namespace: ready, expiry, issuer.", Namespace,
+         Risk.READ, ("monitor", "diagnose"), _certificates),
+    Tool("k8s_external_secrets", "ExternalSecrets in a namespace: sync status, last sync, store.", Namespace,
+         Risk.READ, ("monitor", "diagnose"), _external_secrets),
+    Tool("cert_renew", "Ask cert-manager to re-issue a Certificate now (as `cmctl renew`).", Ref,
+         Risk.MUTATE_LOW, ("repair",), _renew, _target("Certificate")),
+    Tool("external_secret_refresh", "Ask External Secrets Operator to re-sync an ExternalSecret from the "
+         "secret store now (force-sync).", Ref, Risk.MUTATE_LOW, ("repair",), _resync,
+         _target("ExternalSecret")),
+]

@@ -29,6 +29,8 @@ EXAMPLES = {
     "k8s_patch_hpa": {"name": "frontend", "max_replicas": 8},
     "k8s_expand_pvc": {"name": "data-postgres-0", "size": "40Gi"},
     "k8s_patch_configmap": {"name": "coredns", "data": {"Corefile": "."}},
+    "k8s_certificates": {}, "k8s_external_secrets": {"namespace": "shop"},
+    "cert_renew": {"name": "paygate-client-tls"}, "external_secret_refresh": {"name": "postgres-credentials"},
 }
 
 

@@ -9,6 +9,7 @@ import statistics
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from agent.store import Store
 from sandbox.faults import FAULTS
 from sandbox.runtime import Sandbox
 from sandbox.scenario import FaultSpec, ScenarioSpec
+from trajectories.recorder import Recorder
+from trajectories.store import TrajectoryStore
 
 _worker: dict[str, Any] = {}
 
@@ -45,14 +48,19 @@ def _episode(spec_json: str, policy: str) -> dict[str, Any]:
     spec = ScenarioSpec.model_validate_json(spec_json)
     if _worker["box"] is None:
         _worker["box"] = open_sandbox(_worker["run_dir"] / "sandbox", spec, _worker["prometheus"])
+        # Worker processes leave through os._exit, which skips atexit: stop Prometheus this way.
+        Finalize(_worker["box"], _worker["box"].stop, exitpriority=10)
     box: Sandbox = _worker["box"]
     cfg: AgentConfig = _worker["cfg"]
     store = Store(_worker["data_dir"] / "agent.db")
+    trajectories = TrajectoryStore(_worker["data_dir"] / "trajectories")
     try:
         with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
-            return run_episode(box, spec, policy, cfg, store, cp, auto_approve).model_dump()
+            return run_episode(box, spec, policy, cfg, store, cp, auto_approve,
+                               recorder=Recorder(trajectories)).model_dump()
     finally:
         store.close()
+        trajectories.close()
 
 
 def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,

@@ -30,6 +30,9 @@ from tools.catalog import default_registry
 from tools.cli import sandbox_config
 from tools.context import ToolContext
 from tools.registry import Registry
+from trajectories.grade import grade_against_truth
+from trajectories.models import Environment
+from trajectories.recorder import Recorder
 
 
 class EpisodeResult(BaseModel):
@@ -72,7 +75,7 @@ def alert_rules(registry: Registry, ctx: ToolContext) -> Any:
 def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig, store: Store,
                 checkpointer: Any, decide: Decider, on_update: Update | None = None,
                 registry: Registry | None = None, gate_policy: GatePolicy | None = None,
-                give_up_s: float | None = None) -> EpisodeResult:
+                give_up_s: float | None = None, recorder: Recorder | None = None) -> EpisodeResult:
     """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`."""
     started = time.perf_counter()
     box.load(spec.model_copy(update={"now": time.time()}), episode=spec.id)
@@ -87,10 +90,19 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                     store=store, notifier=notifier(cfg), config=cfg, wait=box.advance,
                     clock=lambda: box.scenario.world.now, policy_name=policy,
                     alert_rules=alert_rules(registry, ctx))
-        runner = IncidentRunner(deps, checkpointer)
+        runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
-        runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update)
+        env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed,
+                          faults=[f.type for f in spec.faults])
+        runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update,
+                     environment=env)
         state = runner.drive(incident, decide, on_update, give_up_s=give_up_s)
+        if recorder is not None and state.get("report") is not None:
+            truths = [t.model_dump(mode="json") for t in box.scenario.ground_truth()]
+            trajectory = recorder.store.get(incident)
+            if trajectory is not None:
+                graded = grade_against_truth(trajectory, truths, box.scenario.mitigated())
+                recorder.grade(incident, graded, truths)
         return grade(incident, spec, policy, state, box, runner.waiting(incident) is not None,
                      time.perf_counter() - started)
     finally:

@@ -13,15 +13,18 @@ from langgraph.types import Command
 
 from agent.graph import Deps, build_graph
 from agent.models import ApprovalDecision
+from trajectories.models import Environment
+from trajectories.recorder import Recorder
 
 Update = Callable[[str, dict[str, Any]], None]
 Decider = Callable[[dict[str, Any]], ApprovalDecision | None]
 
 
 class IncidentRunner:
-    def __init__(self, deps: Deps, checkpointer: BaseCheckpointSaver):
+    def __init__(self, deps: Deps, checkpointer: BaseCheckpointSaver, recorder: Recorder | None = None):
         self.deps = deps
         self.store = deps.store
+        self.recorder = recorder
         self.graph = build_graph(deps).compile(checkpointer=checkpointer)
 
     @staticmethod
@@ -38,12 +41,20 @@ class IncidentRunner:
             self.store.set_incident(incident, "waiting")
         elif state.get("report") is not None:
             self.store.set_incident(incident, "done", state.get("outcome"))
+            if self.recorder is not None:
+                self.recorder.finish(incident, state)
         return state
 
     def start(self, incident: str, task: str, alerts: list[dict[str, Any]] | None = None,
-              source: str = "chat", on_update: Update | None = None) -> dict[str, Any]:
+              source: str = "chat", on_update: Update | None = None,
+              environment: Environment | None = None) -> dict[str, Any]:
         if not self.store.open_incident(incident, source, task.splitlines()[0] if task else source):
             raise ValueError(f"incident {incident} already exists")
+        if self.recorder is not None:
+            self.recorder.start(incident, source, task, alerts or [],
+                                environment or Environment(kind="cluster"), self.deps.policy_name,
+                                self.deps.registry.openai("diagnose"),
+                                getattr(self.deps.policy, "checkpoint", None))
         return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source},
                             incident, on_update)
 

@@ -28,6 +28,8 @@ from agent.store import PermissionDenied, Store
 from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from serve.settings import Settings
+from trajectories.recorder import Recorder
+from trajectories.store import TrajectoryStore
 
 console = Console()
 approvals_app = typer.Typer(help="The approval queue: pending actions across incidents.",
@@ -146,6 +148,7 @@ def run(
     spec = ScenarioSpec(faults=[FaultSpec(type=fault, target=target or None)], seed=seed)
     data_dir = settings.data_dir
     store = Store(data_dir / "agent.db")
+    trajectories = TrajectoryStore(data_dir / "trajectories")
     console.print(f"[dim]starting a sandbox for {spec.id} (Kubernetes API, Elasticsearch API, Prometheus, "
                   "Alertmanager)…[/]")
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,11 +158,13 @@ def run(
             raise _fail(f"could not start the sandbox: {exc}") from None
         try:
             with open_checkpointer(settings.agent.checkpoint_url, data_dir) as cp:
-                result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve), _show)
+                result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve), _show,
+                                     recorder=Recorder(trajectories))
                 state = _final_state(cp, result.incident)
         finally:
             box.stop()
             store.close()
+            trajectories.close()
     console.print(Panel(Text(state.get("report") or "(no report)"), title=f"incident {result.incident}"))
     verdict = "[green]mitigated[/]" if result.mitigated else "[red]not mitigated[/]"
     console.print(f"ground truth: {verdict}; localised={result.localised} analysed={result.analysed}; "

@@ -27,6 +27,7 @@ from sandbox.scenario import FaultSpec, ScenarioSpec
 from tools.cli import sandbox_config
 from tools.context import ToolContext
 from tools.registry import Registry
+from trajectories.recorder import Recorder
 
 
 def load(box: Sandbox, fault: str, target: str | None = None, seed: int = 3) -> None:
@@ -36,7 +37,8 @@ def load(box: Sandbox, fault: str, target: str | None = None, seed: int = 3) -> 
 
 @contextmanager
 def agent(box: Sandbox, registry: Registry, data: Path, policy: Any, *, cfg: AgentConfig | None = None,
-          gate_policy: GatePolicy | None = None, notifier: Notifier | None = None):
+          gate_policy: GatePolicy | None = None, notifier: Notifier | None = None,
+          recorder: Recorder | None = None, policy_name: str = "test"):
     """An IncidentRunner over the sandbox, its store and checkpointer in `data`."""
     cfg = cfg or AgentConfig()
     ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
@@ -46,10 +48,10 @@ def agent(box: Sandbox, registry: Registry, data: Path, policy: Any, *, cfg: Age
                     gate=Gate(gate_policy or GatePolicy.load(), KubeFacts(ctx),
                               clock=lambda: box.scenario.world.now),
                     store=store, notifier=notifier or LogNotifier(), config=cfg, wait=box.advance,
-                    clock=lambda: box.scenario.world.now,
+                    clock=lambda: box.scenario.world.now, policy_name=policy_name,
                     alert_rules=alert_rules(registry, ctx) if box.prom else lambda names: {})
         try:
-            yield IncidentRunner(deps, cp)
+            yield IncidentRunner(deps, cp, recorder)
         finally:
             store.close()
             ctx.close()

@@ -1,0 +1,37 @@
+"""The chat template opsagent trains and serves with: Hermes-style tool calling (tools listed in
+`<tools>`, calls as `<tool_call>{"name": ..., "arguments": ...}</tool_call>`, results in
+`<tool_response>`), with `{% generation %}` around what the assistant writes, so TRL can train
+on the assistant's tokens only. vLLM's `hermes` tool-call parser reads the same calls back.
+Tool-call arguments may be a JSON string (as recorded) or an object. The template is one
+string without incidental whitespace; a newline right after a tag is written as {{ '\\n' }}
+because Hugging Face renders templates with trim_blocks."""
+
+TOOLS_PREAMBLE = ("You may call one or more functions to assist with the user query. The functions are "
+                  "listed in <tools></tools>. For each call, write a JSON object with the function name and "
+                  "arguments inside <tool_call></tool_call> tags.")
+
+CHAT_TEMPLATE = (
+    "{% set ns = namespace(system='') %}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set ns.system = messages[0]['content'] %}{% endif %}"
+    "{% if tools %}"
+    "<|im_start|>system\n{{ ns.system }}\n\n" + TOOLS_PREAMBLE + "\n<tools>"
+    "{% for tool in tools %}{{ '\\n' }}{{ tool | tojson }}{% endfor %}{{ '\\n' }}</tools><|im_end|>\n"
+    "{% elif ns.system %}<|im_start|>system\n{{ ns.system }}<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}<|im_start|>user\n{{ message['content'] }}<|im_end|>\n"
+    "{% elif message['role'] == 'assistant' %}<|im_start|>assistant\n"
+    "{% generation %}{{ message['content'] or '' }}"
+    "{% for call in message.get('tool_calls') or [] %}"
+    "{% set args = call['function']['arguments'] %}"
+    "{{ '\\n' }}<tool_call>\n{\"name\": \"{{ call['function']['name'] }}\", \"arguments\": "
+    "{{ args if args is string else (args | tojson) }}}\n</tool_call>"
+    "{% endfor %}<|im_end|>\n{% endgeneration %}"
+    "{% elif message['role'] == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message['content'] }}\n"
+    "</tool_response><|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>",
+                  "<tool_response>", "</tool_response>", "<tools>", "</tools>"]

@@ -1,0 +1,67 @@
+"""A trajectory: exactly what the model saw and did in one incident, with everything around it
+that grading and training need. Ground truth, when there is one, is stored beside the
+messages for graders only; it never enters an exported row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Environment(BaseModel):
+    kind: str = Field(description="sandbox | cluster")
+    scenario: str | None = None
+    seed: int | None = None
+    faults: list[str] = []
+    cluster: str | None = None
+
+
+class Grade(BaseModel):
+    """Against sandbox ground truth, or an SRE's resolution label for a real incident."""
+
+    source: str = Field(description="ground-truth | sre-label")
+    detected: bool | None = None
+    localised: bool | None = None
+    localised_at_k: dict[str, bool] = {}
+    analysed: bool | None = None
+    mitigated: bool | None = None
+    denied: int = 0
+    rejected: int = 0
+    harmful_proposed: int = 0
+    harmful_executed: int = 0
+    steps: int = 0
+    tool_calls: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    validity: float = Field(default=1.0, description="share of tool calls that were well-formed")
+
+
+class Trajectory(BaseModel):
+    id: str
+    incident: str
+    created: float
+    finished: float | None = None
+    complete: bool = False
+    source: str = Field(description="alertmanager | chat | scenario")
+    input: dict[str, Any] = Field(description="the task text and the alert payload")
+    environment: Environment
+    policy: str
+    checkpoint: str | None = None
+    tools: list[dict[str, Any]] = Field(default=[], description="OpenAI tool schemas offered")
+    messages: list[dict[str, Any]] = []
+    model_calls: list[dict[str, Any]] = []
+    triage: dict[str, Any] | None = None
+    diagnosis: dict[str, Any] | None = None
+    runbook: dict[str, Any] | None = None
+    decisions: list[dict[str, Any]] = []
+    approvals: list[dict[str, Any]] = []
+    executed: list[dict[str, Any]] = []
+    verification: dict[str, Any] | None = None
+    escalations: list[dict[str, Any]] = []
+    usage: dict[str, int] = {}
+    outcome: str | None = None
+    report: str | None = None
+    ground_truth: list[dict[str, Any]] | None = Field(default=None, description="graders only")
+    grade: Grade | None = None
+    resolution: dict[str, Any] | None = Field(default=None, description="the SRE's label, if given")

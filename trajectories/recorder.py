@@ -1,0 +1,71 @@
+"""Recording: an incident's trajectory is opened when it starts (so a kill leaves an
+`incomplete` record with its input) and written whole when it ends, redacted both times.
+Tool-call arguments are normalised to one form: canonical JSON text."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from trajectories.models import Environment, Grade, Trajectory
+from trajectories.redact import Redactor
+from trajectories.store import TrajectoryStore
+
+STATE_FIELDS = ("messages", "model_calls", "triage", "diagnosis", "runbook", "decisions", "approvals",
+                "executed", "verification", "escalations", "usage", "outcome", "report")
+
+
+def normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            calls = []
+            for c in m["tool_calls"]:
+                raw = c["function"]["arguments"]
+                try:
+                    value = json.loads(raw) if isinstance(raw, str) else raw
+                    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)
+                except json.JSONDecodeError:
+                    text = raw
+                calls.append({**c, "function": {**c["function"], "arguments": text}})
+            m = {**m, "tool_calls": calls}
+        out.append(m)
+    return out
+
+
+class Recorder:
+    def __init__(self, store: TrajectoryStore, redactor: Redactor | None = None):
+        self.store = store
+        self.redact = redactor or Redactor()
+        self.open: dict[str, Trajectory] = {}
+
+    def start(self, incident: str, source: str, task: str, alerts: list[dict[str, Any]],
+              environment: Environment, policy: str, tools: list[dict[str, Any]],
+              checkpoint: str | None = None) -> Trajectory:
+        record = Trajectory(id=incident, incident=incident, created=time.time(), source=source,
+                            input=self.redact({"task": task, "alerts": alerts}), environment=environment,
+                            policy=policy, checkpoint=checkpoint, tools=tools)
+        self.open[incident] = record
+        self.store.put(record)
+        return record
+
+    def finish(self, incident: str, state: dict[str, Any]) -> Trajectory:
+        record = self.open.pop(incident, None) or self.store.get(incident)
+        if record is None:
+            raise KeyError(f"no trajectory was started for incident {incident}")
+        fields = {k: state.get(k) for k in STATE_FIELDS if state.get(k) is not None}
+        fields["messages"] = normalise(fields.get("messages") or [])
+        done = record.model_copy(update={**self.redact(fields), "finished": time.time(), "complete": True})
+        done = Trajectory.model_validate(done.model_dump())
+        self.store.put(done)
+        return done
+
+    def grade(self, incident: str, grade: Grade,
+              ground_truth: list[dict[str, Any]] | None = None) -> Trajectory:
+        record = self.store.get(incident)
+        if record is None:
+            raise KeyError(incident)
+        graded = record.model_copy(update={"grade": grade, "ground_truth": ground_truth})
+        self.store.put(graded)
+        return graded

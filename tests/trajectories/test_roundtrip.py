@@ -35,7 +35,8 @@ class WrongRestart(Expert):
             return message
         wrong = Diagnosis(is_incident=True, hypothesis="cart is stuck", components=["shop/Deployment/cart"],
                           level="Application", fault_type="Operation Error", summary="restart cart",
-                          confidence=0.4, remediation=[{"tool": "k8s_rollout_restart", "args": {"name": "cart"}}])
+                          confidence=0.4,
+                          remediation=[{"tool": "k8s_rollout_restart", "args": {"name": "cart"}}])
         return {"role": "assistant", "content": wrong.model_dump_json()}
 
 
@@ -69,7 +70,8 @@ def test_record_grade_export_and_train(box, registry, tmp_path):
     assert good.grade.localised_at_k == {"1": True, "3": True} and good.grade.validity == 1.0
     assert wrong.grade.mitigated is False and wrong.grade.localised is False
     assert denied.grade.denied == 1 and denied.grade.mitigated
-    assert good.tools and good.messages[0]["role"] == "system" and good.ground_truth[0]["fault"] == "bad_rollout"
+    assert good.tools and good.messages[0]["role"] == "system"
+    assert good.ground_truth[0]["fault"] == "bad_rollout"
     assert {r["policy"] for r in store.list(fault="bad_rollout")} == {"expert", "wrong", "denied-first"}
 
     counts = export(list(store.iter()), tmp_path / "data", Filters())
@@ -89,12 +91,12 @@ def test_record_grade_export_and_train(box, registry, tmp_path):
     _train_one_step(sft, dpo, tmp_path)
 
 
-def _environment():  # noqa: ANN202
+def _environment():
     from trajectories.models import Environment
     return Environment(kind="sandbox", scenario=SPEC.id, seed=SPEC.seed, faults=["bad_rollout"])
 
 
-def _train_one_step(sft, dpo, tmp_path) -> None:  # noqa: ANN001
+def _train_one_step(sft, dpo, tmp_path) -> None:
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
@@ -105,8 +107,8 @@ def _train_one_step(sft, dpo, tmp_path) -> None:  # noqa: ANN001
     sft_trainer = SFTTrainer(
         model=build_model(tokenizer), processing_class=tokenizer, train_dataset=sft, peft_config=lora,
         args=SFTConfig(output_dir=str(tmp_path / "sft-out"), max_steps=1, per_device_train_batch_size=1,
-                       assistant_only_loss=True, max_length=None, report_to=[], save_strategy="no", bf16=False,
-                       logging_steps=1))
+                       assistant_only_loss=True, max_length=None, report_to=[], save_strategy="no",
+                       bf16=False, logging_steps=1))
     result = sft_trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
     dpo_trainer = DPOTrainer(

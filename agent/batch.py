@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing.util import Finalize
 from pathlib import Path
@@ -64,17 +64,13 @@ def _episode(spec_json: str, policy: str) -> dict[str, Any]:
 
 
 def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,
-              prometheus: bool = True, on_done: Callable[[EpisodeResult], None] | None = None
-              ) -> Iterator[EpisodeResult]:
+              prometheus: bool = True) -> Iterator[EpisodeResult]:
     with ProcessPoolExecutor(max_workers=workers, initializer=_init,
                              initargs=(str(data_dir), cfg.model_dump_json(), prometheus)) as pool:
         futures = [pool.submit(_episode, s.model_dump_json(), policy) for s in specs]
         try:
             for future in as_completed(futures):
-                result = EpisodeResult.model_validate(future.result())
-                if on_done is not None:
-                    on_done(result)
-                yield result
+                yield EpisodeResult.model_validate(future.result())
         finally:
             for f in futures:
                 f.cancel()
@@ -99,4 +95,6 @@ def summarise(results: list[EpisodeResult]) -> dict[str, Any]:
             "tool_calls": round(statistics.fmean(r.tool_calls for r in results), 2),
             "tokens": round(statistics.fmean(r.tokens for r in results), 1),
             "malformed": sum(r.malformed for r in results), "denied": sum(r.denied for r in results),
+            "harmful_proposed": sum(r.harmful_proposed for r in results),
+            "harmful_executed": sum(r.harmful_executed for r in results),
             "seconds": round(statistics.fmean(r.seconds for r in results), 2)}

@@ -12,6 +12,8 @@ from rich.console import Console
 from sandbox.cli import app as sandbox_app
 from serve.agent_cli import approvals_app, run
 from serve.settings import load_settings
+from serve.trajectories_cli import app as trajectories_app
+from serve.trajectories_cli import eval_cmd
 from tools.cli import app as tools_app
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(tools_app, name="tools")
 app.add_typer(approvals_app, name="approvals")
 app.command()(run)
+app.add_typer(trajectories_app, name="trajectories")
+app.command("eval")(eval_cmd)
 
 
 @app.callback()

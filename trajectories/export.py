@@ -20,12 +20,14 @@ from pydantic import BaseModel
 
 from trajectories.models import Trajectory
 
+PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a student could gather
+
 
 class Filters(BaseModel):
-    require: str = "mitigated-or-diagnosed"  # what counts as a success
-    max_chars: int = 60_000                   # length bound (~4 characters a token)
+    max_chars: int = 60_000  # length bound (~4 characters a token)
     allow_denied: bool = False
     allow_malformed: bool = False
+    include_privileged: bool = False
 
 
 def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,6 +62,8 @@ def success(t: Trajectory) -> bool:
 
 def why_not(t: Trajectory, f: Filters) -> str | None:
     """The filter a trajectory fails for SFT, or None when it passes."""
+    if t.policy in PRIVILEGED and not f.include_privileged:
+        return "privileged policy"
     if not success(t):
         return "not a success"
     if t.grade and t.grade.denied and not f.allow_denied:
@@ -161,8 +165,9 @@ def _card(name: str, rows: list[dict[str, Any]], trajectories: list[Trajectory],
 def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None) -> dict[str, Any]:
     """Write `out/sft` and `out/dpo` (Hugging Face datasets on disk), their Parquet files and
     data cards. Returns the counts."""
-    from datasets import Dataset
+    import datasets
 
+    datasets.disable_progress_bars()
     f = f or Filters()
     out.mkdir(parents=True, exist_ok=True)
     sft, dropped = sft_rows(trajectories, f)
@@ -171,7 +176,7 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None) 
     for name, rows, filters, why in (("sft", sft, f, dropped), ("dpo", dpo, None, None)):
         target = out / name
         if rows:
-            ds = Dataset.from_list(rows)
+            ds = datasets.Dataset.from_list(rows)
             ds.save_to_disk(str(target))
             ds.to_parquet(str(out / f"{name}.parquet"))
         else:

@@ -1,0 +1,173 @@
+"""`opsagent trajectories list|show|export` and `opsagent eval`: the ML engineer's side of the
+loop — what was recorded, one trajectory read as a person would, datasets for TRL, and a
+policy's task rates on a named split, side by side with others."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from agent.batch import run_batch, summarise
+from agent.policies import NAMES
+from serve.settings import Settings
+from trajectories.export import Filters, export
+from trajectories.splits import NAMES as SPLITS
+from trajectories.splits import scenarios
+from trajectories.store import TrajectoryStore
+
+console = Console()
+app = typer.Typer(help="Recorded trajectories: list, show, export to SFT/DPO datasets.", no_args_is_help=True)
+TASKS = ("detection", "localisation", "analysis", "mitigation")
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _store(ctx: typer.Context) -> TrajectoryStore:
+    return TrajectoryStore(ctx.obj.data_dir / "trajectories")
+
+
+def _filters(policy: str | None, fault: str | None, outcome: str | None,
+             checkpoint: str | None) -> dict[str, Any]:
+    return {k: v for k, v in {"policy": policy, "fault": fault, "outcome": outcome,
+                              "checkpoint": checkpoint}.items() if v is not None}
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, policy: str | None = None, fault: str | None = None,
+             outcome: str | None = None, checkpoint: str | None = None,
+             limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+    """Newest first, filtered by policy, fault, outcome, checkpoint."""
+    store = _store(ctx)
+    filters = _filters(policy, fault, outcome, checkpoint)
+    rows = store.list(limit=limit, **filters)
+    table = Table(title=f"{len(rows)} of {store.count(**filters)} trajectories")
+    for col in ("id", "created", "policy", "fault", "outcome", "mitigated", "steps", "tool calls",
+                "complete"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], dt.datetime.fromtimestamp(r["created"], dt.UTC).strftime("%Y-%m-%d %H:%M"),
+                      r["policy"], r["fault"] or "-", r["outcome"] or "-", str(r["mitigated"]),
+                      str(r["steps"]), str(r["tool_calls"]), "yes" if r["complete"] else "no")
+    console.print(table)
+
+
+@app.command()
+def show(ctx: typer.Context, trajectory_id: str,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One trajectory: input, every message and tool result, decisions, outcome and grade."""
+    record = _store(ctx).get(trajectory_id)
+    if record is None:
+        raise _fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
+    if as_json:
+        typer.echo(record.model_dump_json(indent=2))
+        return
+    where = record.environment.scenario or record.environment.cluster
+    console.print(Panel(Text(f"{record.policy} on {where}; outcome {record.outcome}; "
+                             f"complete {record.complete}"), title=record.id))
+    for m in record.messages:
+        if m["role"] == "system":
+            continue
+        body = m.get("content") or ""
+        for call in m.get("tool_calls") or []:
+            body += f"\n→ {call['function']['name']}({call['function']['arguments']})"
+        style = {"user": "bold", "assistant": "cyan", "tool": "dim"}.get(m["role"], "")
+        who = f"[{m['role']}{' ' + m['name'] if m.get('name') else ''}] "
+        console.print(Text(who, style=style), Text(body[:2000]))
+    for d in record.decisions:
+        console.print(Text(f"gate {d['verdict']} {d['action']['tool']} [{d['rule']}]"))
+    for e in record.executed:
+        console.print(Text(f"executed {e['tool']} {json.dumps(e['args'])} → {e['status']}"))
+    if record.grade:
+        console.print(Text(f"grade: {record.grade.model_dump(exclude_defaults=True)}"))
+
+
+@app.command("export")
+def export_cmd(ctx: typer.Context, out: Annotated[Path, typer.Option(help="output directory")],
+               policy: str | None = None, fault: str | None = None, checkpoint: str | None = None,
+               max_chars: Annotated[int, typer.Option(min=1000)] = 60_000,
+               allow_denied: bool = False) -> None:
+    """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store."""
+    store = _store(ctx)
+    records = list(store.iter(**_filters(policy, fault, None, checkpoint)))
+    if not records:
+        raise _fail("no trajectories match; record some with `opsagent run`")
+    counts = export(records, out, Filters(max_chars=max_chars, allow_denied=allow_denied))
+    console.print(f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
+                  f"trajectories (dropped: {counts['dropped']}) → {out}")
+
+
+def eval_cmd(
+    ctx: typer.Context,
+    policy: Annotated[list[str], typer.Option(help="expert | llm | oracle; repeat to compare")],
+    scenarios_: Annotated[str, typer.Option("--scenarios", help=f"split: {', '.join(SPLITS)}")] = "held-out",
+    limit: Annotated[int | None, typer.Option(help="at most this many scenarios of the split")] = None,
+    workers: int = 2,
+    out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
+) -> None:
+    """Each policy over a named split: AIOpsLab task rates, safety and cost, as a table, JSON and a plot."""
+    settings: Settings = ctx.obj
+    for p in policy:
+        if p not in NAMES:
+            raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {p!r}")
+    try:
+        specs = scenarios(scenarios_, limit)
+    except ValueError as exc:
+        raise _fail(f"--scenarios: {exc}") from None
+    results: dict[str, dict[str, Any]] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    for p in policy:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task(f"{p} on {scenarios_}", total=len(specs))
+            done = []
+            for result in run_batch(specs, p, settings.agent, settings.data_dir, workers):
+                done.append(result)
+                progress.advance(task)
+        results[p] = summarise(done)
+    out = out or settings.data_dir / "eval" / f"{scenarios_}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps({"split": scenarios_, "scenarios": len(specs),
+                                               "policies": results}, indent=2) + "\n")
+    _plot(results, scenarios_, out / "eval.png")
+    table = Table(title=f"{scenarios_}: {len(specs)} scenarios")
+    table.add_column("")
+    for p in results:
+        table.add_column(p, justify="right")
+    for key in (*TASKS, "denied", "harmful_proposed", "harmful_executed", "malformed", "steps", "tool_calls",
+                "tokens", "seconds"):
+        table.add_row(key, *(str(results[p][key]) for p in results))
+    console.print(table)
+    console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+def _plot(results: dict[str, dict[str, Any]], split: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
+    width = 0.8 / max(1, len(results))
+    for i, (policy, figures) in enumerate(results.items()):
+        values = [figures[t] or 0 for t in TASKS]
+        ax.bar([x + i * width for x in range(len(TASKS))], values, width, label=policy)
+    ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(TASKS))], TASKS)
+    ax.set_ylim(0, 1.25)
+    ax.set_ylabel("rate")
+    ax.set_title(f"opsagent on {split}")
+    ax.legend(loc="upper center", ncol=len(results), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,53 @@
+"""`opsagent trajectories list|show|export` and `opsagent eval`."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from serve.cli import app
+from tests.live import requires_stack
+from tests.trajectories.test_store import ENV, state
+from trajectories.models import Grade
+from trajectories.recorder import Recorder
+from trajectories.store import TrajectoryStore
+
+
+def test_list_show_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    recorder = Recorder(TrajectoryStore(tmp_path / "trajectories"))
+    for name, policy in (("good", "expert"), ("gold", "oracle")):
+        recorder.start(name, "scenario", "checkout errors", [], ENV, policy, [{"type": "function"}])
+        recorder.finish(name, state("pods look fine"))
+        recorder.grade(name, Grade(source="ground-truth", detected=True, localised=True, analysed=True,
+                                   mitigated=True))
+    out = CliRunner().invoke(app, ["trajectories", "list", "--policy", "expert"])
+    assert out.exit_code == 0 and "good" in out.output and "gold" not in out.output
+    assert "1 of 1" in out.output
+    out = CliRunner().invoke(app, ["trajectories", "show", "good"])
+    assert out.exit_code == 0 and "k8s_list_pods" in out.output and "'mitigated': True" in out.output
+    shown = json.loads(CliRunner().invoke(app, ["trajectories", "show", "good", "--json"]).output)
+    assert shown["grade"]["mitigated"] is True
+    assert CliRunner().invoke(app, ["trajectories", "show", "nope"]).exit_code == 2
+    out = CliRunner().invoke(app, ["trajectories", "export", "--out", str(tmp_path / "data")])
+    assert out.exit_code == 0 and "1 SFT rows" in out.output and "privileged policy" in out.output
+    assert (tmp_path / "data" / "sft.parquet").is_file()
+    assert (tmp_path / "data" / "sft" / "README.md").is_file()
+
+
+@requires_stack
+def test_eval_compares_policies_on_a_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--policy", "oracle", "--scenarios",
+                                   "held-out-faults", "--limit", "2", "--workers", "1",
+                                   "--out", str(tmp_path / "e")])
+    assert out.exit_code == 0, out.output
+    figures = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert figures["split"] == "held-out-faults" and set(figures["policies"]) == {"expert", "oracle"}
+    assert figures["policies"]["oracle"]["localisation"] == 1.0
+    assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "everything"])
+    assert bad.exit_code == 2 and "unknown split 'everything'" in bad.output

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import agent_quality, sandbox_episodes, sandbox_servers, tool_calls
+from bench import trajectories as trajectory_store
 
 
 def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
@@ -28,10 +29,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scenarios", type=int, default=200, help="for the policies' quality")
-    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent"], action="append",
+    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent", "trajectories"],
+                        action="append",
                         help="run only these parts (repeatable); default: all")
     args = parser.parse_args()
-    parts = set(args.only or ["sandbox", "servers", "tools", "agent"])
+    parts = set(args.only or ["sandbox", "servers", "tools", "agent", "trajectories"])
     console = Console()
     out = Path(__file__).with_name("results.json")
     figures = json.loads(out.read_text()) if out.is_file() else {}
@@ -44,6 +46,15 @@ def main() -> None:
         figures["tool_calls"] = _tools(console)
     if "agent" in parts:
         figures["agent_quality"] = _agent(console, args.scenarios)
+    if "trajectories" in parts:
+        with console.status("trajectory store: 10^5 records, listing, export"):
+            figures["trajectories"] = trajectory_store.run()
+        table = Table(title="trajectory store and export")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in figures["trajectories"].items():
+            table.add_row(key, str(value))
+        console.print(table)
     out.write_text(json.dumps(figures, indent=2) + "\n")
 
 

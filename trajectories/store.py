@@ -46,23 +46,45 @@ class TrajectoryStore:
         self._db.close()
 
     # ---- writing ------------------------------------------------------------------------------
-    def _append(self, record: Trajectory) -> tuple[str, int, int]:
-        shard = f"{time.strftime('%Y-%m-%d', time.gmtime(record.created))}.jsonl"
-        line = (record.model_dump_json() + "\n").encode()
-        with open(self.root / "payloads" / shard, "ab") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # several processes may append to one shard
-            try:
-                offset = fh.seek(0, os.SEEK_END)
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-        return shard, offset, len(line)
+    def _append(self, records: list[Trajectory]) -> list[tuple[str, int, int]]:
+        """Append the records' lines to their day's shard; one fsync for the batch."""
+        where: list[tuple[str, int, int]] = []
+        by_shard: dict[str, list[bytes]] = {}
+        for record in records:
+            shard = f"{time.strftime('%Y-%m-%d', time.gmtime(record.created))}.jsonl"
+            by_shard.setdefault(shard, []).append((record.model_dump_json() + "\n").encode())
+        for shard, lines in by_shard.items():
+            with open(self.root / "payloads" / shard, "ab") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)  # several processes may append to one shard
+                try:
+                    offset = fh.seek(0, os.SEEK_END)
+                    for line in lines:
+                        where.append((shard, offset, len(line)))
+                        offset += len(line)
+                    fh.write(b"".join(lines))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        return where
 
     def put(self, record: Trajectory) -> None:
         """Write a version of the record and point the index at it."""
-        where = self._append(record)
+        self.put_many([record])
+
+    def put_many(self, records: list[Trajectory]) -> None:
+        """Write many records (an import, a migration) with one fsync and one index transaction."""
+        places = self._append(records)
+        rows = [[*self._row(r).values(), *where] for r, where in zip(records, places, strict=True)]
+        names = [*COLUMNS, "shard", "offset", "length"]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(f"INSERT OR REPLACE INTO trajectories ({', '.join(names)}) VALUES "
+                                 f"({', '.join('?' * len(names))})", rows)
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _row(record: Trajectory) -> dict[str, Any]:
         g = record.grade or Grade(source="none")
         row = {"id": record.id, "incident": record.incident, "created": record.created,
                "finished": record.finished, "complete": int(record.complete), "source": record.source,
@@ -73,10 +95,7 @@ class TrajectoryStore:
                "mitigated": g.mitigated, "denied": g.denied, "harmful_executed": g.harmful_executed,
                "steps": record.usage.get("steps", 0), "tool_calls": record.usage.get("tool_calls", 0),
                "tokens": record.usage.get("tokens", 0)}
-        names = [*COLUMNS, "shard", "offset", "length"]
-        with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO trajectories ({', '.join(names)}) VALUES "
-                             f"({', '.join('?' * len(names))})", [*(row[c] for c in COLUMNS), *where])
+        return {c: row[c] for c in COLUMNS}
 
     # ---- reading ------------------------------------------------------------------------------
     def get(self, trajectory_id: str) -> Trajectory | None:
@@ -125,8 +144,8 @@ class TrajectoryStore:
         with self._lock:
             return self._db.execute(f"SELECT COUNT(*) FROM trajectories{where}", args).fetchone()[0]
 
-    def iter(self, **filters: Any) -> Iterator[Trajectory]:
-        for row in self.list(limit=None, **filters):
+    def iter(self, limit: int | None = None, **filters: Any) -> Iterator[Trajectory]:
+        for row in self.list(limit=limit, **filters):
             record = self.get(row["id"])
             if record is not None:
                 yield record

@@ -21,6 +21,7 @@ from agent.batch import run_batch, summarise
 from agent.policies import NAMES
 from serve.settings import Settings
 from trajectories.export import Filters, export
+from trajectories.recorder import Recorder
 from trajectories.splits import NAMES as SPLITS
 from trajectories.splits import scenarios
 from trajectories.store import TrajectoryStore
@@ -92,6 +93,23 @@ def show(ctx: typer.Context, trajectory_id: str,
         console.print(Text(f"executed {e['tool']} {json.dumps(e['args'])} → {e['status']}"))
     if record.grade:
         console.print(Text(f"grade: {record.grade.model_dump(exclude_defaults=True)}"))
+
+
+@app.command()
+def label(ctx: typer.Context, trajectory_id: str,
+          mitigated: Annotated[bool, typer.Option("--mitigated/--not-mitigated", help="did it recover")],
+          correct: Annotated[bool, typer.Option("--correct/--wrong", help="was the diagnosis right")],
+          component: Annotated[list[str] | None, typer.Option(help="the real faulty object(s)")] = None,
+          note: str = "", by: str = "cli") -> None:
+    """Record an SRE's resolution of a real incident; grading uses it."""
+    store = _store(ctx)
+    if store.get(trajectory_id) is None:
+        raise _fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
+    resolution = {"mitigated": mitigated, "correct_diagnosis": correct, "components": component or [],
+                  "note": note, "by": by, "at": time.time()}
+    graded = Recorder(store).label(trajectory_id, resolution)
+    grade = graded.grade.model_dump(exclude_defaults=True) if graded.grade else {}
+    console.print(f"{trajectory_id}: labelled by {by}; grade {grade}")
 
 
 @app.command("export")

@@ -51,10 +51,12 @@ def grade_against_truth(t: Trajectory, truths: list[dict[str, Any]], mitigated: 
 
 
 def grade_against_label(t: Trajectory, label: dict[str, Any]) -> Grade:
-    """The SRE's resolution: {correct_diagnosis: bool, mitigated: bool, root_cause components...}."""
+    """The SRE's resolution: {mitigated, correct_diagnosis, components (the real faulty objects),
+    is_incident (default true)}."""
+    d = t.diagnosis or {}
     components = set(label.get("components") or [])
-    diagnosed = set((t.diagnosis or {}).get("components") or [])
-    return Grade(source="sre-label", detected=label.get("is_incident", True) == bool((t.diagnosis or {})
-                                                                                 .get("is_incident", True)),
+    diagnosed = set(d.get("components") or [])
+    return Grade(source="sre-label",
+                 detected=bool(label.get("is_incident", True)) == bool(d.get("is_incident", True)),
                  localised=bool(components & diagnosed) if components else label.get("correct_diagnosis"),
                  analysed=label.get("correct_diagnosis"), mitigated=label.get("mitigated"), **_cost(t))

@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from trajectories.grade import grade_against_label
 from trajectories.models import Environment, Grade, Trajectory
 from trajectories.redact import Redactor
 from trajectories.store import TrajectoryStore
@@ -60,6 +61,16 @@ class Recorder:
         done = Trajectory.model_validate(done.model_dump())
         self.store.put(done)
         return done
+
+    def label(self, incident: str, resolution: dict[str, Any]) -> Trajectory:
+        """An SRE's resolution of a real incident, and the grade it gives."""
+        record = self.store.get(incident)
+        if record is None:
+            raise KeyError(incident)
+        labelled = record.model_copy(update={"resolution": resolution,
+                                             "grade": grade_against_label(record, resolution)})
+        self.store.put(labelled)
+        return labelled
 
     def grade(self, incident: str, grade: Grade,
               ground_truth: list[dict[str, Any]] | None = None) -> Trajectory:

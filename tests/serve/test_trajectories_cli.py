@@ -31,10 +31,15 @@ def test_list_show_export(tmp_path, monkeypatch):
     shown = json.loads(CliRunner().invoke(app, ["trajectories", "show", "good", "--json"]).output)
     assert shown["grade"]["mitigated"] is True
     assert CliRunner().invoke(app, ["trajectories", "show", "nope"]).exit_code == 2
+    out = CliRunner().invoke(app, ["trajectories", "label", "good", "--not-mitigated", "--wrong",
+                                   "--component", "shop/Deployment/cart", "--by", "oncall"])
+    assert out.exit_code == 0 and "labelled by oncall" in out.output
+    labelled = json.loads(CliRunner().invoke(app, ["trajectories", "show", "good", "--json"]).output)
+    assert labelled["resolution"]["by"] == "oncall" and labelled["grade"]["source"] == "sre-label"
+    assert labelled["grade"]["mitigated"] is False
     out = CliRunner().invoke(app, ["trajectories", "export", "--out", str(tmp_path / "data")])
-    assert out.exit_code == 0 and "1 SFT rows" in out.output and "privileged policy" in out.output
-    assert (tmp_path / "data" / "sft.parquet").is_file()
-    assert (tmp_path / "data" / "sft" / "README.md").is_file()
+    assert out.exit_code == 0 and "0 SFT rows" in out.output and "privileged policy" in out.output
+    assert "rows: 0" in (tmp_path / "data" / "sft" / "README.md").read_text()  # the label made it a failure
 
 
 @requires_stack

@@ -22,6 +22,7 @@ from sandbox.faults import FAULTS
 from sandbox.runtime import Sandbox
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from trajectories.recorder import Recorder
+from trajectories.redact import Redactor
 from trajectories.store import TrajectoryStore
 
 _worker: dict[str, Any] = {}
@@ -35,13 +36,14 @@ def scenarios(n: int, seed: int = 0, faults: list[str] | None = None) -> list[Sc
             for i in range(n)]
 
 
-def _init(data_dir: str, cfg_json: str, prometheus: bool) -> None:
+def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="opsagent-worker-"))
     _worker["cfg"] = AgentConfig.model_validate_json(cfg_json)
     _worker["box"] = None
     _worker["run_dir"] = run_dir
     _worker["data_dir"] = Path(data_dir)
     _worker["prometheus"] = prometheus
+    _worker["redactor"] = Redactor(pseudonymise_ips=pseudonymise_ips)
 
 
 def _episode(spec_json: str, policy: str) -> dict[str, Any]:
@@ -57,16 +59,16 @@ def _episode(spec_json: str, policy: str) -> dict[str, Any]:
     try:
         with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
             return run_episode(box, spec, policy, cfg, store, cp, auto_approve,
-                               recorder=Recorder(trajectories)).model_dump()
+                               recorder=Recorder(trajectories, _worker["redactor"])).model_dump()
     finally:
         store.close()
         trajectories.close()
 
 
 def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,
-              prometheus: bool = True) -> Iterator[EpisodeResult]:
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init,
-                             initargs=(str(data_dir), cfg.model_dump_json(), prometheus)) as pool:
+              prometheus: bool = True, pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
+    init = (str(data_dir), cfg.model_dump_json(), prometheus, pseudonymise_ips)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=init) as pool:
         futures = [pool.submit(_episode, s.model_dump_json(), policy) for s in specs]
         try:
             for future in as_completed(futures):

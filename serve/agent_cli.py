@@ -29,6 +29,7 @@ from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from serve.settings import Settings
 from trajectories.recorder import Recorder
+from trajectories.redact import Redactor
 from trajectories.store import TrajectoryStore
 
 console = Console()
@@ -159,7 +160,8 @@ def run(
         try:
             with open_checkpointer(settings.agent.checkpoint_url, data_dir) as cp:
                 result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve), _show,
-                                     recorder=Recorder(trajectories))
+                                     recorder=Recorder(trajectories, Redactor(
+                                         pseudonymise_ips=settings.trajectories.pseudonymise_ips)))
                 state = _final_state(cp, result.incident)
         finally:
             box.stop()
@@ -184,7 +186,8 @@ def _run_batch(settings: Settings, n: int, workers: int, policy: str, seed: int,
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress, out.open("a") as fh:
         task = progress.add_task(f"{policy} over {n} scenarios ({workers} sandbox(es))", total=n)
-        for result in run_batch(specs, policy, settings.agent, settings.data_dir, workers):
+        for result in run_batch(specs, policy, settings.agent, settings.data_dir, workers,
+                                    pseudonymise_ips=settings.trajectories.pseudonymise_ips):
             results.append(result)
             fh.write(result.model_dump_json() + "\n")
             fh.flush()

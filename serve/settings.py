@@ -16,6 +16,7 @@ from pydantic_settings import (
 from agent.config import AgentConfig
 from sandbox.config import SandboxConfig
 from tools.config import ToolsConfig
+from trajectories.config import TrajectoriesConfig
 
 
 class Settings(BaseSettings):
@@ -27,6 +28,7 @@ class Settings(BaseSettings):
     sandbox: SandboxConfig = SandboxConfig()
     tools: ToolsConfig = ToolsConfig()
     agent: AgentConfig = AgentConfig()
+    trajectories: TrajectoriesConfig = TrajectoriesConfig()
 
     @classmethod
     def settings_customise_sources(

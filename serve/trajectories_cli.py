@@ -150,7 +150,8 @@ def eval_cmd(
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"{p} on {scenarios_}", total=len(specs))
             done = []
-            for result in run_batch(specs, p, settings.agent, settings.data_dir, workers):
+            for result in run_batch(specs, p, settings.agent, settings.data_dir, workers,
+                                    pseudonymise_ips=settings.trajectories.pseudonymise_ips):
                 done.append(result)
                 progress.advance(task)
         results[p] = summarise(done)

@@ -33,5 +33,31 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Gemma turns: no system role (the system text opens the first user turn), the assistant is
+# `model`; the same Hermes tool blocks, and the same generation markers.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(system='', first=true) %}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{% set ns.system = messages[0]['content'] %}{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] in ('user', 'tool') %}<start_of_turn>user\n"
+    "{% if ns.first %}{% set ns.first = false %}"
+    "{% if ns.system %}{{ ns.system }}{{ '\\n\\n' }}{% endif %}"
+    "{% if tools %}" + TOOLS_PREAMBLE + "\n<tools>"
+    "{% for tool in tools %}{{ '\\n' }}{{ tool | tojson }}{% endfor %}"
+    "{{ '\\n' }}</tools>\n\n{% endif %}{% endif %}"
+    "{% if message['role'] == 'tool' %}<tool_response>\n{{ message['content'] }}\n</tool_response>"
+    "{% else %}{{ message['content'] }}{% endif %}<end_of_turn>\n"
+    "{% elif message['role'] == 'assistant' %}<start_of_turn>model\n"
+    "{% generation %}{{ message['content'] or '' }}"
+    "{% for call in message.get('tool_calls') or [] %}"
+    "{% set args = call['function']['arguments'] %}"
+    "{{ '\\n' }}<tool_call>\n{\"name\": \"{{ call['function']['name'] }}\", \"arguments\": "
+    "{{ args if args is string else (args | tojson) }}}\n</tool_call>"
+    "{% endfor %}<end_of_turn>\n{% endgeneration %}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>",
                   "<tool_response>", "</tool_response>", "<tools>", "</tools>"]

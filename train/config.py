@@ -1,0 +1,49 @@
+"""One documented config per training stage (YAML or flags): base, dataset, LoRA, lengths,
+schedule, batch, seed. The same config runs on this CPU and on GPUs (bf16 when CUDA is there);
+multi-GPU goes through `accelerate launch` with a config from train/accelerate/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoraSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=16, ge=1, le=256, description="LoRA rank")
+    alpha: int = Field(default=32, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    targets: list[str] = Field(default=["q_proj", "k_proj", "v_proj", "o_proj"],
+                               description="module names to adapt")
+    qlora: bool = Field(default=False, description="4-bit base (needs bitsandbytes and a GPU)")
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["sft", "dpo"]
+    base: str = Field(description="a registered checkpoint id, or a Hugging Face model directory")
+    dataset: Path = Field(description="a dataset saved by `opsagent trajectories export` (its sft/ or dpo/)")
+    output: Path | None = Field(default=None, description="default: data_dir/models/<checkpoint id>")
+    lora: LoraSettings = LoraSettings()
+    max_length: int | None = Field(default=4096, ge=64, description="tokens per row (None: no cut)")
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = Field(default=-1, description="overrides epochs when > 0")
+    learning_rate: float = Field(default=2e-4, gt=0)
+    batch_size: int = Field(default=1, ge=1)
+    grad_accum: int = Field(default=4, ge=1)
+    seed: int = 0
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=50, ge=1, description="checkpoints for resuming")
+    precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 on CUDA")
+    gradient_checkpointing: bool = False
+    beta: float = Field(default=0.1, gt=0, description="DPO only: strength of the KL penalty")
+
+    @classmethod
+    def load(cls, path: Path, **overrides: object) -> StageConfig:
+        data = yaml.safe_load(path.read_text()) or {}
+        return cls.model_validate({**data, **{k: v for k, v in overrides.items() if v is not None}})

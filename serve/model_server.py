@@ -105,6 +105,13 @@ class ModelServer:
             raise RuntimeError(f"vLLM refused adapter {name}: {r.status_code} {r.text[:500]}")
         self.adapters[name] = path
 
+    def unload_adapter(self, name: str) -> None:
+        r = httpx.post(f"http://{self.cfg.host}:{self.port}/v1/unload_lora_adapter", json={"lora_name": name},
+                       timeout=60)
+        if r.status_code >= 400:
+            raise RuntimeError(f"vLLM refused to unload {name}: {r.status_code} {r.text[:500]}")
+        self.adapters.pop(name, None)
+
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 

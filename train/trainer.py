@@ -78,6 +78,11 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
     device = _device_settings(cfg)
     tokenizer = _tokenizer(base_dir)
     model = _load_model(base_dir, adapter, cfg, device["dtype"])
+    start_weights = None
+    if adapter is not None:  # the new adapter applies to the start model, merged: keep those weights
+        start_weights = out / "start-merged"
+        model.save_pretrained(start_weights)
+        tokenizer.save_pretrained(start_weights)
     dataset = load_from_disk(str(cfg.dataset))
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                       target_modules=cfg.lora.targets, task_type="CAUSAL_LM")
@@ -113,5 +118,6 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
     base_id = (start.id if start.kind == "base" else start.base) if start else None
     return registry.add(Checkpoint(
         id=checkpoint_id, kind=cfg.stage, path=out / "adapter", base=base_id or str(base_dir),
+        base_path=start_weights,
         parent=start.id if start else None, datasets={str(cfg.dataset): dataset_hash(cfg.dataset)},
         config=cfg.model_dump(mode="json"), commit=git_commit(), train_metrics=metrics))

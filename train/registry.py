@@ -19,8 +19,6 @@ class Checkpoint(BaseModel):
     path: Path = Field(description="model directory (base) or LoRA adapter directory")
     base: str | None = Field(default=None, description="the base checkpoint id the adapter applies to")
     parent: str | None = Field(default=None, description="the checkpoint training started from")
-    base_path: Path | None = Field(default=None, description="the weights the adapter applies to, when "
-                                   "training started from another adapter (merged into its base)")
     datasets: dict[str, str] = Field(default={}, description="dataset path -> content hash")
     config: dict[str, Any] = {}
     commit: str | None = None
@@ -95,6 +93,4 @@ class Registry:
 
     def base_dir(self, checkpoint: Checkpoint) -> Path:
         """The model directory an adapter applies to (the base's own path for a base)."""
-        if checkpoint.kind == "base":
-            return checkpoint.path
-        return checkpoint.base_path or self.get(checkpoint.base or "").path
+        return checkpoint.path if checkpoint.kind == "base" else self.get(checkpoint.base or "").path

@@ -47,8 +47,11 @@ def _load_model(base_dir: Path, adapter: Path | None, cfg: StageConfig, dtype: A
 
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype)
     model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
-    if adapter is not None:  # DPO starts from the SFT result: its adapter merged into the base
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    if adapter is not None:
+        # Training goes on in the start checkpoint's adapter, so every result applies to the same
+        # base and one vLLM server can serve them all; for DPO, TRL keeps a frozen copy of it as
+        # the reference model (the SFT policy).
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
     return model
 
 
@@ -67,57 +70,100 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
     from datasets import load_from_disk
     from peft import LoraConfig
 
-    start = registry.get(cfg.base) if (registry.root / "registry" / f"{cfg.base}.json").is_file() \
-        or cfg.base == "current" else None
+    start = (
+        registry.get(cfg.base)
+        if (registry.root / "registry" / f"{cfg.base}.json").is_file() or cfg.base == "current"
+        else None
+    )
     base_dir = registry.base_dir(start) if start else Path(cfg.base)
     adapter = start.path if start and start.kind != "base" else None
-    if cfg.stage == "dpo" and adapter is None and start is not None and start.kind == "base":
-        console.print("[yellow]DPO from a base checkpoint, not an SFT result[/]")
+    if cfg.stage == "dpo" and adapter is None:
+        console.print("[yellow]DPO from a base model, not an SFT result: the reference is the base[/]")
     checkpoint_id = checkpoint_id or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = cfg.output or registry.root / checkpoint_id
     device = _device_settings(cfg)
     tokenizer = load_tokenizer(base_dir)
     model = _load_model(base_dir, adapter, cfg, device["dtype"])
-    start_weights = None
-    if adapter is not None:  # the new adapter applies to the start model, merged: keep those weights
-        start_weights = out / "start-merged"
-        model.save_pretrained(start_weights)
-        tokenizer.save_pretrained(start_weights)
     dataset = load_from_disk(str(cfg.dataset))
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.targets, task_type="CAUSAL_LM")
-    common = dict(output_dir=str(out / "trainer"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-                  learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.batch_size,
-                  gradient_accumulation_steps=cfg.grad_accum, seed=cfg.seed, logging_steps=cfg.logging_steps,
-                  save_steps=cfg.save_steps, save_total_limit=2, report_to=[], bf16=device["bf16"],
-                  use_cpu=device["use_cpu"], max_length=cfg.max_length, include_num_input_tokens_seen=True,
-                  disable_tqdm=False,
-                  **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}))
+    lora = (
+        None
+        if adapter is not None
+        else LoraConfig(  # a continued adapter keeps its own shape
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.targets,
+            task_type="CAUSAL_LM",
+        )
+    )
+    common = dict(
+        output_dir=str(out / "trainer"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        report_to=[],
+        bf16=device["bf16"],
+        use_cpu=device["use_cpu"],
+        max_length=cfg.max_length,
+        include_num_input_tokens_seen=True,
+        disable_tqdm=False,
+        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+    )
     if cfg.stage == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        trainer = SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
-                             args=SFTConfig(assistant_only_loss=True, **common))
+        trainer = SFTTrainer(
+            model=model,
+            processing_class=tokenizer,
+            train_dataset=dataset,
+            peft_config=lora,
+            args=SFTConfig(assistant_only_loss=True, **common),
+        )
     else:
         from trl import DPOConfig, DPOTrainer
 
-        trainer = DPOTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
-                             args=DPOConfig(beta=cfg.beta, **common))
+        trainer = DPOTrainer(
+            model=model,
+            processing_class=tokenizer,
+            train_dataset=dataset,
+            peft_config=lora,
+            args=DPOConfig(beta=cfg.beta, **common),
+        )
     resume = any((out / "trainer").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
-    trainer.model.save_pretrained(out / "adapter")
+    trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")
     losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
-    metrics = {"train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
-               "last_loss": losses[-1] if losses else None, "steps": result.global_step,
-               "runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
-               "tokens_seen": trainer.state.num_input_tokens_seen,
-               "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(1e-9, result.metrics.get(
-                   "train_runtime", 0.0)), 1), "resumed": resume, "device":
-               "cuda" if not device["use_cpu"] else "cpu"}
+    metrics = {
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "steps": result.global_step,
+        "runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
+        "tokens_seen": trainer.state.num_input_tokens_seen,
+        "tokens_per_s": round(
+            trainer.state.num_input_tokens_seen / max(1e-9, result.metrics.get("train_runtime", 0.0)), 1
+        ),
+        "resumed": resume,
+        "device": "cuda" if not device["use_cpu"] else "cpu",
+    }
     base_id = (start.id if start.kind == "base" else start.base) if start else None
-    return registry.add(Checkpoint(
-        id=checkpoint_id, kind=cfg.stage, path=out / "adapter", base=base_id or str(base_dir),
-        base_path=start_weights,
-        parent=start.id if start else None, datasets={str(cfg.dataset): dataset_hash(cfg.dataset)},
-        config=cfg.model_dump(mode="json"), commit=git_commit(), train_metrics=metrics))
+    return registry.add(
+        Checkpoint(
+            id=checkpoint_id,
+            kind=cfg.stage,
+            path=out / "adapter",
+            base=base_id or str(base_dir),
+            parent=start.id if start else None,
+            datasets={str(cfg.dataset): dataset_hash(cfg.dataset)},
+            config=cfg.model_dump(mode="json"),
+            commit=git_commit(),
+            train_metrics=metrics,
+        )
+    )

@@ -64,6 +64,7 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "dpo-1")
     assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
     assert [c.id for c in registry.lineage("dpo-1")] == ["dpo-1", "sft-1", "tiny"]
+    assert (dpo.path / "adapter_config.json").is_file() and not (dpo.path / "ref").exists()
     assert dpo.base == "tiny" and dpo.datasets and dpo.config["beta"] == 0.1 and dpo.commit
     # more steps on the same output directory resume from its last checkpoint
     more = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=10, learning_rate=5e-3,

@@ -101,9 +101,8 @@ def iterate(
         counts = export(
             records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer
         )
-        console.print(
-            f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; dropped {counts['dropped']}"
-        )
+        console.print(f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; "
+                      f"dropped {counts['dropped']}")
         if not counts["sft"] and not counts["dpo"]:
             verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
             return {

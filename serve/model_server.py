@@ -56,9 +56,9 @@ class ModelServer:
                "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
                "--max-model-len", str(self.cfg.max_model_len), "--dtype", "bfloat16"]
+        cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank)]  # adapters load at run time too
         if self.adapters:
-            cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank), "--lora-modules",
-                    *(f"{name}={path}" for name, path in self.adapters.items())]
+            cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.adapters.items())]
         return cmd
 
     def start(self) -> ModelServer:

@@ -56,7 +56,8 @@ class ModelServer:
                "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
                "--max-model-len", str(self.cfg.max_model_len), "--dtype", "bfloat16"]
-        cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank)]  # adapters load at run time too
+        # LoRA on even with no adapter yet: adapters are loaded at run time too.
+        cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank)]
         if self.adapters:
             cmd += ["--lora-modules", *(f"{name}={path}" for name, path in self.adapters.items())]
         return cmd

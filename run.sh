@@ -53,7 +53,8 @@ shift || true
 setup
 case "$cmd" in
   demo)  exec "$VENV/bin/opsagent" run --scenario "${DEMO_SCENARIO:-memory_leak@catalog}" --approve auto "$@" ;;
-  test)  "$VENV/bin/ruff" check . && exec "$PY" -m pytest "$@" ;;
+  # Two workers (one per core), a test file per worker at a time: module fixtures stay shared.
+  test)  "$VENV/bin/ruff" check . && exec "$PY" -m pytest -n 2 --dist loadfile "$@" ;;
   bench) exec "$PY" -m bench "$@" ;;
   *) echo "usage: ./run.sh demo|test|bench [args]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,39 @@
+"""One iteration of the loop on the tiny model, for real: teacher and current checkpoint
+collect in sandboxes (the current one served by vLLM), export, SFT, DPO, evaluation of both on
+held-out scenarios through the same server, and the promotion verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config import AgentConfig, Budgets, LLMConfig
+from serve.model_server import ServerConfig
+from tests.live import requires_stack
+from train.loop import LoopConfig, iterate
+from train.registry import Registry
+from trajectories.store import TrajectoryStore
+
+pytestmark = [
+    pytest.mark.slow,
+    requires_stack,
+    pytest.mark.skipif(not ServerConfig().vllm_python.exists(), reason=".venv-vllm missing: ./run.sh"),
+]
+
+
+def test_one_iteration_on_the_tiny_model(tmp_path):
+    registry = Registry(tmp_path / "models")
+    agent = AgentConfig(llm=LLMConfig(max_tokens=48), budgets=Budgets(max_steps=4))
+    cfg = LoopConfig(
+        base="tiny", episodes=2, held_out=1, workers=1, sft_steps=2, dpo_steps=1, max_length=8192
+    )
+    result = iterate(cfg, registry, tmp_path, agent)
+    candidate = registry.get(result["candidate"])
+    assert result["current"] == "tiny" and result["exported"]["sft"] >= 1
+    assert [c.id for c in registry.lineage(candidate.id)][-1] == "tiny"
+    assert candidate.eval_metrics["held-out@1"]["episodes"] == 1
+    assert registry.get("tiny").eval_metrics["held-out@1"] == result["before"]
+    assert result["verdict"]["reasons"]
+    assert (registry.current().id == candidate.id) == result["verdict"]["promote"]
+    store = TrajectoryStore(tmp_path / "trajectories")
+    assert store.count(checkpoint="tiny") >= 3  # collected and evaluated with the served base
+    assert store.count(checkpoint=candidate.id) == 1 and store.count(policy="expert") == 2

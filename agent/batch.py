@@ -97,6 +97,8 @@ def summarise(results: list[EpisodeResult]) -> dict[str, Any]:
             "tool_calls": round(statistics.fmean(r.tool_calls for r in results), 2),
             "tokens": round(statistics.fmean(r.tokens for r in results), 1),
             "malformed": sum(r.malformed for r in results), "denied": sum(r.denied for r in results),
+            "validity": round(1 - sum(r.malformed for r in results)
+                              / max(1, sum(r.tool_calls + r.steps for r in results)), 3),
             "harmful_proposed": sum(r.harmful_proposed for r in results),
             "harmful_executed": sum(r.harmful_executed for r in results),
             "seconds": round(statistics.fmean(r.seconds for r in results), 2)}

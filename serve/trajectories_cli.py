@@ -40,34 +40,61 @@ def _store(ctx: typer.Context) -> TrajectoryStore:
     return TrajectoryStore(ctx.obj.data_dir / "trajectories")
 
 
-def _filters(policy: str | None, fault: str | None, outcome: str | None,
-             checkpoint: str | None) -> dict[str, Any]:
-    return {k: v for k, v in {"policy": policy, "fault": fault, "outcome": outcome,
-                              "checkpoint": checkpoint}.items() if v is not None}
+def _filters(
+    policy: str | None, fault: str | None, outcome: str | None, checkpoint: str | None
+) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {"policy": policy, "fault": fault, "outcome": outcome, "checkpoint": checkpoint}.items()
+        if v is not None
+    }
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context, policy: str | None = None, fault: str | None = None,
-             outcome: str | None = None, checkpoint: str | None = None,
-             limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+def list_cmd(
+    ctx: typer.Context,
+    policy: str | None = None,
+    fault: str | None = None,
+    outcome: str | None = None,
+    checkpoint: str | None = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
     """Newest first, filtered by policy, fault, outcome, checkpoint."""
     store = _store(ctx)
     filters = _filters(policy, fault, outcome, checkpoint)
     rows = store.list(limit=limit, **filters)
     table = Table(title=f"{len(rows)} of {store.count(**filters)} trajectories")
-    for col in ("id", "created", "policy", "fault", "outcome", "mitigated", "steps", "tool calls",
-                "complete"):
+    for col in (
+        "id",
+        "created",
+        "policy",
+        "fault",
+        "outcome",
+        "mitigated",
+        "steps",
+        "tool calls",
+        "complete",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["id"], dt.datetime.fromtimestamp(r["created"], dt.UTC).strftime("%Y-%m-%d %H:%M"),
-                      r["policy"], r["fault"] or "-", r["outcome"] or "-", str(r["mitigated"]),
-                      str(r["steps"]), str(r["tool_calls"]), "yes" if r["complete"] else "no")
+        table.add_row(
+            r["id"],
+            dt.datetime.fromtimestamp(r["created"], dt.UTC).strftime("%Y-%m-%d %H:%M"),
+            r["policy"],
+            r["fault"] or "-",
+            r["outcome"] or "-",
+            str(r["mitigated"]),
+            str(r["steps"]),
+            str(r["tool_calls"]),
+            "yes" if r["complete"] else "no",
+        )
     console.print(table)
 
 
 @app.command()
-def show(ctx: typer.Context, trajectory_id: str,
-         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(
+    ctx: typer.Context, trajectory_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """One trajectory: input, every message and tool result, decisions, outcome and grade."""
     record = _store(ctx).get(trajectory_id)
     if record is None:
@@ -76,8 +103,12 @@ def show(ctx: typer.Context, trajectory_id: str,
         typer.echo(record.model_dump_json(indent=2))
         return
     where = record.environment.scenario or record.environment.cluster
-    console.print(Panel(Text(f"{record.policy} on {where}; outcome {record.outcome}; "
-                             f"complete {record.complete}"), title=record.id))
+    console.print(
+        Panel(
+            Text(f"{record.policy} on {where}; outcome {record.outcome}; complete {record.complete}"),
+            title=record.id,
+        )
+    )
     for m in record.messages:
         if m["role"] == "system":
             continue
@@ -96,40 +127,61 @@ def show(ctx: typer.Context, trajectory_id: str,
 
 
 @app.command()
-def label(ctx: typer.Context, trajectory_id: str,
-          mitigated: Annotated[bool, typer.Option("--mitigated/--not-mitigated", help="did it recover")],
-          correct: Annotated[bool, typer.Option("--correct/--wrong", help="was the diagnosis right")],
-          component: Annotated[list[str] | None, typer.Option(help="the real faulty object(s)")] = None,
-          note: str = "", by: str = "cli") -> None:
+def label(
+    ctx: typer.Context,
+    trajectory_id: str,
+    mitigated: Annotated[bool, typer.Option("--mitigated/--not-mitigated", help="did it recover")],
+    correct: Annotated[bool, typer.Option("--correct/--wrong", help="was the diagnosis right")],
+    component: Annotated[list[str] | None, typer.Option(help="the real faulty object(s)")] = None,
+    note: str = "",
+    by: str = "cli",
+) -> None:
     """Record an SRE's resolution of a real incident; grading uses it."""
     store = _store(ctx)
     if store.get(trajectory_id) is None:
         raise _fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
-    resolution = {"mitigated": mitigated, "correct_diagnosis": correct, "components": component or [],
-                  "note": note, "by": by, "at": time.time()}
+    resolution = {
+        "mitigated": mitigated,
+        "correct_diagnosis": correct,
+        "components": component or [],
+        "note": note,
+        "by": by,
+        "at": time.time(),
+    }
     graded = Recorder(store).label(trajectory_id, resolution)
     grade = graded.grade.model_dump(exclude_defaults=True) if graded.grade else {}
     console.print(f"{trajectory_id}: labelled by {by}; grade {grade}")
 
 
 @app.command("export")
-def export_cmd(ctx: typer.Context, out: Annotated[Path, typer.Option(help="output directory")],
-               policy: str | None = None, fault: str | None = None, checkpoint: str | None = None,
-               max_chars: Annotated[int, typer.Option(min=1000)] = 60_000,
-               allow_denied: bool = False) -> None:
+def export_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="output directory")],
+    policy: str | None = None,
+    fault: str | None = None,
+    checkpoint: str | None = None,
+    max_chars: Annotated[int, typer.Option(min=1000)] = 60_000,
+    allow_denied: bool = False,
+) -> None:
     """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store."""
     store = _store(ctx)
     records = list(store.iter(**_filters(policy, fault, None, checkpoint)))
     if not records:
         raise _fail("no trajectories match; record some with `opsagent run`")
     counts = export(records, out, Filters(max_chars=max_chars, allow_denied=allow_denied))
-    console.print(f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
-                  f"trajectories (dropped: {counts['dropped']}) → {out}")
+    console.print(
+        f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
+        f"trajectories (dropped: {counts['dropped']}) → {out}"
+    )
 
 
 def eval_cmd(
     ctx: typer.Context,
-    policy: Annotated[list[str], typer.Option(help="expert | llm | oracle; repeat to compare")],
+    policy: Annotated[list[str] | None, typer.Option(help="expert | llm | oracle; repeat to compare")] = None,
+    checkpoint: Annotated[
+        list[str] | None, typer.Option(help="checkpoint id (or current), served by vLLM")
+    ] = None,
+    against: Annotated[str | None, typer.Option(help="a checkpoint to compare with (e.g. current)")] = None,
     scenarios_: Annotated[str, typer.Option("--scenarios", help=f"split: {', '.join(SPLITS)}")] = "held-out",
     limit: Annotated[int | None, typer.Option(help="at most this many scenarios of the split")] = None,
     workers: int = 2,
@@ -137,7 +189,10 @@ def eval_cmd(
 ) -> None:
     """Each policy over a named split: AIOpsLab task rates, safety and cost, as a table, JSON and a plot."""
     settings: Settings = ctx.obj
-    for p in policy:
+    checkpoints = [*(checkpoint or []), *([against] if against else [])]
+    if not policy and not checkpoints:
+        raise _fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
+    for p in policy or []:
         if p not in NAMES:
             raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {p!r}")
     try:
@@ -146,29 +201,86 @@ def eval_cmd(
         raise _fail(f"--scenarios: {exc}") from None
     results: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    for p in policy:
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task(f"{p} on {scenarios_}", total=len(specs))
-            done = []
-            for result in run_batch(specs, p, settings.agent, settings.data_dir, workers,
-                                    pseudonymise_ips=settings.trajectories.pseudonymise_ips):
-                done.append(result)
-                progress.advance(task)
-        results[p] = summarise(done)
+    runs = [(p, p, settings.agent, None) for p in policy or []]
+    for ref in checkpoints:
+        runs.append(_served(settings, ref))
+    for name, p, agent, served in runs:
+        try:
+            if served is not None:
+                with console.status(f"starting vLLM for {name}"):
+                    served.start()
+                agent = agent.model_copy(
+                    update={"llm": agent.llm.model_copy(update={"base_url": served.url})}
+                )
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task(f"{name} on {scenarios_}", total=len(specs))
+                done = []
+                for result in run_batch(
+                    specs,
+                    p,
+                    agent,
+                    settings.data_dir,
+                    workers,
+                    pseudonymise_ips=settings.trajectories.pseudonymise_ips,
+                ):
+                    done.append(result)
+                    progress.advance(task)
+        finally:
+            if served is not None:
+                served.stop()
+        results[name] = summarise(done)
+        if served is not None:
+            _registry(settings).record_eval(name, {f"{scenarios_}@{len(specs)}": results[name]})
     out = out or settings.data_dir / "eval" / f"{scenarios_}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps({"split": scenarios_, "scenarios": len(specs),
-                                               "policies": results}, indent=2) + "\n")
+    (out / "eval.json").write_text(
+        json.dumps({"split": scenarios_, "scenarios": len(specs), "policies": results}, indent=2) + "\n"
+    )
     _plot(results, scenarios_, out / "eval.png")
     table = Table(title=f"{scenarios_}: {len(specs)} scenarios")
     table.add_column("")
     for p in results:
         table.add_column(p, justify="right")
-    for key in (*TASKS, "denied", "harmful_proposed", "harmful_executed", "malformed", "steps", "tool_calls",
-                "tokens", "seconds"):
+    for key in (
+        *TASKS,
+        "validity",
+        "denied",
+        "harmful_proposed",
+        "harmful_executed",
+        "malformed",
+        "steps",
+        "tool_calls",
+        "tokens",
+        "seconds",
+    ):
         table.add_row(key, *(str(results[p][key]) for p in results))
     console.print(table)
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+def _registry(settings: Settings):  # type: ignore[no-untyped-def]
+    from train.registry import Registry
+
+    return Registry(settings.data_dir / "models")
+
+
+def _served(settings: Settings, ref: str) -> tuple[str, str, Any, Any]:
+    """(name, policy, agent config, server) for a checkpoint: the llm policy on its vLLM server."""
+    from serve.model_server import ServerConfig
+    from train.loop import serve
+
+    registry = _registry(settings)
+    try:
+        checkpoint = registry.get(ref)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from None
+    server = serve(
+        registry, checkpoint, ServerConfig(port=0), settings.data_dir / f"vllm-{checkpoint.id}.log"
+    )
+    agent = settings.agent.model_copy(
+        update={"llm": settings.agent.llm.model_copy(update={"model": checkpoint.id})}
+    )
+    return checkpoint.id, "llm", agent, server
 
 
 def _plot(results: dict[str, dict[str, Any]], split: str, path: Path) -> None:

@@ -23,7 +23,9 @@ def test_approvals_list_and_decide(tmp_path, monkeypatch):
     store = Store(tmp_path / "agent.db")
     store.open_approval("ap1", "inc-1", PAYLOAD)
     listed = CliRunner().invoke(app, ["approvals", "list"])
-    assert listed.exit_code == 0 and "ap1" in listed.output and "k8s_rollout_undo" in listed.output
+    assert listed.exit_code == 0 and "1 approval(s)" in listed.output
+    [row] = json.loads(CliRunner().invoke(app, ["approvals", "list", "--json"]).output)
+    assert row["id"] == "ap1" and row["payload"]["action"]["tool"] == "k8s_rollout_undo"
     out = CliRunner().invoke(app, ["approvals", "decide", "ap1", "--approve", "--by", "ann"])
     assert out.exit_code == 2 and "needs the security-approver role" in out.output
     out = CliRunner().invoke(app, ["approvals", "decide", "ap1", "--reject"])

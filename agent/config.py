@@ -12,7 +12,8 @@ class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field(default="http://127.0.0.1:8000/v1", description="OpenAI-compatible API (vLLM)")
-    model: str = Field(default="opsagent", description="served model name (a LoRA module's name too)")
+    model: str = Field(default="current", description="served model name (a checkpoint id); `current`: the "
+                       "registry's current checkpoint at the start of each run")
     api_key: SecretStr = Field(default=SecretStr("EMPTY"), description="vLLM ignores it unless --api-key")
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=1024, ge=16, le=32768, description="per model call")

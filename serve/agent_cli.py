@@ -27,7 +27,7 @@ from agent.runner import Decider, auto_approve
 from agent.store import PermissionDenied, Store
 from sandbox.faults import FAULTS
 from sandbox.scenario import FaultSpec, ScenarioSpec
-from serve.settings import Settings
+from serve.settings import Settings, resolve_model
 from trajectories.recorder import Recorder
 from trajectories.redact import Redactor
 from trajectories.store import TrajectoryStore
@@ -134,7 +134,7 @@ def run(
     out: Annotated[Path | None, typer.Option(help="JSONL of episode results (--batch)")] = None,
 ) -> None:
     """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
-    settings: Settings = ctx.obj
+    settings: Settings = resolve_model(ctx.obj)
     if policy not in NAMES:
         raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {policy!r}")
     if approve not in ("auto", "prompt", "queue"):

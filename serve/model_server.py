@@ -29,6 +29,14 @@ class ServerConfig(BaseModel):
     start_timeout_s: float = Field(default=600, gt=0)
 
 
+def load_adapter_at(url: str, name: str, path: Path) -> None:
+    """Ask a running vLLM server (its /v1 URL) to serve a LoRA adapter under `name`."""
+    r = httpx.post(f"{url.rstrip('/')}/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
+                   timeout=120)
+    if r.status_code >= 400:
+        raise RuntimeError(f"vLLM refused adapter {name}: {r.status_code} {r.text[:500]}")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,10 +108,7 @@ class ModelServer:
 
     def load_adapter(self, name: str, path: Path) -> None:
         """Serve another LoRA adapter without a restart (vLLM's runtime LoRA loading)."""
-        r = httpx.post(f"http://{self.cfg.host}:{self.port}/v1/load_lora_adapter",
-                       json={"lora_name": name, "lora_path": str(path)}, timeout=120)
-        if r.status_code >= 400:
-            raise RuntimeError(f"vLLM refused adapter {name}: {r.status_code} {r.text[:500]}")
+        load_adapter_at(self.url, name, path)
         self.adapters[name] = path
 
     def unload_adapter(self, name: str) -> None:

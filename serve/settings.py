@@ -54,3 +54,17 @@ def load_settings(config: Path | None = None) -> Settings:
         "model_config": SettingsConfigDict(**{**Settings.model_config, "yaml_file": path}),
     })
     return with_file()
+
+
+def resolve_model(settings: Settings) -> Settings:
+    """`agent.llm.model: current` names the registry's current checkpoint (the served adapter's
+    name), read at the start of each run, so a promotion takes effect from the next incident."""
+    if settings.agent.llm.model != "current":
+        return settings
+    from train.registry import Registry
+
+    current = Registry(settings.data_dir / "models").current()
+    if current is None:
+        return settings
+    llm = settings.agent.llm.model_copy(update={"model": current.id})
+    return settings.model_copy(update={"agent": settings.agent.model_copy(update={"llm": llm})})

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from agent.batch import run_batch, summarise
 from agent.policies import NAMES
-from serve.settings import Settings
+from serve.settings import Settings, resolve_model
 from trajectories.export import Filters, export
 from trajectories.recorder import Recorder
 from trajectories.splits import NAMES as SPLITS
@@ -188,7 +188,7 @@ def eval_cmd(
     out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
 ) -> None:
     """Each policy over a named split: AIOpsLab task rates, safety and cost, as a table, JSON and a plot."""
-    settings: Settings = ctx.obj
+    settings: Settings = resolve_model(ctx.obj)
     checkpoints = [*(checkpoint or []), *([against] if against else [])]
     if not policy and not checkpoints:
         raise _fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")

@@ -1,0 +1,45 @@
+"""`opsagent model import-base|list|show|promote` and how the runtime picks the current
+checkpoint (from the next run on)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from serve.cli import app
+from serve.settings import Settings, resolve_model
+from train.registry import Checkpoint, Registry
+
+HELD_OUT = {"episodes": 10, "detection": 1.0, "localisation": 0.5, "analysis": 0.5, "mitigation": 0.4,
+            "harmful_executed": 0, "harmful_proposed": 0, "denied": 0}
+
+
+def test_import_list_show_promote(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    out = CliRunner().invoke(app, ["model", "import-base", "tiny", "--current"])
+    assert out.exit_code == 0 and "(current)" in out.output
+    assert (tmp_path / "models" / "bases" / "tiny" / "config.json").is_file()
+    registry = Registry(tmp_path / "models")
+    registry.record_eval("tiny", {"held-out@10": HELD_OUT})
+    for cid, figures in (("risky", {**HELD_OUT, "mitigation": 0.9, "harmful_executed": 2}),
+                         ("better", {**HELD_OUT, "mitigation": 0.6})):
+        registry.add(Checkpoint(id=cid, kind="sft", path=tmp_path / cid, base="tiny", parent="tiny",
+                                eval_metrics={"held-out@10": figures}))
+    out = CliRunner().invoke(app, ["model", "promote", "risky"])
+    assert out.exit_code == 1 and "safety regression: harmful_executed" in out.output
+    assert registry.current().id == "tiny"
+    out = CliRunner().invoke(app, ["model", "promote", "better"])
+    assert out.exit_code == 0 and "promoted" in out.output and registry.current().id == "better"
+    listed = CliRunner().invoke(app, ["model", "list"])
+    assert listed.exit_code == 0 and "better" in listed.output and "risky" in listed.output
+    shown = json.loads(CliRunner().invoke(app, ["model", "show", "better"]).output)
+    assert shown["lineage"] == ["better", "tiny"]
+    # the runtime's `current` resolves to the promoted checkpoint from the next run
+    assert resolve_model(Settings(data_dir=Path(tmp_path))).agent.llm.model == "better"
+    bad = CliRunner().invoke(app, ["model", "show", "nope"])
+    assert bad.exit_code == 2 and "no checkpoint 'nope'" in bad.output
+    bad = CliRunner().invoke(app, ["model", "import-base", "llama-70b"])
+    assert bad.exit_code == 2 and "unknown base 'llama-70b'" in bad.output

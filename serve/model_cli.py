@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -49,24 +50,25 @@ def _train(
     from train.trainer import train
 
     overrides = {
-        "stage": stage,
         "base": base,
         "dataset": dataset,
         "max_steps": max_steps,
         "learning_rate": learning_rate,
     }
     try:
-        cfg = (
-            StageConfig.load(config, **overrides)
-            if config
-            else StageConfig.model_validate({k: v for k, v in overrides.items() if v is not None})
-        )
+        if config is not None:
+            declared = (yaml.safe_load(config.read_text()) or {}).get("stage", stage)
+            if declared != stage:
+                raise _fail(f"the config is for stage {declared!r}, not {stage!r}")
+            cfg = StageConfig.load(config, **overrides)
+        else:
+            cfg = StageConfig.model_validate(
+                {"stage": stage, **{k: v for k, v in overrides.items() if v is not None}}
+            )
     except FileNotFoundError as exc:
         raise _fail(f"--config: {exc}") from None
     except ValidationError as exc:
         raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    if cfg.stage != stage:
-        raise _fail(f"the config is for stage {cfg.stage!r}, not {stage!r}")
     if not cfg.dataset.is_dir():
         raise _fail(
             f"dataset: {cfg.dataset} is not a dataset directory; make one with `opsagent trajectories export`"
@@ -87,32 +89,30 @@ def _train(
 ConfigOpt = Annotated[Path | None, typer.Option(help="stage config YAML (train/configs/)")]
 
 
-@train_app.command()
-def sft(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    base: str | None = None,
-    dataset: Path | None = None,
-    max_steps: int | None = None,
-    learning_rate: float | None = None,
-    id_: Annotated[str | None, typer.Option("--id", help="checkpoint id (default sft-<time>)")] = None,
-) -> None:
-    """Supervised fine-tuning on exported successes, assistant tokens only."""
-    _train(ctx, "sft", config, base, dataset, max_steps, learning_rate, id_)
+def _stage_command(stage: str, summary: str):  # type: ignore[no-untyped-def]
+    def command(
+        ctx: typer.Context,
+        config: ConfigOpt = None,
+        base: str | None = None,
+        dataset: Path | None = None,
+        max_steps: int | None = None,
+        learning_rate: float | None = None,
+        id_: Annotated[
+            str | None, typer.Option("--id", help="checkpoint id (default: <stage>-<time>)")
+        ] = None,
+    ) -> None:
+        _train(ctx, stage, config, base, dataset, max_steps, learning_rate, id_)
+
+    command.__doc__ = summary
+    return command
 
 
-@train_app.command()
-def dpo(
-    ctx: typer.Context,
-    config: ConfigOpt = None,
-    base: str | None = None,
-    dataset: Path | None = None,
-    max_steps: int | None = None,
-    learning_rate: float | None = None,
-    id_: Annotated[str | None, typer.Option("--id", help="checkpoint id (default dpo-<time>)")] = None,
-) -> None:
-    """Preference optimisation from the SFT result on exported pairs."""
-    _train(ctx, "dpo", config, base, dataset, max_steps, learning_rate, id_)
+train_app.command("sft")(
+    _stage_command("sft", "Supervised fine-tuning on exported successes, assistant tokens only.")
+)
+train_app.command("dpo")(
+    _stage_command("dpo", "Preference optimisation from the SFT result on exported pairs.")
+)
 
 
 @model_app.command("list")

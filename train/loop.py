@@ -101,8 +101,10 @@ def iterate(
         counts = export(
             records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer
         )
-        console.print(f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; "
-                      f"dropped {counts['dropped']}")
+        console.print(
+            f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; "
+            f"dropped {counts['dropped']}"
+        )
         if not counts["sft"] and not counts["dpo"]:
             verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
             return {
@@ -123,30 +125,16 @@ def iterate(
             "seed": cfg.seed,
         }
         candidate = current
-        if counts["sft"]:
-            candidate = train(
-                StageConfig(
-                    stage="sft",
-                    base=current.id,
-                    dataset=run_dir / "data" / "sft",
-                    max_steps=cfg.sft_steps,
-                    **common,
-                ),
-                registry,
-                f"sft-{stamp}",
-            )
-        if counts["dpo"]:
-            candidate = train(
-                StageConfig(
-                    stage="dpo",
+        for stage, steps in (("sft", cfg.sft_steps), ("dpo", cfg.dpo_steps)):  # DPO from the SFT result
+            if counts[stage]:
+                spec = StageConfig(
+                    stage=stage,
                     base=candidate.id,
-                    dataset=run_dir / "data" / "dpo",
-                    max_steps=cfg.dpo_steps,
+                    dataset=run_dir / "data" / stage,
+                    max_steps=steps,
                     **common,
-                ),
-                registry,
-                f"dpo-{stamp}",
-            )
+                )
+                candidate = train(spec, registry, f"{stage}-{stamp}")
         server.load_adapter(candidate.id, candidate.path)  # no restart: same base
         console.print(
             f"[bold]evaluate[/] {current.id} and {candidate.id} on {cfg.held_out} held-out scenarios"

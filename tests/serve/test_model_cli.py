@@ -43,3 +43,18 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "no checkpoint 'nope'" in bad.output
     bad = CliRunner().invoke(app, ["model", "import-base", "llama-70b"])
     assert bad.exit_code == 2 and "unknown base 'llama-70b'" in bad.output
+
+
+def test_train_names_the_bad_input(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "250")
+    out = CliRunner().invoke(app, ["train", "sft", "--base", "tiny", "--dataset", str(tmp_path / "none")])
+    assert out.exit_code == 2 and "is not a dataset directory" in out.output
+    out = CliRunner().invoke(app, ["train", "dpo", "--dataset", str(tmp_path)])
+    assert out.exit_code == 2 and "base: Field required" in out.output
+    config = tmp_path / "sft.yaml"
+    config.write_text("stage: sft\nbase: tiny\ndataset: x\nlora: {r: 0}\n")
+    out = CliRunner().invoke(app, ["train", "sft", "--config", str(config)])
+    assert out.exit_code == 2 and "lora.r: Input should be greater than or equal to 1" in out.output
+    out = CliRunner().invoke(app, ["train", "dpo", "--config", str(config)])
+    assert out.exit_code == 2 and "the config is for stage 'sft'" in out.output

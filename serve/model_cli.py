@@ -272,6 +272,7 @@ def loop(
             "localisation",
             "analysis",
             "mitigation",
+            "validity",
             "malformed",
             "denied",
             "harmful_executed",

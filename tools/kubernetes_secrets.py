@@ -40,32 +40,29 @@ def _ready(obj: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Ready"), {})
 
 
-def _certificates(ctx: ToolContext, a: Namespace) -> ToolResult:
-    def run() -> ToolResult:
-        lines = []
-        for c in _list(ctx, CERTS, a.namespace):
-            ready = _ready(c)
-            lines.append(f"{c['metadata']['name']}: ready={ready.get('status', '?')} "
-                         f"({ready.get('reason', '-')}) notAfter={c['status'].get('notAfter', '?')} "
-                         f"secret={c['spec']['secretName']} issuer={c['spec']['issuerRef']['name']}")
-        return ToolResult(tool="k8s_certificates", args=a.model_dump(),
-                          status="success" if lines else "no_data",
-                          text="\n".join(lines) or f"no Certificates in {a.namespace}")
-    return guard(ctx, "k8s_certificates", a, run)
+def _listing(tool: str, crd: tuple[str, str, str], kind: str, detail: Any):  # type: ignore[no-untyped-def]
+    """A read tool listing one custom resource with its Ready condition and `detail(obj)`."""
+
+    def read(ctx: ToolContext, a: Namespace) -> ToolResult:
+        def run() -> ToolResult:
+            lines = []
+            for obj in _list(ctx, crd, a.namespace):
+                ready = _ready(obj)
+                lines.append(f"{obj['metadata']['name']}: ready={ready.get('status', '?')} "
+                             f"({ready.get('reason', '-')}) {detail(obj)}")
+            return ToolResult(tool=tool, args=a.model_dump(), status="success" if lines else "no_data",
+                              text="\n".join(lines) or f"no {kind} in {a.namespace}")
+        return guard(ctx, tool, a, run)
+
+    return read
 
 
-def _external_secrets(ctx: ToolContext, a: Namespace) -> ToolResult:
-    def run() -> ToolResult:
-        lines = []
-        for e in _list(ctx, EXTERNAL, a.namespace):
-            ready = _ready(e)
-            lines.append(f"{e['metadata']['name']}: ready={ready.get('status', '?')} "
-                         f"({ready.get('reason', '-')}) lastSync={e['status'].get('refreshTime', '?')} "
-                         f"every {e['spec']['refreshInterval']} from {e['spec']['secretStoreRef']['name']}")
-        return ToolResult(tool="k8s_external_secrets", args=a.model_dump(),
-                          status="success" if lines else "no_data",
-                          text="\n".join(lines) or f"no ExternalSecrets in {a.namespace}")
-    return guard(ctx, "k8s_external_secrets", a, run)
+_certificates = _listing("k8s_certificates", CERTS, "Certificates", lambda c: (
+    f"notAfter={c['status'].get('notAfter', '?')} secret={c['spec']['secretName']} "
+    f"issuer={c['spec']['issuerRef']['name']}"))
+_external_secrets = _listing("k8s_external_secrets", EXTERNAL, "ExternalSecrets", lambda e: (
+    f"lastSync={e['status'].get('refreshTime', '?')} every {e['spec']['refreshInterval']} "
+    f"from {e['spec']['secretStoreRef']['name']}"))
 
 
 def _now(ctx: ToolContext) -> str:

@@ -49,24 +49,23 @@ def main() -> None:
     if "trajectories" in parts:
         with console.status("trajectory store: 10^5 records, listing, export"):
             figures["trajectories"] = trajectory_store.run()
-        table = Table(title="trajectory store and export")
-        table.add_column("figure")
-        table.add_column("value", justify="right")
-        for key, value in figures["trajectories"].items():
-            table.add_row(key, str(value))
-        console.print(table)
+        console.print(_figures("trajectory store and export", figures["trajectories"]))
     out.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _figures(title: str, figures: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
+    return table
 
 
 def _sandbox(console: Console, args: argparse.Namespace) -> dict:
     with console.status("sandbox: episodes per minute"):
         result = sandbox_episodes.run(args.episodes, args.workers)
-    table = Table(title="sandbox core: generate + 30 min history + 20 agent steps")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
-    console.print(table)
+    console.print(_figures("sandbox core: generate + 30 min history + 20 agent steps", result))
     ratio = result["all_cores_per_min"] / result["target_per_min"]
     console.print(f"all cores: {ratio:.2f}x the 1,000/min target; single process: "
                   f"{result['single_process_per_min'] / result['target_per_min']:.2f}x")

@@ -58,7 +58,7 @@ def _figures(title: str, figures: dict) -> Table:
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in figures.items():
-        table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
     return table
 
 

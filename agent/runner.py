@@ -47,8 +47,9 @@ class IncidentRunner:
 
     def start(self, incident: str, task: str, alerts: list[dict[str, Any]] | None = None,
               source: str = "chat", on_update: Update | None = None,
-              environment: Environment | None = None) -> dict[str, Any]:
-        if not self.store.open_incident(incident, source, task.splitlines()[0] if task else source):
+              environment: Environment | None = None, title: str | None = None) -> dict[str, Any]:
+        title = title or (task.splitlines()[0] if task else source)
+        if not self.store.open_incident(incident, source, title):
             raise ValueError(f"incident {incident} already exists")
         if self.recorder is not None:
             self.recorder.start(incident, source, task, alerts or [],

@@ -99,6 +99,10 @@ class Store:
         self._run("UPDATE incidents SET status = ?, outcome = ?, updated = ? WHERE id = ?",
                   status, outcome, time.time(), incident)
 
+    def incident(self, incident: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM incidents WHERE id = ?", incident)
+        return dict(row) if row else None
+
     def incidents(self, status: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM incidents" + (" WHERE status = ?" if status else "") + " ORDER BY created"
         return [dict(r) for r in self._all(sql, *([status] if status else []))]

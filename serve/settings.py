@@ -15,6 +15,7 @@ from pydantic_settings import (
 
 from agent.config import AgentConfig
 from sandbox.config import SandboxConfig
+from serve.config import ServiceConfig
 from tools.config import ToolsConfig
 from trajectories.config import TrajectoriesConfig
 
@@ -29,6 +30,7 @@ class Settings(BaseSettings):
     tools: ToolsConfig = ToolsConfig()
     agent: AgentConfig = AgentConfig()
     trajectories: TrajectoriesConfig = TrajectoriesConfig()
+    service: ServiceConfig = ServiceConfig()
 
     @classmethod
     def settings_customise_sources(

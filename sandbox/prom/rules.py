@@ -4,6 +4,8 @@ datastore saturation), written in the same style."""
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +66,29 @@ APP_RULES: dict[str, Any] = {"groups": [
 ]}
 
 
-def write_rule_files(directory: Path) -> list[Path]:
-    """One rule file per kube-prometheus manifest (its `spec`), and the application rules."""
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration))
+
+
+def _cap_for(spec: dict[str, Any], cap_s: int) -> dict[str, Any]:
+    for group in spec["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule and _seconds(str(rule.get("for", "0s"))) > cap_s:
+                rule["for"] = f"{cap_s}s"
+    return spec
+
+
+def write_rule_files(directory: Path, for_cap_s: int | None = None) -> list[Path]:
+    """One rule file per kube-prometheus manifest (its `spec`), and the application rules.
+    `for_cap_s` shortens long `for:` clauses for a live demo: a fault injected into a running
+    sandbox would otherwise stay pending for up to an hour of wall time before it fires."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for manifest in sorted(KUBE_PROMETHEUS.glob("*.yaml")):
-        spec = yaml.safe_load(manifest.read_text())["spec"]
-        path = directory / manifest.name.replace("-prometheusRule", ".rules")
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    specs = [(m.name.replace("-prometheusRule", ".rules"), yaml.safe_load(m.read_text())["spec"])
+             for m in sorted(KUBE_PROMETHEUS.glob("*.yaml"))]
+    for name, spec in [*specs, ("shop.rules.yaml", copy.deepcopy(APP_RULES))]:
+        path = directory / name
+        path.write_text(yaml.safe_dump(_cap_for(spec, for_cap_s) if for_cap_s else spec, sort_keys=False))
         written.append(path)
-    app = directory / "shop.rules.yaml"
-    app.write_text(yaml.safe_dump(APP_RULES, sort_keys=False))
-    written.append(app)
     return written

@@ -1,0 +1,86 @@
+"""The FastAPI application: the API, the pages, a body-size limit, and an engine that starts
+with the app and stops with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serve import api, pages
+from serve.auth import Tokens
+from serve.engine import Engine
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 for a body over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await too_large(scope, receive, send)
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking)
+        except _TooLarge:
+            if not started:
+                await too_large(scope, receive, send)
+
+
+def create_app(engine: Engine, manage_engine: bool = True) -> FastAPI:
+    """`manage_engine`: start the engine with the app and stop it at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_engine:
+            engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                engine.stop()
+
+    app = FastAPI(
+        title="opsagent",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Alert webhook, chat, incidents and the SRE approval queue of the opsagent "
+        "runtime. Every endpoint but /healthz, /readyz, /metrics and the page shells needs a "
+        "bearer token; its role decides what it may do.",
+    )
+    app.state.engine = engine
+    app.state.tokens = Tokens(engine.cfg)
+    app.add_middleware(BodyLimit, max_bytes=engine.cfg.max_body_bytes)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

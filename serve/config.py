@@ -1,0 +1,42 @@
+"""The service's settings (`service:` in the config file, OPSAGENT_SERVICE__* in the
+environment): where it listens, who may do what, and how much work it takes on at once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Role = Literal["viewer", "approver", "security-approver", "admin"]
+
+
+class TokenConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="who holds it; recorded with their decisions")
+    token: SecretStr = Field(description="the bearer token (at least 16 characters)")
+    role: Role
+
+    def model_post_init(self, _: object) -> None:
+        if len(self.token.get_secret_value()) < 16:
+            raise ValueError(f"service.tokens: the token of {self.name!r} is shorter than 16 characters")
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(default=None, description="how SREs reach the pages; printed in links")
+    tokens: list[TokenConfig] = Field(default=[], description="bearer tokens and their roles")
+    alertmanager_token: SecretStr | None = Field(
+        default=None,
+        description="what Alertmanager sends (http_config.authorization); None: only "
+        "admin tokens may post alerts",
+    )
+    policy: Literal["expert", "llm"] = Field(
+        default="llm", description="who diagnoses: the served model (llm) or the rule-based expert"
+    )
+    auto_approve: bool = Field(default=False, description="approve every gated action at once (demo only)")
+    workers: int = Field(default=4, ge=1, le=64, description="incidents handled at the same time")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger requests get 413")

@@ -1,0 +1,117 @@
+"""The service's durable records: the inbox (every accepted alert notification is stored,
+fsynced, before the webhook answers, and is handled after a restart if it was not yet),
+Alertmanager groups (groupKey -> its incident and the alert fingerprints seen), and an
+incident's events from outside the graph (alerts arriving, redelivered, resolved)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    status TEXT NOT NULL, received REAL NOT NULL, handled REAL, error TEXT);
+CREATE INDEX IF NOT EXISTS inbox_status ON inbox(status, id);
+CREATE TABLE IF NOT EXISTS groups (
+    key TEXT PRIMARY KEY, incident TEXT NOT NULL, fingerprints TEXT NOT NULL,
+    resolved INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, incident TEXT NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL, summary TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_incident ON events(incident, id);
+"""
+
+
+class Inbox:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _q(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # ---- inbox ------------------------------------------------------------------------------
+    def put(self, kind: str, payload: dict[str, Any]) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO inbox (kind, payload, status, received) VALUES (?, ?, 'queued', ?)",
+                (kind, json.dumps(payload), time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Accepted but not yet handled, oldest first (after a restart: what was cut off)."""
+        return [
+            {"id": r["id"], "kind": r["kind"], "payload": json.loads(r["payload"])}
+            for r in self._q("SELECT * FROM inbox WHERE status = 'queued' ORDER BY id")
+        ]
+
+    def done(self, item: int, error: str | None = None) -> None:
+        self._q(
+            "UPDATE inbox SET status = ?, handled = ?, error = ? WHERE id = ?",
+            "failed" if error else "done",
+            time.time(),
+            error,
+            item,
+        )
+
+    def depth(self) -> int:
+        return int(self._q("SELECT count(*) FROM inbox WHERE status = 'queued'")[0][0])
+
+    # ---- Alertmanager groups ------------------------------------------------------------------
+    def group(self, key: str) -> dict[str, Any] | None:
+        rows = self._q("SELECT * FROM groups WHERE key = ?", key)
+        if not rows:
+            return None
+        return {
+            "incident": rows[0]["incident"],
+            "fingerprints": json.loads(rows[0]["fingerprints"]),
+            "resolved": bool(rows[0]["resolved"]),
+        }
+
+    def set_group(self, key: str, incident: str, fingerprints: list[str], resolved: bool = False) -> None:
+        self._q(
+            "INSERT INTO groups (key, incident, fingerprints, resolved, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET incident = excluded.incident, fingerprints = "
+            "excluded.fingerprints, resolved = excluded.resolved, updated = excluded.updated",
+            key,
+            incident,
+            json.dumps(sorted(set(fingerprints))),
+            int(resolved),
+            time.time(),
+        )
+
+    def group_of(self, incident: str) -> dict[str, Any] | None:
+        rows = self._q("SELECT key FROM groups WHERE incident = ?", incident)
+        return {"key": rows[0]["key"], **(self.group(rows[0]["key"]) or {})} if rows else None
+
+    # ---- events -----------------------------------------------------------------------------
+    def event(self, incident: str, kind: str, summary: str, data: dict[str, Any] | None = None) -> None:
+        self._q(
+            "INSERT INTO events (incident, at, kind, summary, data) VALUES (?, ?, ?, ?, ?)",
+            incident,
+            time.time(),
+            kind,
+            summary,
+            json.dumps(data or {}),
+        )
+
+    def events(self, incident: str) -> list[dict[str, Any]]:
+        return [
+            {"at": r["at"], "kind": r["kind"], "summary": r["summary"], "data": json.loads(r["data"])}
+            for r in self._q("SELECT * FROM events WHERE incident = ? ORDER BY id", incident)
+        ]

@@ -1,0 +1,49 @@
+"""The pages an SRE looks at: incidents, one incident's timeline, the approval queue. The HTML
+is a shell with no data (so it is served without a token); its script reads the API with the
+token the SRE gives it, kept in the browser's localStorage (a link may carry it in the URL
+fragment, which never reaches a server)."""
+
+from __future__ import annotations
+
+from functools import cache
+from html import escape
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+router = APIRouter(include_in_schema=False)
+SHELL = Path(__file__).parent / "static" / "app.html"
+
+
+@cache
+def _shell() -> str:
+    return SHELL.read_text()
+
+
+def _page(page: str, subject: str = "") -> HTMLResponse:
+    html = _shell().replace("{{page}}", page).replace("{{subject}}", escape(subject, quote=True))
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' "
+            "'self'; style-src 'unsafe-inline'; connect-src 'self'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def incidents_page() -> HTMLResponse:
+    return _page("incidents")
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+def incident_page(incident_id: str) -> HTMLResponse:
+    return _page("incident", incident_id)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals_page() -> HTMLResponse:
+    return _page("approvals")

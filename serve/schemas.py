@@ -1,0 +1,155 @@
+"""What the HTTP API takes and gives, as pydantic models (the OpenAPI document is made from
+these). Alertmanager's payload keeps unknown fields: newer releases add some."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Severity = Literal["critical", "warning", "info", "none"]
+
+
+class AlertmanagerAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = {}
+    startsAt: str | None = None
+    endsAt: str | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = None
+
+
+class AlertmanagerWebhook(BaseModel):
+    """Alertmanager's webhook notification, version 4."""
+
+    model_config = ConfigDict(extra="allow")  # e.g. notification_reason, routeLabels in newer releases
+
+    version: Literal["4"]
+    groupKey: str = Field(min_length=1, max_length=4096)
+    truncatedAlerts: int = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+    alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=5000)
+
+
+class GenericAlert(BaseModel):
+    """One alert from any other source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="becomes the alertname label")
+    status: Literal["firing", "resolved"] = "firing"
+    severity: Severity = "warning"
+    labels: dict[str, str] = {}
+    summary: str = Field(default="", max_length=4000)
+    description: str = Field(default="", max_length=4000)
+    starts_at: dt.datetime | None = None
+
+    def as_alertmanager(self) -> dict[str, Any]:
+        labels = {**self.labels, "alertname": self.name, "severity": self.severity}
+        starts = (self.starts_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        return {
+            "status": self.status,
+            "labels": labels,
+            "annotations": {"summary": self.summary, "description": self.description},
+            "startsAt": starts.isoformat().replace("+00:00", "Z"),
+            "fingerprint": hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16],
+        }
+
+
+class GenericAlerts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(default="generic", min_length=1, max_length=100)
+    group: str | None = Field(
+        default=None,
+        max_length=400,
+        description="alerts of one group share an incident; default: by alert name and namespace",
+    )
+    alerts: list[GenericAlert] = Field(min_length=1, max_length=1000)
+
+
+class Accepted(BaseModel):
+    accepted: int = Field(description="the inbox item; it is handled in the background")
+    alerts: int
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=8000)
+    incident: str | None = Field(
+        default=None, max_length=200, description="an earlier incident to talk about"
+    )
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "edit"]
+    reason: str | None = Field(default=None, max_length=2000)
+    args: dict[str, Any] | None = Field(default=None, description="edit: the changed arguments (gated again)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> DecisionRequest:
+        if self.decision == "reject" and not (self.reason or "").strip():
+            raise ValueError("a rejection needs a reason (it goes back to the agent)")
+        if self.decision == "edit" and not self.args:
+            raise ValueError("an edit needs the changed arguments in `args`")
+        return self
+
+
+class ResolutionRequest(BaseModel):
+    """The SRE's resolution of an incident, which grading uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mitigated: bool
+    correct_diagnosis: bool
+    components: list[str] = Field(default=[], max_length=50)
+    note: str = Field(default="", max_length=4000)
+
+
+class Incident(BaseModel):
+    id: str
+    source: str
+    title: str
+    status: str
+    outcome: str | None
+    created: float
+    updated: float
+    alerts_resolved: bool | None = None
+
+
+class TimelineEntry(BaseModel):
+    at: float | None
+    kind: str
+    summary: str
+    data: dict[str, Any] = {}
+
+
+class IncidentDetail(Incident):
+    timeline: list[TimelineEntry]
+    pending_approvals: list[dict[str, Any]]
+    report: str | None
+    trajectory: str | None = Field(description="the recorded trajectory's id, once it is stored")
+
+
+class Approval(BaseModel):
+    id: str
+    incident: str
+    status: str
+    created: float
+    decided: float | None
+    payload: dict[str, Any]
+    decision: dict[str, Any] | None

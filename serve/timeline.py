@@ -1,0 +1,73 @@
+"""An incident's timeline, as an SRE reads it: the alerts as they arrived (and were
+redelivered or resolved), then what the agent did, in order: triage, investigation,
+diagnosis with its evidence, runbook, gate decisions, approvals, actions, verification,
+escalations, outcome."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from serve.schemas import TimelineEntry
+
+
+def _call(action: dict[str, Any]) -> str:
+    return f"{action.get('tool')} {json.dumps(action.get('args') or {}, sort_keys=True)}"
+
+
+def agent_entries(state: dict[str, Any]) -> list[TimelineEntry]:
+    out: list[TimelineEntry] = []
+    add = lambda kind, summary, data=None, at=None: out.append(  # noqa: E731
+        TimelineEntry(at=at, kind=kind, summary=summary, data=data or {})
+    )
+    if t := state.get("triage"):
+        add("triage", t.get("reason", ""), t)
+    for m in state.get("messages") or []:
+        for c in m.get("tool_calls") or []:
+            add("tool call", f"{c['function']['name']}({c['function']['arguments'][:300]})")
+    if state.get("stuck"):
+        add("stuck", state["stuck"])
+    if d := state.get("diagnosis"):
+        add(
+            "diagnosis",
+            f"{d.get('hypothesis')}: {d.get('summary')} [{', '.join(d.get('components') or [])}]",
+            d,
+        )
+    if book := state.get("runbook"):
+        add("runbook", "; ".join(_call(a) for a in book.get("actions") or []) or "no action", book)
+    for decision in state.get("decisions") or []:
+        add(
+            f"gate {decision['verdict']}",
+            f"{_call(decision['action'])} ({decision.get('rule')}: {decision.get('reason')})",
+            decision,
+        )
+    for a in state.get("approvals") or []:
+        add(
+            "approval",
+            f"{a['decision']} by {a['by']} ({a['role']})" + (f": {a['reason']}" if a.get("reason") else ""),
+            a,
+            a.get("at"),
+        )
+    for e in state.get("executed") or []:
+        first = (e.get("text") or "").splitlines()[:1]
+        add("executed", f"{_call(e)} → {e.get('status')}: {first[0] if first else ''}", e)
+    for r in state.get("refused") or []:
+        add("refused", r.get("reason") or json.dumps(r)[:300], r)
+    if v := state.get("verification"):
+        add(
+            "verification",
+            f"{'cleared' if v.get('cleared') else 'NOT cleared'} after {v.get('after_s', 0):.0f}s",
+            v,
+        )
+    for e in state.get("escalations") or []:
+        add(e.get("kind", "escalation"), e.get("reason", ""), e, e.get("at"))
+    if state.get("outcome"):
+        add("outcome", state["outcome"])
+    return out
+
+
+def timeline(events: list[dict[str, Any]], state: dict[str, Any]) -> list[TimelineEntry]:
+    """Arrivals first (the first alert opened the incident), the agent's work, then later
+    arrivals (more alerts, redeliveries, resolution) in the order they came."""
+    arrivals = [TimelineEntry(**e) for e in events]
+    return [*arrivals[:1], *agent_entries(state), *arrivals[1:]]

@@ -52,7 +52,7 @@ cmd=${1:-demo}
 shift || true
 setup
 case "$cmd" in
-  demo)  exec "$VENV/bin/opsagent" run --scenario "${DEMO_SCENARIO:-memory_leak@catalog}" --approve auto "$@" ;;
+  demo)  exec "$VENV/bin/opsagent" demo --scenario "${DEMO_SCENARIO:-bad_rollout@checkout}" "$@" ;;
   # Two workers (one per core), a test file per worker at a time: module fixtures stay shared.
   test)  "$VENV/bin/ruff" check . && exec "$PY" -m pytest -n 2 --dist loadfile "$@" ;;
   bench) exec "$PY" -m bench "$@" ;;

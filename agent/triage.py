@@ -35,7 +35,7 @@ def _since(alert: dict[str, Any]) -> float | None:
         return None
 
 
-def _service(value: str) -> str:
+def workload(value: str) -> str:
     """A pod name's workload (checkout-7d9f8b6c5d-x2k4q -> checkout)."""
     parts = value.split("-")
     if len(parts) > 2 and len(parts[-1]) == 5 and len(parts[-2]) in (9, 10):
@@ -57,10 +57,10 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
     for a in real:
         for key in SCOPE_LABELS:
             value = a.get("labels", {}).get(key)
-            if value and (value := _service(value)) not in services:
+            if value and (value := workload(value)) not in services:
                 services.append(value)
     core = [a for a in real if set(services) & set(core_services) and _since(a) is not None
-            and any(_service(v) in core_services for v in a.get("labels", {}).values())]
+            and any(workload(v) in core_services for v in a.get("labels", {}).values())]
     impact = min((_since(a) for a in core), default=None)  # type: ignore[type-var]
     if not real:
         reason = ("all alerts resolved" if not firing else

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class Sandbox:
     def __init__(self, spec: ScenarioSpec, run_dir: Path, *, prometheus: bool = True,
                  webhook_url: str | None = None, webhook_token: str | None = None,
-                 evaluation_s: int = 15, clock: bool = True, for_cap_s: int | None = None):
+                 evaluation_s: int = 15, clock: bool = True, for_scale: float | None = None):
         self.run_dir = run_dir
         self.scenario = Scenario.build(spec)
         self.cluster = Cluster(self.scenario.world)
@@ -41,7 +41,7 @@ class Sandbox:
         self.kube = KubeServer(self.cluster, run_dir)
         self.search = AppServer(create_search_app(self.cluster, self.search_creds), "elasticsearch")
         self.control = AppServer(_control_app(self), "sandbox-control")
-        self.prom = PromStack(run_dir / "monitoring", webhook_url, evaluation_s, webhook_token, for_cap_s) \
+        self.prom = PromStack(run_dir / "monitoring", webhook_url, evaluation_s, webhook_token, for_scale) \
             if prometheus else None
         self.writer: RemoteWriter | None = None
         self._clock = clock

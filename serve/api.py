@@ -91,8 +91,7 @@ def chat(body: ChatRequest, eng: Eng, who: Approver) -> EventSourceResponse:
 
 # ---- incidents ------------------------------------------------------------------------------
 def _incident(eng: Engine, row: dict[str, Any]) -> Incident:
-    group = eng.inbox.group_of(row["id"])
-    return Incident(**row, alerts_resolved=group["resolved"] if group else None)
+    return Incident(**row, alerts_resolved=eng.inbox.alerts_resolved(row["id"]))
 
 
 @router.get("/v1/incidents", response_model=list[Incident], tags=["incidents"])

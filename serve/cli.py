@@ -12,6 +12,7 @@ from rich.console import Console
 from sandbox.cli import app as sandbox_app
 from serve.agent_cli import approvals_app, run
 from serve.model_cli import loop, model_app, train_app
+from serve.service_cli import demo, serve
 from serve.settings import load_settings
 from serve.trajectories_cli import app as trajectories_app
 from serve.trajectories_cli import eval_cmd
@@ -32,6 +33,8 @@ app.command("eval")(eval_cmd)
 app.add_typer(train_app, name="train")
 app.add_typer(model_app, name="model")
 app.command()(loop)
+app.command()(serve)
+app.command()(demo)
 
 
 @app.callback()

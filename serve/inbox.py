@@ -55,10 +55,11 @@ class Inbox:
 
     def pending(self) -> list[dict[str, Any]]:
         """Accepted but not yet handled, oldest first (after a restart: what was cut off)."""
-        return [
-            {"id": r["id"], "kind": r["kind"], "payload": json.loads(r["payload"])}
-            for r in self._q("SELECT * FROM inbox WHERE status = 'queued' ORDER BY id")
-        ]
+        return self.items("queued")
+
+    def items(self, status: str) -> list[dict[str, Any]]:
+        return [{"id": r["id"], "kind": r["kind"], "payload": json.loads(r["payload"]), "error": r["error"]}
+                for r in self._q("SELECT * FROM inbox WHERE status = ? ORDER BY id", status)]
 
     def done(self, item: int, error: str | None = None) -> None:
         self._q(

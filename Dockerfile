@@ -8,7 +8,7 @@ COPY sandbox sandbox
 COPY trajectories trajectories
 COPY train train
 COPY serve serve
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && mkdir /data && chown 65534 /data
 USER 65534
 ENTRYPOINT []
 CMD ["opsagent", "--help"]

@@ -231,3 +231,13 @@ def scenarios(seed: int = 0) -> None:
     for fid, cls in sorted(FAULTS.items()):
         table.add_row(fid, cls.category, ", ".join(cls.candidates(world)))
     console.print(table)
+
+
+@app.command()
+def rules(out: Annotated[Path, typer.Option(help="directory for Prometheus rule files")]) -> None:
+    """Write the alert and recording rules the sandbox's Prometheus loads (kube-prometheus, whole,
+    and the shop's) as plain Prometheus rule files, e.g. for a deployment's Prometheus."""
+    from sandbox.prom.rules import write_rule_files
+
+    written = write_rule_files(out)
+    console.print(f"wrote {len(written)} rule files to {out}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point that sets everything up idempotently, then runs what you ask for:
-#   ./run.sh demo   the main job: an incident in the simulated cluster, diagnosed, gated, mitigated
-#                   and recorded as a trajectory by the agent
+#   ./run.sh demo   the main job, live: a fault in the simulated cluster, its alert through real
+#                   Prometheus and Alertmanager to the service's webhook, the agent diagnosing, an
+#                   approval, the action, the alert resolving, the trajectory stored
 #   ./run.sh test   lint + the whole test suite
 #   ./run.sh bench  the benchmarks under bench/
 set -euo pipefail
@@ -19,6 +20,9 @@ setup() {
     command -v prometheus >/dev/null || missing+=(prometheus)
     command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null \
       || missing+=(prometheus-alertmanager)
+    # Headless Chromium and its driver for the page tests.
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     if [ ${#missing[@]} -gt 0 ]; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi

@@ -130,3 +130,17 @@ def test_dockerfile_copies_every_package():
     for package in ("agent", "tools", "sandbox", "trajectories", "train", "serve"):
         assert f"COPY {package} {package}" in text
         assert (ROOT / package / "__init__.py").is_file()
+
+
+def test_the_kind_path_is_well_formed():
+    kind = ROOT / "deploy" / "kind"
+    for manifest in kind.glob("*.yaml"):
+        assert list(yaml.safe_load_all(manifest.read_text())), manifest
+    for script in ("up.sh", "faults.sh"):
+        subprocess.run(["bash", "-n", str(kind / script)], check=True)
+    values = yaml.safe_load((kind / "values-kube-prometheus-stack.yaml").read_text())
+    hook = values["alertmanager"]["config"]["receivers"][1]["webhook_configs"][0]
+    assert urlparse(hook["url"]).path == "/v1/alerts/alertmanager" and hook["http_config"]["authorization"]
+    settings = yaml.safe_load((kind / "opsagent.yaml").read_text())
+    Settings.model_validate(settings)  # the guide's config file is a valid configuration
+    assert (ROOT / "docs" / "kind.md").is_file()

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import agent_quality, sandbox_episodes, sandbox_servers, tool_calls
+from bench import agent_quality, sandbox_episodes, sandbox_servers, service, tool_calls
 from bench import trajectories as trajectory_store
 
 
@@ -29,11 +29,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--scenarios", type=int, default=200, help="for the policies' quality")
-    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent", "trajectories"],
+    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent", "trajectories", "service"],
                         action="append",
                         help="run only these parts (repeatable); default: all")
     args = parser.parse_args()
-    parts = set(args.only or ["sandbox", "servers", "tools", "agent", "trajectories"])
+    parts = set(args.only or ["sandbox", "servers", "tools", "agent", "trajectories", "service"])
     console = Console()
     out = Path(__file__).with_name("results.json")
     figures = json.loads(out.read_text()) if out.is_file() else {}
@@ -50,6 +50,8 @@ def main() -> None:
         with console.status("trajectory store: 10^5 records, listing, export"):
             figures["trajectories"] = trajectory_store.run()
         console.print(_figures("trajectory store and export", figures["trajectories"]))
+    if "service" in parts:
+        figures["service"] = _service(console)
     out.write_text(json.dumps(figures, indent=2) + "\n")
 
 
@@ -90,6 +92,19 @@ def _tools(console: Console) -> dict:
                   f"{tools['range_summary']['series']} series, "
                   f"{tools['range_summary']['compression']:.0f}x smaller than the raw JSON")
     return tools
+
+
+def _service(console: Console) -> dict:
+    with console.status("service: webhook throughput and latency, approval round trip"):
+        figures = service.run()
+    table = Table(title="Alertmanager webhook on loopback (uvicorn, durable inbox)")
+    for col in ("senders", "alerts/s accepted", "p50 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    for senders, f in figures["webhook"].items():
+        table.add_row(senders, f"{f['alerts_per_s']:,.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}")
+    console.print(table)
+    console.print(_figures("approval round trip (median)", figures["approval"]))
+    return figures
 
 
 def _agent(console: Console, n: int) -> dict:

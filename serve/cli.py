@@ -54,3 +54,7 @@ def main(
             field = ".".join(str(p) for p in e["loc"])
             err.print(f"[red]error:[/] setting {field}: {e['msg']}")
         raise typer.Exit(code=2) from None
+
+
+if __name__ == "__main__":
+    app()

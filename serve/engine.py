@@ -86,6 +86,7 @@ class Engine:
         self._watchers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._futures: dict[str, Future[Any]] = {}
         self._dispatcher = threading.Thread(target=self._dispatch, name="inbox", daemon=True)
+        self.metrics.queue_depth.set_function(self.inbox.depth)  # counted when scraped
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self) -> Engine:
@@ -145,22 +146,24 @@ class Engine:
         self.metrics.notifications.labels(_kind(kind)).inc()
         for alert in payload.get("alerts", []):
             self.metrics.alerts.labels(alert.get("status", "firing")).inc()
-        self.metrics.queue_depth.set(self.inbox.depth())
         self._wake.set()
         return item
 
     def _dispatch(self) -> None:
         while not self._stop.is_set():
+            handled: list[tuple[int, str | None]] = []
             for item in self.inbox.pending():
                 if self._stop.is_set():
-                    return
+                    break
                 try:
                     self._handle(item)
-                    self.inbox.done(item["id"])
+                    handled.append((item["id"], None))
                 except Exception as exc:  # a bad notification must not stop the others
                     log.exception("inbox item %s failed", item["id"])
-                    self.inbox.done(item["id"], error=f"{type(exc).__name__}: {exc}")
-                self.metrics.queue_depth.set(self.inbox.depth())
+                    handled.append((item["id"], f"{type(exc).__name__}: {exc}"))
+            if handled:
+                self.inbox.done_many(handled)
+                continue
             self._wake.wait(1.0)
             self._wake.clear()
 

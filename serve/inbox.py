@@ -36,6 +36,9 @@ class Inbox:
         self._db.executescript(SCHEMA)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()
+        self._batch: list[dict[str, Any]] = []
+        self._writing = False
 
     def close(self) -> None:
         self._db.close()
@@ -46,29 +49,68 @@ class Inbox:
 
     # ---- inbox ------------------------------------------------------------------------------
     def put(self, kind: str, payload: dict[str, Any]) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO inbox (kind, payload, status, received) VALUES (?, ?, 'queued', ?)",
-                (kind, json.dumps(payload), time.time()),
-            )
-            return int(cur.lastrowid or 0)
+        """Store a notification; returns once it is on disk. Concurrent callers share one
+        transaction (one fsync): group commit, so many senders do not queue behind each other."""
+        slot: dict[str, Any] = {"row": (kind, json.dumps(payload), time.time()), "done": threading.Event()}
+        with self._batch_lock:
+            self._batch.append(slot)
+            leader = not self._writing
+            self._writing = True
+        if leader:
+            self._write_batches()
+        slot["done"].wait()
+        if "error" in slot:
+            raise slot["error"]
+        return int(slot["id"])
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._batch_lock:
+                batch, self._batch = self._batch, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                with self._lock:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    for slot in batch:
+                        cur = self._db.execute(
+                            "INSERT INTO inbox (kind, payload, status, received) VALUES (?, ?, 'queued', ?)",
+                            slot["row"],
+                        )
+                        slot["id"] = cur.lastrowid
+                    self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with self._lock:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                for slot in batch:
+                    slot["error"] = exc
+            for slot in batch:
+                slot["done"].set()
 
     def pending(self) -> list[dict[str, Any]]:
         """Accepted but not yet handled, oldest first (after a restart: what was cut off)."""
         return self.items("queued")
 
     def items(self, status: str) -> list[dict[str, Any]]:
-        return [{"id": r["id"], "kind": r["kind"], "payload": json.loads(r["payload"]), "error": r["error"]}
-                for r in self._q("SELECT * FROM inbox WHERE status = ? ORDER BY id", status)]
+        return [
+            {"id": r["id"], "kind": r["kind"], "payload": json.loads(r["payload"]), "error": r["error"]}
+            for r in self._q("SELECT * FROM inbox WHERE status = ? ORDER BY id", status)
+        ]
 
     def done(self, item: int, error: str | None = None) -> None:
-        self._q(
-            "UPDATE inbox SET status = ?, handled = ?, error = ? WHERE id = ?",
-            "failed" if error else "done",
-            time.time(),
-            error,
-            item,
-        )
+        self.done_many([(item, error)])
+
+    def done_many(self, items: list[tuple[int, str | None]]) -> None:
+        """Mark handled items in one transaction (a crash before it means they are handled
+        again, which handling allows)."""
+        now = time.time()
+        with self._lock:
+            self._db.executemany(
+                "UPDATE inbox SET status = ?, handled = ?, error = ? WHERE id = ?",
+                [("failed" if error else "done", now, error, item) for item, error in items],
+            )
 
     def depth(self) -> int:
         return int(self._q("SELECT count(*) FROM inbox WHERE status = 'queued'")[0][0])

@@ -58,6 +58,7 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="default: service.host")] = None,
     port: Annotated[int | None, typer.Option(help="default: service.port")] = None,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = False,
 ) -> None:
     """Run the service: Alertmanager webhook, chat, incidents, the approval queue and its pages."""
     settings = _admin_token(ctx.obj)
@@ -76,6 +77,7 @@ def serve(
         host=host or cfg.host,
         port=port if port is not None else cfg.port,
         log_level="info",
+        access_log=access_log,
     )
 
 

@@ -22,6 +22,7 @@ from serve.app import create_app
 from serve.config import TokenConfig
 from serve.demo import run_demo
 from serve.engine import Engine
+from serve.model_server import ModelServer, ServerConfig
 from serve.settings import Settings
 from tools.cli import sandbox_config
 
@@ -81,12 +82,50 @@ def serve(
     )
 
 
+def _model_server(settings: Settings, policy: str) -> tuple[ModelServer | None, Settings]:
+    """The registry's current checkpoint served by vLLM, when asked for (llm) or available (auto)."""
+    from train.loop import serve as serve_checkpoint
+    from train.registry import Registry
+
+    registry = Registry(settings.data_dir / "models")
+    current = registry.current() if policy != "expert" else None
+    config = ServerConfig(port=0)
+    if current is None or not config.vllm_python.exists():
+        if policy == "llm":
+            raise _fail(
+                "--policy llm: no current checkpoint (opsagent model import-base tiny --current) "
+                "or no vLLM (.venv-vllm; ./run.sh makes it)"
+            )
+        console.print(
+            "[bold]policy: the rule-based expert[/] (no current checkpoint to serve; "
+            "`opsagent model import-base ... --current` or `opsagent loop` makes one)"
+        )
+        return None, settings
+    server = serve_checkpoint(registry, current, config, settings.data_dir / "vllm-demo.log")
+    with console.status(f"starting vLLM for checkpoint {current.id} (log: {server.log_path})"):
+        try:
+            server.start()
+        except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+            raise _fail(f"vLLM did not start: {exc}") from None
+    console.print(f"[bold]policy: the model[/] — checkpoint {current.id} served by vLLM at {server.url}")
+    llm = settings.agent.llm.model_copy(update={"base_url": server.url, "model": current.id})
+    agent = settings.agent.model_copy(update={"llm": llm})
+    return server, settings.model_copy(update={"agent": agent})
+
+
 def demo(
     ctx: typer.Context,
     scenario: Annotated[str, typer.Option(help="FAULT[@TARGET] to inject")] = "bad_rollout@checkout",
     seed: int = 7,
     approve: Annotated[
         str, typer.Option(help="auto: approve at once; page: wait for the approval page")
+    ] = "auto",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="auto: the current checkpoint served by vLLM when there is one, else the rule-based "
+            "expert; expert; llm"
+        ),
     ] = "auto",
     keep: Annotated[
         bool, typer.Option(help="keep serving the pages after the incident, until Ctrl-C")
@@ -101,11 +140,10 @@ def demo(
         raise _fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
     if approve not in ("auto", "page"):
         raise _fail(f"--approve must be auto or page, not {approve!r}")
-    policy = settings.service.policy if settings.service.policy == "expert" else "expert"
-    console.print(
-        "[bold]policy: the rule-based expert[/] (the demo does not serve a model; "
-        "`opsagent serve` with service.policy=llm uses the served checkpoint)"
-    )
+    if policy not in ("auto", "expert", "llm"):
+        raise _fail(f"--policy must be auto, expert or llm, not {policy!r}")
+    server, settings = _model_server(settings, policy)
+    policy = "llm" if server is not None else "expert"
 
     def hold() -> None:
         console.print("serving the pages until Ctrl-C")
@@ -131,6 +169,9 @@ def demo(
             )
         except (FileNotFoundError, RuntimeError) as exc:
             raise _fail(str(exc)) from None
+        finally:
+            if server is not None:
+                server.stop()
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return

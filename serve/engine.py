@@ -254,7 +254,7 @@ class Engine:
             runner.start(incident, task, alerts, source, self._observer(incident), self.environment, title)
             self._drive(runner, incident)
 
-        self._futures[incident] = self.pool.submit(self._guard, incident, work)
+        self._submit(incident, work)
 
     def _drive(self, runner: IncidentRunner, incident: str) -> None:
         decide = auto_approve if self.cfg.auto_approve else (lambda waiting: None)
@@ -268,6 +268,14 @@ class Engine:
         if self.on_done is not None:
             self.on_done(incident, state)
         self._emit(incident, "done", {"outcome": state.get("outcome"), "report": state.get("report")})
+
+    def _submit(self, incident: str, work: Callable[[], Any]) -> None:
+        future = self.pool.submit(self._guard, incident, work)
+        self._futures[incident] = future
+        # Forget finished work (a long-running service sees many incidents), unless newer work replaced it.
+        future.add_done_callback(
+            lambda f: self._futures.pop(incident, None) if self._futures.get(incident) is f else None
+        )
 
     def _guard(self, incident: str, work: Callable[[], Any]) -> None:
         self.metrics.running.inc()
@@ -295,7 +303,7 @@ class Engine:
                 runner.resume(incident, self._observer(incident))
                 self._drive(runner, incident)
 
-        self._futures[incident] = self.pool.submit(self._guard, incident, work)
+        self._submit(incident, work)
         return record
 
     def wait_idle(self, incident: str, timeout: float) -> None:

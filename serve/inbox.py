@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.store import connect
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
@@ -29,11 +31,7 @@ CREATE INDEX IF NOT EXISTS events_incident ON events(incident, id);
 
 class Inbox:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(path, SCHEMA)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         self._batch_lock = threading.Lock()

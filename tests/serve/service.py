@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from agent.config import AgentConfig
 from sandbox.runtime import Sandbox
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from serve.config import ServiceConfig, TokenConfig
@@ -51,8 +52,10 @@ def service_config(**changes: Any) -> ServiceConfig:
     )
 
 
-def engine(box: Sandbox, data_dir: Path, **changes: Any) -> Engine:
-    settings = Settings(data_dir=data_dir, service=service_config(**changes))
+def engine(box: Sandbox, data_dir: Path, checkpoint_url: str | None = None, **changes: Any) -> Engine:
+    """`checkpoint_url`: postgresql://... to checkpoint incidents in Postgres, as deployed."""
+    agent = AgentConfig(checkpoint_url=checkpoint_url)
+    settings = Settings(data_dir=data_dir, service=service_config(**changes), agent=agent)
     return Engine(
         settings, sandbox_config(box.run_dir), clock=lambda: box.scenario.world.now, wait=box.advance
     )

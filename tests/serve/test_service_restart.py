@@ -15,9 +15,9 @@ from tests.serve.service import auth, engine, payload, reset, until
 pytestmark = [requires_stack, pytest.mark.slow]
 
 
-def _waiting(box, data_dir):
+def _waiting(box, data_dir, checkpoint_url=None):
     """A first process: an alert arrives, the incident waits for approval, the process stops."""
-    eng = engine(box, data_dir)
+    eng = engine(box, data_dir, checkpoint_url)
     with TestClient(create_app(eng)) as c:
         c.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
         approval = until(lambda: eng.store.approvals("pending"))[0]
@@ -25,10 +25,14 @@ def _waiting(box, data_dir):
     return approval
 
 
-def test_an_approval_waiting_before_a_restart_is_decided_in_the_new_process(box, tmp_path):
+@pytest.mark.parametrize("checkpointer", ["sqlite", "postgres"])
+def test_an_approval_waiting_before_a_restart_is_decided_in_the_new_process(
+    box, tmp_path, checkpointer, request
+):
+    url = request.getfixturevalue("postgres_url") if checkpointer == "postgres" else None
     reset(box)
-    approval = _waiting(box, tmp_path)
-    eng = engine(box, tmp_path)
+    approval = _waiting(box, tmp_path, url)
+    eng = engine(box, tmp_path, url)
     with TestClient(create_app(eng)) as c:
         assert c.get("/v1/approvals", headers=auth("viewer")).json()[0]["id"] == approval["id"]
         r = c.post(f"/v1/approvals/{approval['id']}", json={"decision": "approve"}, headers=auth("approver"))

@@ -78,6 +78,7 @@ class IncidentRunner:
         record = self.store.approval(waiting["approval_id"])
         if record is None or record["decision"] is None:
             raise ValueError(f"approval {waiting['approval_id']} is still pending")
+        self.store.set_incident(incident, "running")
         state = self._stream(Command(resume=record["decision"]), incident, on_update)
         self.store.mark_resumed(record["id"])
         return state

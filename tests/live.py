@@ -71,7 +71,7 @@ def postgres_url() -> Iterator[str]:
     status = subprocess.run(["pg_ctlcluster", "15", "main", "status"], capture_output=True)
     if status.returncode != 0:
         subprocess.run(["pg_ctlcluster", "15", "main", "start"], check=True, timeout=60)
-    name, password = f"opsagent_test_{os.getpid()}", secrets.token_hex(12)
+    name, password = f"opsagent_test_{os.getpid()}_{secrets.token_hex(3)}", secrets.token_hex(12)
     _psql(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
     _psql(f"CREATE DATABASE {name} OWNER {name}")
     yield f"postgresql://{name}:{password}@127.0.0.1:5432/{name}"

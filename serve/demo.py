@@ -135,7 +135,7 @@ def run_demo(
             say(f"opsagent is listening: pages at {url}/#token={tokens['admin']}")
             engine.watch(lambda incident, kind, data: show(kind, data))
             time.sleep(10)  # a few evaluations of the healthy cluster first
-            injected = time.monotonic()
+            injected, injected_at = time.monotonic(), time.time()
             truth.update(box.inject(fault, target))
             result.target = truth["components"][0]
             say(
@@ -150,17 +150,17 @@ def run_demo(
                     f"{box.run_dir / 'monitoring' / 'logs'}"
                 )
                 return result
-            result.incident, result.alert_seconds = incident, time.monotonic() - injected
-            say(f"the webhook opened incident {incident} ({result.alert_seconds:.0f}s after the injection)")
+            events = engine.inbox.events(incident)
+            result.incident, result.alert_seconds = incident, events[0]["at"] - injected_at
+            arrivals = "; ".join(f"{e['summary']} at +{e['at'] - injected_at:.0f}s" for e in events)
+            say(f"Alertmanager → webhook: incident {incident} ({arrivals})")
             if not auto:
                 page = f"{url}/approvals#token={tokens['approver']}"
                 say(f"decide the pending action on the approval page: {page}")
             _wait(lambda: (engine.store.incident(incident) or {}).get("status") == "done" or None, 1800)
             state = engine.checkpoint_state(incident)
             say("waiting for Alertmanager's resolved notification")
-            if _wait(
-                lambda: engine.inbox.alerts_resolved(incident) or None, resolve_timeout_s
-            ):
+            if _wait(lambda: engine.inbox.alerts_resolved(incident) or None, resolve_timeout_s):
                 result.resolved_seconds = time.monotonic() - injected
             d = state.get("diagnosis") or {}
             result.outcome, result.diagnosis = state.get("outcome"), d.get("summary") or state.get("stuck")

@@ -231,13 +231,16 @@ class Engine:
                 self._start(incident, describe(real), real, item["kind"], _title(real))
 
     def _related(self, alerts: list[dict[str, Any]]) -> str | None:
-        """An alert-opened incident on the same workload, open or ended within the correlation
-        window: one fault fires several alert groups, and two incidents must not both act."""
+        """An alert-opened incident on the same workload, open, or mitigated within the
+        correlation window: one fault fires several alert groups, and two incidents must not
+        both act on it. (One that ended without a fix does not swallow new alerts.)"""
         scope = _scope(alerts)
         since = time.time() - self.cfg.correlate_minutes * 60
         for row in reversed(self.store.incidents()):
-            if row["source"] == "chat" or (row["status"] == "done" and row["updated"] < since):
-                continue
+            if row["source"] == "chat" or (
+                row["status"] == "done" and (row["updated"] < since or row["outcome"] != "mitigated")
+            ):
+                continue  # an ended incident absorbs only the echoes of a fix it made
             seen = [a for e in self.inbox.events(row["id"]) for a in e["data"].get("alerts", [])]
             if scope & _scope(seen):
                 return row["id"]

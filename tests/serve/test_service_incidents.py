@@ -223,3 +223,27 @@ def test_metrics_count_incidents_actions_approvals_and_tools(client):
     assert 'opsagent_tool_calls_total{status="success",tool="prometheus_query"}' in text
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    ("decision", "joins"),
+    [({"decision": "approve"}, True), ({"decision": "reject", "reason": "not now"}, False)],
+)
+def test_another_group_on_the_same_workload_joins_a_fixed_incident_but_not_an_unfixed_one(
+    client, decision, joins
+):
+    client.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    first = until(lambda: _pending(client))[0]
+    client.post(f"/v1/approvals/{first['id']}", json=decision, headers=auth("approver"))
+    client.engine.wait_idle(first["incident"], 120)
+    outcome = client.engine.store.incident(first["incident"])["outcome"]
+    assert outcome == ("mitigated" if joins else "escalated")
+    # KubePodNotReady on checkout's pods arrives (another group, the same workload).
+    client.post("/v1/alerts/alertmanager", json=payload("grouped"), headers=auth("alertmanager"))
+    until(lambda: client.engine.inbox.depth() == 0)
+    ids = [r["id"] for r in _incidents(client)]
+    if joins:  # the echo of the fixed fault: no second incident acting on checkout
+        assert ids == [first["incident"]]
+        assert client.engine.inbox.events(first["incident"])[-2]["kind"] == "correlated"
+    else:  # the fault was not fixed: the new alerts get an incident of their own
+        assert len(ids) == 2

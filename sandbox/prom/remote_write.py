@@ -4,6 +4,7 @@ no generated code is checked in."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 
 import cramjam
@@ -43,17 +44,32 @@ def _message_classes() -> tuple[type, type, type, type]:
 WriteRequest, TimeSeries, Label, Sample = _message_classes()
 
 
-def write_request(frames: Iterable[Frame], extra_labels: dict[str, str] | None = None) -> bytes:
+# Prometheus' staleness marker: a NaN with this exact bit pattern ends a series at once, as a
+# scrape does when a target stops exposing it (a deleted pod's kube-state-metrics series).
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+SeriesKey = tuple
+
+
+def write_request(frames: Iterable[Frame], extra_labels: dict[str, str] | None = None,
+                  previous: set[SeriesKey] | None = None) -> tuple[bytes, set[SeriesKey]]:
     """One WriteRequest for a run of frames: each series once, its samples in time order,
-    label names sorted (as the receiver requires)."""
+    label names sorted (as the receiver requires). A series present in one frame (or in
+    `previous`, the last frame before these) and gone in the next gets a staleness marker.
+    Returns the request and the last frame's series."""
     series: dict[tuple, list[tuple[int, float]]] = {}
+    last = set(previous or ())
     for frame in frames:
         ms = int(frame.t * 1000)
+        now: set[SeriesKey] = set()
         for s in render(frame):
             # A series renders its labels in the same order every frame, so the unsorted
             # items identify it; sorting happens once per series below.
             key = (s.name, *s.labels.items())
+            now.add(key)
             series.setdefault(key, []).append((ms, float(s.value)))
+        for key in last - now:
+            series.setdefault(key, []).append((ms, STALE_NAN))
+        last = now
     extra = list((extra_labels or {}).items())
     req = WriteRequest()
     for key, samples in series.items():
@@ -62,7 +78,7 @@ def write_request(frames: Iterable[Frame], extra_labels: dict[str, str] | None =
             ts.labels.add(name=name, value=value)
         for ms, value in samples:
             ts.samples.add(timestamp=ms, value=value)
-    return req.SerializeToString()
+    return req.SerializeToString(), last
 
 
 def chunks(frames: list[Frame], size: int) -> Iterator[list[Frame]]:
@@ -78,12 +94,14 @@ class RemoteWriter:
         self.extra_labels = extra_labels
         self.client = httpx.Client(timeout=timeout)
         self.sent = 0  # frames pushed so far
+        self._last: set[SeriesKey] = set()  # the series of the last frame pushed
 
     def push(self, frames: list[Frame], batch: int = 8) -> int:
         """Push the frames not yet sent; returns how many were sent now."""
         fresh = frames[self.sent:]
         for part in chunks(fresh, batch):
-            body = cramjam.snappy.compress_raw(write_request(part, self.extra_labels))
+            request, last = write_request(part, self.extra_labels, self._last)
+            body = cramjam.snappy.compress_raw(request)
             response = self.client.post(self.url, content=bytes(body), headers={
                 "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
                 "X-Prometheus-Remote-Write-Version": "0.1.0", "User-Agent": "opsagent-sandbox"})
@@ -91,6 +109,7 @@ class RemoteWriter:
                 raise RuntimeError(f"remote write to {self.url} failed: HTTP "
                                    f"{response.status_code}: {response.text.strip()[:300]}")
             self.sent += len(part)
+            self._last = last
         return len(fresh)
 
     def close(self) -> None:

@@ -130,3 +130,29 @@ def test_loading_a_new_scenario_forgets_the_old_history(tmp_path):
         assert es.count(index="logs-*", query={"match": {"message": "KeyError"}})["count"] == 0
     finally:
         box.stop()
+
+
+@pytest.mark.slow
+@requires_prometheus
+def test_a_deleted_pod_s_series_end_at_once_as_a_scrape_would_end_them(tmp_path):
+    """Remote write has no scrape to notice a series is gone: the writer sends Prometheus'
+    staleness marker, so alerts about a deleted pod clear in the next evaluation, not after
+    the 5-minute lookback."""
+    box = Sandbox(ScenarioSpec(seed=4, now=time.time()), tmp_path, clock=False).start()
+    try:
+        prom = box.info()["prometheus"]
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(box.kubeconfig)))
+        pod = next(p.metadata.name for p in api.list_namespaced_pod("shop").items
+                   if p.metadata.name.startswith("cart-"))
+
+        def series() -> int:
+            r = httpx.get(f"{prom}/api/v1/query", params={"query": f'kube_pod_info{{pod="{pod}"}}',
+                                                          "time": box.scenario.world.now}).json()
+            return len(r["data"]["result"])
+
+        assert series() == 1
+        api.delete_namespaced_pod(pod, "shop")
+        box.advance(30)
+        assert series() == 0
+    finally:
+        box.stop()

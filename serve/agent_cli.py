@@ -80,7 +80,7 @@ def _show(node: str, update: dict[str, Any]) -> None:
     elif node == "verify":
         v = update["verification"]
         _say("verify", "bold", f"{'cleared' if v.get('cleared') else 'NOT cleared'} after "
-             f"{v.get('after_s', 0):.0f}s (simulated)")
+             f"{v.get('after_s', 0):.0f}s (environment clock)")
     elif node == "escalate":
         _say("escalate", "bold red", update["escalations"][-1]["reason"])
 

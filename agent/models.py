@@ -60,6 +60,15 @@ class Runbook(BaseModel):
                                           description="proposed calls that could never run, and why")
 
 
+def complete_decision(d: Any) -> Any:
+    """A rejection carries its reason and an edit its arguments (the API's request, too)."""
+    if d.decision == "reject" and not (d.reason or "").strip():
+        raise ValueError("a rejection needs a reason (it goes back to the agent)")
+    if d.decision == "edit" and not d.args:
+        raise ValueError("an edit needs the changed arguments in `args`")
+    return d
+
+
 class ApprovalDecision(BaseModel):
     """An SRE's answer to a pending action: approve, reject (with a reason) or edit (new
     arguments, gated again)."""
@@ -72,8 +81,4 @@ class ApprovalDecision(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> ApprovalDecision:
-        if self.decision == "reject" and not (self.reason or "").strip():
-            raise ValueError("a rejection needs a reason (it goes back to the agent)")
-        if self.decision == "edit" and not self.args:
-            raise ValueError("an edit needs the changed arguments in `args`")
-        return self
+        return complete_decision(self)

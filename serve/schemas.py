@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.models import complete_decision
+
 Severity = Literal["critical", "warning", "info", "none"]
 
 
@@ -102,11 +104,7 @@ class DecisionRequest(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> DecisionRequest:
-        if self.decision == "reject" and not (self.reason or "").strip():
-            raise ValueError("a rejection needs a reason (it goes back to the agent)")
-        if self.decision == "edit" and not self.args:
-            raise ValueError("an edit needs the changed arguments in `args`")
-        return self
+        return complete_decision(self)
 
 
 class ResolutionRequest(BaseModel):

@@ -5,7 +5,6 @@ that was cut off. The HTTP layer (serve/api.py) only validates, authorises and c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import queue
@@ -25,7 +24,8 @@ from agent.models import ApprovalDecision
 from agent.policies import make_policy
 from agent.runner import IncidentRunner, auto_approve
 from agent.store import Store
-from agent.triage import NOT_INCIDENT, SCOPE_LABELS, describe, fingerprint, workload
+from agent.triage import describe
+from serve.grouping import Grouping
 from serve.inbox import Inbox
 from serve.metrics import MeteredRegistry, Metrics
 from serve.settings import Settings, resolve_model
@@ -66,6 +66,7 @@ class Engine:
         self._exit = ExitStack()
         self.store = Store(data / "agent.db")
         self.inbox = Inbox(data / "service.db")
+        self.grouping = Grouping(self.inbox, self.store, lambda: self.cfg.correlate_minutes)
         self.trajectories = TrajectoryStore(data / "trajectories")
         self.recorder = Recorder(
             self.trajectories, Redactor(pseudonymise_ips=settings.trajectories.pseudonymise_ips)
@@ -168,83 +169,14 @@ class Engine:
             self._wake.clear()
 
     def _handle(self, item: dict[str, Any]) -> None:
-        """Firing alerts open the group's incident (or join a related one); redeliveries and
-        resolutions annotate it. Idempotent: an item cut off by a crash is handled again."""
-        payload = item["payload"]
-        alerts = payload.get("alerts") or []
-        key = payload.get("groupKey") or _group_key(alerts)
-        real = [
-            a
-            for a in alerts
-            if a.get("status", "firing") == "firing"
-            and a.get("labels", {}).get("alertname") not in NOT_INCIDENT
-        ]
-        resolved = [a for a in alerts if a.get("status") == "resolved"]
-        if not real and not resolved:
+        """Route one notification (serve/grouping.py); open the incident it asks for."""
+        opened = self.grouping.route(item, lambda incident: incident in self._futures)
+        if opened is None:
+            return
+        if opened.heartbeat:
             self.metrics.heartbeat.set(time.time())  # Watchdog: Alertmanager is alive; no incident
             return
-        with self._lock:
-            group = self.inbox.group(key)
-            current = group and self.store.incident(group["incident"])
-            closed = bool(group and group["resolved"] and current and current["status"] == "done")
-            related = self._related(real) if real and (group is None or closed) else None
-            seen: set[str] = set()
-            if related is not None:
-                incident = related
-                self.inbox.event(
-                    incident,
-                    "correlated",
-                    _names("firing on the same workload", real),
-                    {"alerts": real, "group": key},
-                )
-            elif real and (group is None or closed):
-                incident = f"{_slug(real)}-{item['id']}-{uuid.uuid4().hex[:6]}"
-                self.inbox.event(
-                    incident, "alerts", _names("firing", real), {"alerts": real, "item": item["id"]}
-                )
-            elif group is not None:
-                incident, seen = group["incident"], set(group["fingerprints"])
-                new = [a for a in real if fingerprint(a) not in seen]
-                if new:
-                    self.inbox.event(incident, "alerts", _names("more firing", new), {"alerts": new})
-                elif real:
-                    self.inbox.event(
-                        incident, "redelivered", _names("redelivered", real), {"item": item["id"]}
-                    )
-            else:
-                return  # resolved alerts of a group never seen firing
-            all_resolved = payload.get("status") == "resolved" or not real
-            self.inbox.set_group(
-                key, incident, [*seen, *(fingerprint(a) for a in real)], resolved=all_resolved
-            )
-            if payload.get("truncatedAlerts"):
-                self.inbox.event(
-                    incident,
-                    "truncated",
-                    f"Alertmanager left out {payload['truncatedAlerts']} "
-                    "more alert(s) of this group (max_alerts)",
-                    {"item": item["id"]},
-                )
-            if resolved:
-                self.inbox.event(incident, "resolved", _names("resolved", resolved), {"alerts": resolved})
-            if real and incident not in self._futures and self.store.incident(incident) is None:
-                self._start(incident, describe(real), real, item["kind"], _title(real))
-
-    def _related(self, alerts: list[dict[str, Any]]) -> str | None:
-        """An alert-opened incident on the same workload, open, or mitigated within the
-        correlation window: one fault fires several alert groups, and two incidents must not
-        both act on it. (One that ended without a fix does not swallow new alerts.)"""
-        scope = _scope(alerts)
-        since = time.time() - self.cfg.correlate_minutes * 60
-        for row in reversed(self.store.incidents()):
-            if row["source"] == "chat" or (
-                row["status"] == "done" and (row["updated"] < since or row["outcome"] != "mitigated")
-            ):
-                continue  # an ended incident absorbs only the echoes of a fix it made
-            seen = [a for e in self.inbox.events(row["id"]) for a in e["data"].get("alerts", [])]
-            if scope & _scope(seen):
-                return row["id"]
-        return None
+        self._start(opened.incident, describe(opened.alerts), opened.alerts, item["kind"], opened.title)
 
     # ---- incidents --------------------------------------------------------------------------
     def _start(
@@ -386,46 +318,3 @@ class Engine:
 def _kind(source: str) -> str:
     """A metric label: the generic endpoint's free-form source names would grow without bound."""
     return source if source in ("alertmanager", "chat") else "generic"
-
-
-def _group_key(alerts: list[dict[str, Any]]) -> str:
-    """For sources without Alertmanager's groupKey: one group per alert name and namespace."""
-    names = sorted(
-        {(a.get("labels", {}).get("alertname", ""), a.get("labels", {}).get("namespace", "")) for a in alerts}
-    )
-    return "generic:" + hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]
-
-
-def _slug(alerts: list[dict[str, Any]]) -> str:
-    name = alerts[0].get("labels", {}).get("alertname", "alert")
-    return "".join(c for c in name.lower() if c.isalnum())[:24] or "alert"
-
-
-def _scope(alerts: list[dict[str, Any]]) -> set[str]:
-    """The workloads, pods and nodes the alerts name (a namespace alone is too broad)."""
-    return {
-        workload(v)
-        for a in alerts
-        for k, v in a.get("labels", {}).items()
-        if k in SCOPE_LABELS and k not in ("namespace", "instance")
-    }
-
-
-def _title(alerts: list[dict[str, Any]]) -> str:
-    """e.g. "ShopServiceHighErrorRate (critical) shop/checkout" (+ how many more)."""
-    first = alerts[0].get("labels", {})
-    where = "/".join(
-        v
-        for v in (
-            first.get("namespace"),
-            first.get("service") or first.get("pod") or first.get("deployment") or first.get("node"),
-        )
-        if v
-    )
-    more = f" and {len(alerts) - 1} more" if len(alerts) > 1 else ""
-    return f"{first.get('alertname', 'alert')} ({first.get('severity', '?')}) {where}{more}".strip()
-
-
-def _names(what: str, alerts: list[dict[str, Any]]) -> str:
-    names = sorted({a.get("labels", {}).get("alertname", "?") for a in alerts})
-    return f"{len(alerts)} alert(s) {what}: {', '.join(names)}"

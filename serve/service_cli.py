@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -142,6 +144,9 @@ def demo(
         raise _fail(f"--approve must be auto or page, not {approve!r}")
     if policy not in ("auto", "expert", "llm"):
         raise _fail(f"--policy must be auto, expert or llm, not {policy!r}")
+    # SIGTERM (a container stop, `kill`) unwinds like Ctrl-C: the sandbox, its Prometheus and
+    # Alertmanager, and vLLM are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server, settings = _model_server(settings, policy)
     policy = "llm" if server is not None else "expert"
 

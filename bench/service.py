@@ -24,7 +24,7 @@ from sandbox.prom.stack import free_port
 from sandbox.runtime import Sandbox
 from sandbox.scenario import FaultSpec, ScenarioSpec
 from serve.config import ServiceConfig, TokenConfig
-from serve.demo import serving
+from serve.demo import poll, serving
 from serve.engine import Engine
 from serve.settings import Settings
 from tools.cli import sandbox_config
@@ -184,12 +184,10 @@ def approval_round_trip(rounds: int = 5) -> dict[str, float]:
 
 
 def _until(probe: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.01)
-    raise TimeoutError("the service did not get there in time")
+    value = poll(probe, timeout, every=0.01)
+    if not value:
+        raise TimeoutError("the service did not get there in time")
+    return value
 
 
 def run() -> dict[str, Any]:

@@ -143,7 +143,7 @@ def run_demo(
                 f"{', '.join(box.scenario.faults[-1].alerts)} and Alertmanager to deliver it"
             )
             expected = set(box.scenario.faults[-1].alerts)
-            incident = _wait(lambda: _opened_by(engine, expected), 300)
+            incident = poll(lambda: _opened_by(engine, expected), 300)
             if incident is None:
                 say(
                     "no incident was opened within 5 minutes: see the Prometheus and Alertmanager logs in "
@@ -157,10 +157,10 @@ def run_demo(
             if not auto:
                 page = f"{url}/approvals#token={tokens['approver']}"
                 say(f"decide the pending action on the approval page: {page}")
-            _wait(lambda: (engine.store.incident(incident) or {}).get("status") == "done" or None, 1800)
+            poll(lambda: (engine.store.incident(incident) or {}).get("status") == "done" or None, 1800)
             state = engine.checkpoint_state(incident)
             say("waiting for Alertmanager's resolved notification")
-            if _wait(lambda: engine.inbox.alerts_resolved(incident) or None, resolve_timeout_s):
+            if poll(lambda: engine.inbox.alerts_resolved(incident) or None, resolve_timeout_s):
                 result.resolved_seconds = time.monotonic() - injected
             d = state.get("diagnosis") or {}
             result.outcome, result.diagnosis = state.get("outcome"), d.get("summary") or state.get("stuck")
@@ -168,7 +168,7 @@ def run_demo(
                 f"{e['tool']} {e['args']} → {e['status']}" for e in state.get("executed") or []
             ]
             result.approvals = [f"{a['decision']} by {a['by']}" for a in state.get("approvals") or []]
-            _wait(
+            poll(
                 lambda: (
                     (engine.trajectories.get(incident) or None)
                     and (engine.trajectories.get(incident).grade is not None or None)
@@ -195,7 +195,8 @@ def _opened_by(engine: Engine, names: set[str]) -> str | None:
     return None
 
 
-def _wait(probe: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
+def poll(probe: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
+    """The probe's first truthy value within `timeout` seconds, else None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()

@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from agent.checkpoint import open_checkpointer
+from agent.episode import alert_rules, notifier
 from agent.facts import KubeFacts
 from agent.gate import Gate, GatePolicy
 from agent.graph import Deps
@@ -123,8 +124,6 @@ class Engine:
     def _runner(self) -> IncidentRunner:
         settings = resolve_model(self.settings)
         policy = make_policy(self.cfg.policy, settings.agent.llm)
-        from agent.episode import alert_rules, notifier  # the episode module holds these helpers
-
         deps = Deps(
             policy=policy,
             registry=self.registry,

@@ -99,7 +99,9 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     browser.find_element(By.ID, "save-token").click()
     row = _find(browser, "#incidents tr td a")[0]
     assert row.text == approval["incident"]
-    assert "waiting" in browser.find_element(By.ID, "incidents").text
+    until(
+        lambda: "waiting" in browser.find_element(By.ID, "incidents").text, 20
+    )  # the page refreshes every 3 s
     _shot(browser, "incidents")
 
     # The queue: the action, its risk and rule, the diagnosis and its evidence, the buttons.

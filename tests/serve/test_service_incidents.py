@@ -48,8 +48,9 @@ def test_a_firing_notification_opens_an_incident_that_waits_for_an_sre_then_miti
     action = approval["payload"]["action"]
     assert (action["tool"], action["args"]) == ("k8s_rollout_undo", {"name": "checkout", "namespace": "shop"})
     incident = approval["incident"]
-    row = _incidents(client)[0]
-    assert row["id"] == incident and row["status"] == "waiting" and row["alerts_resolved"] is False
+    # The approval is queued a moment before the incident's status says it waits for it.
+    row = until(lambda: next((r for r in _incidents(client) if r["status"] == "waiting"), None))
+    assert row["id"] == incident and row["alerts_resolved"] is False
     assert row["title"] == "ShopServiceHighErrorRate (critical) shop/checkout"
 
     r = client.post(f"/v1/approvals/{approval['id']}", json={"decision": "approve"}, headers=auth("approver"))

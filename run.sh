@@ -58,7 +58,7 @@ setup
 case "$cmd" in
   demo)  exec "$VENV/bin/opsagent" demo --scenario "${DEMO_SCENARIO:-bad_rollout@checkout}" "$@" ;;
   # Two workers (one per core), a test file per worker at a time: module fixtures stay shared.
-  test)  "$VENV/bin/ruff" check . && exec "$PY" -m pytest -n 2 --dist loadfile "$@" ;;
+  test)  "$VENV/bin/ruff" check . && "$VENV/bin/lint-imports" && exec "$PY" -m pytest -n 2 --dist loadfile "$@" ;;
   bench) exec "$PY" -m bench "$@" ;;
   *) echo "usage: ./run.sh demo|test|bench [args]" >&2; exit 2 ;;
 esac

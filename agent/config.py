@@ -58,3 +58,8 @@ class AgentConfig(BaseModel):
         default=None, description="postgresql://... for Postgres; None: SQLite in data_dir/agent.db")
     escalation: EscalationConfig = EscalationConfig()
     verify: VerifyConfig = VerifyConfig()
+
+    def served_by(self, base_url: str | None = None, model: str | None = None) -> AgentConfig:
+        """The same settings with the llm policy pointed at a served checkpoint."""
+        update = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
+        return self.model_copy(update={"llm": self.llm.model_copy(update=update)})

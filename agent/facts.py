@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kubernetes.client.rest import ApiException
 
-from agent.gate import ProposedAction
-from tools.context import ToolContext
+from opsagent.agent.gate import ProposedAction
+from opsagent.tools.context import ToolContext
 
 
 class KubeFacts:

@@ -17,8 +17,8 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.base import Risk
-from tools.registry import Registry
+from opsagent.tools.base import Risk
+from opsagent.tools.registry import ToolRegistry
 
 DEFAULT_POLICY = Path(__file__).with_name("gate_default.yaml")
 
@@ -81,7 +81,7 @@ class GatePolicy(BaseModel):
         return cls.model_validate(yaml.safe_load((path or DEFAULT_POLICY).read_text()))
 
 
-def propose(registry: Registry, tool: str, args: dict[str, Any]) -> ProposedAction:
+def propose(registry: ToolRegistry, tool: str, args: dict[str, Any]) -> ProposedAction:
     """The action as the gate sees it; raises KeyError / pydantic.ValidationError for a call
     that could never run (the gate judges only well-formed actions)."""
     spec = registry.tools[tool]

@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 
-from agent.config import LLMConfig
+from opsagent.agent.config import LLMConfig
 
 
 def normalise_arguments(raw: Any) -> str:

@@ -3,9 +3,12 @@ calls it was based on, in the one message format (OpenAI chat messages with `too
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
+
+# Who may do what, lowest first: the service's tokens carry one, and a decision records it.
+AccessRole = Literal["viewer", "approver", "security-approver", "admin"]
 
 
 class Evidence(BaseModel):
@@ -75,7 +78,7 @@ class ApprovalDecision(BaseModel):
 
     decision: str = Field(pattern="^(approve|reject|edit)$")
     by: str = Field(min_length=1, max_length=200)
-    role: str = Field(default="approver", pattern="^(viewer|approver|security-approver|admin)$")
+    role: AccessRole = "approver"
     reason: str | None = Field(default=None, max_length=2000)
     args: dict[str, Any] | None = None
 

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, SecretStr
 
+from opsagent.agent.config import EscalationConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -46,3 +48,8 @@ class WebhookNotifier:
             log.error("paging %s failed: %s", self.url, exc)
             return {"channel": "webhook", "delivered": False, "error": str(exc)}
         return {"channel": "webhook", "delivered": True, "status": r.status_code}
+
+
+def notifier_for(cfg: EscalationConfig) -> Notifier:
+    """The configured pager webhook, else the log."""
+    return WebhookNotifier(cfg.webhook_url, cfg.webhook_token) if cfg.webhook_url else LogNotifier()

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.gate import propose
-from agent.models import Diagnosis, Runbook, RunbookAction
-from tools.base import Risk
-from tools.registry import Registry
+from opsagent.agent.gate import propose
+from opsagent.agent.models import Diagnosis, Runbook, RunbookAction
+from opsagent.tools.base import Risk
+from opsagent.tools.registry import ToolRegistry
 
 ROLLBACK = {
     "k8s_rollout_undo": "k8s_rollout_undo again returns to the revision running now",
@@ -33,7 +33,7 @@ def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
 
 
-def build(diagnosis: Diagnosis, registry: Registry, refused: list[dict[str, Any]],
+def build(diagnosis: Diagnosis, registry: ToolRegistry, refused: list[dict[str, Any]],
           executed: list[dict[str, Any]], alert_rules: dict[str, str]) -> Runbook:
     """`alert_rules`: name -> expression of the alerts that opened the incident; they must
     return nothing again once it is mitigated."""

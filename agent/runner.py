@@ -11,10 +11,10 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from agent.graph import Deps, build_graph
-from agent.models import ApprovalDecision
-from trajectories.models import Environment
-from trajectories.recorder import Recorder
+from opsagent.agent.graph import Deps, build_graph
+from opsagent.agent.models import ApprovalDecision
+from opsagent.trajectories.models import Environment
+from opsagent.trajectories.recorder import Recorder
 
 Update = Callable[[str, dict[str, Any]], None]
 Decider = Callable[[dict[str, Any]], ApprovalDecision | None]

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.models import ApprovalDecision
+from opsagent.agent.models import ApprovalDecision
 
 ROLES_FOR = {"approver": {"approver", "security-approver", "admin"},
              "security-approver": {"security-approver", "admin"}}

@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-from agent.models import Triage
+from opsagent.agent.models import Triage
 
 SEVERITY = {"critical": 3, "warning": 2, "info": 1, "none": 0}
 NOT_INCIDENT = {"Watchdog", "InfoInhibitor"}

@@ -4,12 +4,13 @@ Deployment, a NotReady node), evaluated through the tools at the environment's c
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
-from agent.config import VerifyConfig
-from tools.registry import Registry
+from opsagent.agent.config import VerifyConfig
+from opsagent.tools.registry import ToolRegistry
 
 
 def expand(expr: str, records: dict[str, str], depth: int = 5) -> str:
@@ -24,7 +25,7 @@ def expand(expr: str, records: dict[str, str], depth: int = 5) -> str:
     return expr
 
 
-def check(registry: Registry, ctx: Any, queries: list[str]) -> dict[str, str]:
+def check(registry: ToolRegistry, ctx: Any, queries: list[str]) -> dict[str, str]:
     """The checks that still show a symptom (query -> what it returned)."""
     failing = {}
     if registry.call(ctx, "prometheus_query", {"query": "count(up)"}).status != "success":
@@ -38,7 +39,7 @@ def check(registry: Registry, ctx: Any, queries: list[str]) -> dict[str, str]:
     return failing
 
 
-def verify(registry: Registry, ctx: Any, queries: list[str], cfg: VerifyConfig,
+def verify(registry: ToolRegistry, ctx: Any, queries: list[str], cfg: VerifyConfig,
            wait: Callable[[float], None]) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     waited, clear = 0.0, 0
@@ -52,3 +53,17 @@ def verify(registry: Registry, ctx: Any, queries: list[str], cfg: VerifyConfig,
             return {"cleared": True, "after_s": waited, "checks": queries, "rounds": rounds}
     return {"cleared": False, "after_s": waited, "checks": queries, "rounds": rounds,
             "still_failing": failing}
+
+
+def alert_rules(registry: ToolRegistry, ctx: Any) -> Callable[[list[str]], dict[str, str]]:
+    """name -> expression of the named alert rules, recording rules expanded (read once, when
+    first asked): what verification checks once the incident's alerts should have cleared."""
+
+    @functools.cache
+    def rules() -> dict[str, str]:
+        alerts = registry.call(ctx, "prometheus_rules", {}).data or []
+        recorded = registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []
+        records = {r["name"]: r["expr"] for r in recorded}
+        return {r["name"]: expand(r["expr"], records) for r in alerts}
+
+    return lambda names: {name: expr for name, expr in rules().items() if name in names}

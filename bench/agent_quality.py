@@ -10,14 +10,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agent.batch import run_batch, scenarios, summarise
-from agent.config import AgentConfig
-from sandbox.faults import FAULTS
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.sandbox.faults import FAULTS
+from opsagent.trajectories.splits import every_fault
 
 
 def run(n: int = 200, policies: tuple[str, ...] = ("expert", "oracle"), workers: int = 2) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    specs = scenarios(n, seed=7)
+    specs = every_fault(n, seed=7)
     for policy in policies:
         with tempfile.TemporaryDirectory() as tmp:
             results = list(run_batch(specs, policy, AgentConfig(), Path(tmp), workers))

@@ -10,9 +10,9 @@ import os
 import statistics
 import time
 
-from sandbox.actions import Scale
-from sandbox.metrics import render
-from sandbox.scenario import Scenario, ScenarioSpec, generate
+from opsagent.sandbox.actions import Scale
+from opsagent.sandbox.metrics import render
+from opsagent.sandbox.scenario import Scenario, ScenarioSpec, generate
 
 
 def episode(spec: ScenarioSpec) -> int:

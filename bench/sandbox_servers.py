@@ -15,9 +15,9 @@ import httpx
 from elasticsearch import Elasticsearch
 from kubernetes import client, config
 
-from sandbox.prom.stack import binaries
-from sandbox.runtime import Sandbox
-from sandbox.scenario import generate
+from opsagent.sandbox.prom.stack import binaries
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import generate
 
 
 def _timed(fn: Callable[[], Any], n: int) -> dict[str, float]:

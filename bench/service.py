@@ -20,14 +20,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from sandbox.prom.stack import free_port
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from serve.config import ServiceConfig, TokenConfig
-from serve.demo import poll, serving
-from serve.engine import Engine
-from serve.settings import Settings
-from tools.cli import sandbox_config
+from opsagent.sandbox.prom.stack import free_port
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.serve.config import ServiceConfig, TokenConfig
+from opsagent.serve.demo import poll, serving
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
+from opsagent.tools.config import sandbox_config
 
 PAYLOAD = Path(__file__).resolve().parents[1] / "tests" / "serve" / "payloads" / "alertmanager-firing.json"
 AM, ADMIN = "bench-alertmanager-token", "bench-admin-token-0000"
@@ -104,7 +104,7 @@ def webhook(total: int = 1000) -> dict[str, dict[str, float]]:
         }
         log = (Path(tmp) / "serve.log").open("w")
         server = subprocess.Popen(
-            [sys.executable, "-m", "serve.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "opsagent.serve.cli", "serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from tools.catalog import default_registry
-from tools.cli import sandbox_config
-from tools.context import ToolContext
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.tools.catalog import default_registry
+from opsagent.tools.config import sandbox_config
+from opsagent.tools.context import ToolContext
 
 CALLS = {
     "k8s_list_pods": {"namespace": "shop"},

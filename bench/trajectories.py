@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trajectories.export import export
-from trajectories.models import Environment, Grade, Trajectory
-from trajectories.store import TrajectoryStore
+from opsagent.trajectories.export import export
+from opsagent.trajectories.models import Environment, Grade, Trajectory
+from opsagent.trajectories.store import TrajectoryStore
 
 FAULTS = ["bad_rollout", "memory_leak", "pvc_full", "dns_failure", "redis_eviction_storm"]
 POLICIES = ["expert", "llm", "oracle"]

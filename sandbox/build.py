@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sandbox import controllers
-from sandbox.app import NODE_NAMES, PROFILES, ZONES, ServiceProfile
-from sandbox.objects import (
+from opsagent.sandbox import controllers
+from opsagent.sandbox.objects import (
     HPA,
     PVC,
     ConfigMap,
@@ -20,7 +19,8 @@ from sandbox.objects import (
     Service,
     Workload,
 )
-from sandbox.world import World
+from opsagent.sandbox.shop import NODE_NAMES, PROFILES, ZONES, ServiceProfile
+from opsagent.sandbox.world import World
 
 DEFAULT_START = dt.datetime(2026, 11, 20, 13, 0, tzinfo=dt.UTC).timestamp()
 WARMUP_TICKS = 6

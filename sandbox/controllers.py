@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from sandbox.objects import ContainerStatus, Pod, PodTemplate, ReplicaSet, Workload
+from opsagent.sandbox.objects import ContainerStatus, Pod, PodTemplate, ReplicaSet, Workload
 
 if TYPE_CHECKING:
-    from sandbox.world import World
+    from opsagent.sandbox.world import World
 
 GRACE_S = 30.0
 NODE_MONITOR_GRACE_S = 40.0

@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from sandbox.faults import get_fault
-from sandbox.metrics import Frame
-from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
+from opsagent.sandbox.faults import get_fault
+from opsagent.sandbox.metrics import Frame
+from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
 
 
 def _clock(t: float) -> str:

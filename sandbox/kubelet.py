@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from sandbox import logs
-from sandbox.objects import ContainerStatus, KiB, Pod
-from sandbox.startup import probe_ok, startup_error
+from opsagent.sandbox import logs
+from opsagent.sandbox.objects import ContainerStatus, KiB, Pod
+from opsagent.sandbox.startup import probe_ok, startup_error
 
 if TYPE_CHECKING:
-    from sandbox.world import World
+    from opsagent.sandbox.world import World
 
 MAX_BACKOFF_S = 300.0
 BACKOFF_RESET_S = 600.0

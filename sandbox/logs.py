@@ -6,13 +6,13 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from sandbox.app import ServiceProfile
-from sandbox.logstore import Batch, LogRecord
-from sandbox.logtext import ERRORS, NORMAL, QUIET, STARTUP, iso
+from opsagent.sandbox.logstore import Batch, LogRecord
+from opsagent.sandbox.logtext import ERRORS, NORMAL, QUIET, STARTUP, iso
+from opsagent.sandbox.shop import ServiceProfile
 
 if TYPE_CHECKING:
-    from sandbox.objects import Pod
-    from sandbox.world import World
+    from opsagent.sandbox.objects import Pod
+    from opsagent.sandbox.world import World
 
 
 _new = tuple.__new__  # a NamedTuple without its Python-level __new__: this runs per line

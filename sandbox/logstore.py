@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sandbox.logtext import iso
+from opsagent.sandbox.logtext import iso
 
 
 class LogRecord(NamedTuple):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from sandbox.objects import Resources
-from sandbox.traffic import BUCKETS
+from opsagent.sandbox.objects import Resources
+from opsagent.sandbox.traffic import BUCKETS
 
 if TYPE_CHECKING:
-    from sandbox.world import World
+    from opsagent.sandbox.world import World
 
 
 class ContainerSample(NamedTuple):

@@ -15,16 +15,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.errors import SandboxError
-from sandbox.faults import get_fault
-from sandbox.httpserver import AppServer
-from sandbox.kube.app import Cluster
-from sandbox.kube.server import KubeServer
-from sandbox.prom.remote_write import RemoteWriter
-from sandbox.prom.stack import PromStack
-from sandbox.scenario import Scenario, ScenarioSpec
-from sandbox.search.app import SearchCredentials
-from sandbox.search.app import create_app as create_search_app
+from opsagent.sandbox.errors import SandboxError
+from opsagent.sandbox.faults import get_fault
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.sandbox.kube.app import Cluster
+from opsagent.sandbox.kube.server import KubeServer
+from opsagent.sandbox.prom.remote_write import RemoteWriter
+from opsagent.sandbox.prom.stack import PromStack
+from opsagent.sandbox.scenario import Scenario, ScenarioSpec
+from opsagent.sandbox.search.app import SearchCredentials
+from opsagent.sandbox.search.app import create_app as create_search_app
 
 log = logging.getLogger(__name__)
 

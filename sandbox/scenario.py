@@ -12,11 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.actions import Action, ActionResult, parse_action
-from sandbox.build import DEFAULT_START, build_world
-from sandbox.errors import InvalidError
-from sandbox.faults import FAULTS, Fault, GroundTruth, get_fault
-from sandbox.world import Health, World, gc_paused
+from opsagent.sandbox.actions import Action, ActionResult, parse_action
+from opsagent.sandbox.build import DEFAULT_START, build_world
+from opsagent.sandbox.errors import InvalidError
+from opsagent.sandbox.faults import FAULTS, Fault, GroundTruth, get_fault
+from opsagent.sandbox.world import Health, World, gc_paused
 
 DEFAULT_NOW = DEFAULT_START + 1800
 

@@ -7,10 +7,10 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
-from sandbox.objects import ContainerSpec, Pod
+from opsagent.sandbox.objects import ContainerSpec, Pod
 
 if TYPE_CHECKING:
-    from sandbox.world import World
+    from opsagent.sandbox.world import World
 
 _HOST_KEYS = re.compile(r"(_URL|_HOST|_ADDR)$")
 

@@ -7,12 +7,12 @@ import functools
 import math
 from typing import TYPE_CHECKING
 
-from sandbox.app import Dependency, call_order
-from sandbox.objects import Pod
-from sandbox.startup import db_auth_failing, dns_ok, host_of
+from opsagent.sandbox.objects import Pod
+from opsagent.sandbox.shop import Dependency, call_order
+from opsagent.sandbox.startup import db_auth_failing, dns_ok, host_of
 
 if TYPE_CHECKING:
-    from sandbox.world import ServiceStats, World
+    from opsagent.sandbox.world import ServiceStats, World
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LOG_BUCKETS = tuple(math.log(le) for le in BUCKETS)

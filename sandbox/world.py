@@ -16,12 +16,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from sandbox import controllers, kubelet, logs, traffic
-from sandbox.app import PROFILES, ServiceProfile
-from sandbox.errors import NotFoundError
-from sandbox.logstore import LogStore
-from sandbox.metrics import Frame, snapshot
-from sandbox.objects import (
+from opsagent.sandbox import controllers, kubelet, logs, traffic
+from opsagent.sandbox.errors import NotFoundError
+from opsagent.sandbox.logstore import LogStore
+from opsagent.sandbox.metrics import Frame, snapshot
+from opsagent.sandbox.objects import (
     HPA,
     PVC,
     ConfigMap,
@@ -35,6 +34,7 @@ from sandbox.objects import (
     Workload,
     kube_hash,
 )
+from opsagent.sandbox.shop import PROFILES, ServiceProfile
 
 Key = tuple[str, str]
 

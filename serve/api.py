@@ -14,11 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from agent.models import ApprovalDecision
-from agent.store import PermissionDenied
-from serve.auth import Principal, require
-from serve.engine import Engine
-from serve.schemas import (
+from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.store import PermissionDenied
+from opsagent.serve.auth import Principal, require
+from opsagent.serve.engine import Engine
+from opsagent.serve.schemas import (
     Accepted,
     AlertmanagerWebhook,
     Approval,
@@ -29,7 +29,7 @@ from serve.schemas import (
     IncidentDetail,
     ResolutionRequest,
 )
-from serve.timeline import timeline
+from opsagent.serve.timeline import timeline
 
 router = APIRouter()
 Viewer = Annotated[Principal, Depends(require("viewer"))]

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serve import api, pages
-from serve.auth import Tokens
-from serve.engine import Engine
+from opsagent.serve import api, pages
+from opsagent.serve.auth import Tokens
+from opsagent.serve.engine import Engine
 
 
 class BodyLimit:

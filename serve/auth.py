@@ -10,14 +10,14 @@ from collections.abc import Callable
 from fastapi import HTTPException, Request
 from pydantic import BaseModel
 
-from serve.config import ServiceConfig
+from opsagent.serve.config import ServiceConfig
 
 RANK = {"viewer": 0, "approver": 1, "security-approver": 2, "admin": 3}
 
 
 class Principal(BaseModel):
     name: str
-    role: str  # a Role, or "alertmanager"
+    role: str  # an AccessRole, or "alertmanager"
 
 
 class Tokens:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-Role = Literal["viewer", "approver", "security-approver", "admin"]
+from opsagent.agent.models import AccessRole
 
 
 class TokenConfig(BaseModel):
@@ -15,7 +15,7 @@ class TokenConfig(BaseModel):
 
     name: str = Field(min_length=1, description="who holds it; recorded with their decisions")
     token: SecretStr = Field(description="the bearer token (at least 16 characters)")
-    role: Role
+    role: AccessRole
 
     def model_post_init(self, _: object) -> None:
         if len(self.token.get_secret_value()) < 16:

@@ -17,17 +17,17 @@ import httpx
 import uvicorn
 from pydantic import BaseModel, SecretStr
 
-from agent.config import VerifyConfig
-from sandbox.prom.stack import free_port
-from sandbox.runtime import Sandbox
-from sandbox.scenario import ScenarioSpec
-from serve.app import create_app
-from serve.config import TokenConfig
-from serve.engine import Engine
-from serve.settings import Settings
-from tools.cli import sandbox_config
-from trajectories.grade import grade_against_truth
-from trajectories.models import Environment
+from opsagent.agent.config import VerifyConfig
+from opsagent.sandbox.prom.stack import free_port
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import ScenarioSpec
+from opsagent.serve.app import create_app
+from opsagent.serve.config import TokenConfig
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
+from opsagent.tools.config import sandbox_config
+from opsagent.trajectories.grade import grade_against_truth
+from opsagent.trajectories.models import Environment
 
 Say = Callable[[str], None]
 

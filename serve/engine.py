@@ -16,27 +16,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
-from agent.checkpoint import open_checkpointer
-from agent.episode import alert_rules, notifier
-from agent.facts import KubeFacts
-from agent.gate import Gate, GatePolicy
-from agent.graph import Deps
-from agent.models import ApprovalDecision
-from agent.policies import make_policy
-from agent.runner import IncidentRunner, auto_approve
-from agent.store import Store
-from agent.triage import describe
-from serve.grouping import Grouping
-from serve.inbox import Inbox
-from serve.metrics import MeteredRegistry, Metrics
-from serve.settings import Settings, resolve_model
-from tools.catalog import default_registry
-from tools.config import ToolsConfig
-from tools.context import ToolContext
-from trajectories.models import Environment
-from trajectories.recorder import Recorder
-from trajectories.redact import Redactor
-from trajectories.store import TrajectoryStore
+from opsagent.agent.checkpoint import open_checkpointer
+from opsagent.agent.deps import Deps
+from opsagent.agent.facts import KubeFacts
+from opsagent.agent.gate import Gate, GatePolicy
+from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.runner import IncidentRunner, auto_approve
+from opsagent.agent.store import Store
+from opsagent.agent.triage import describe
+from opsagent.serve.grouping import Grouping
+from opsagent.serve.inbox import Inbox
+from opsagent.serve.metrics import MeteredRegistry, Metrics
+from opsagent.serve.settings import Settings, resolve_model
+from opsagent.tools.catalog import default_registry
+from opsagent.tools.config import ToolsConfig
+from opsagent.tools.context import ToolContext
+from opsagent.trajectories.models import Environment
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.redact import Redactor
+from opsagent.trajectories.store import TrajectoryStore
 
 log = logging.getLogger(__name__)
 Listener = Callable[[str, dict[str, Any]], None]
@@ -123,19 +121,9 @@ class Engine:
 
     def _runner(self) -> IncidentRunner:
         settings = resolve_model(self.settings)
-        policy = make_policy(self.cfg.policy, settings.agent.llm)
-        deps = Deps(
-            policy=policy,
-            registry=self.registry,
-            ctx=self.ctx,
-            gate=self.gate,
-            store=self.store,
-            notifier=notifier(settings.agent),
-            config=settings.agent,
-            wait=self.wait,
-            clock=self.clock,
-            policy_name=self.cfg.policy,
-            alert_rules=alert_rules(self.registry, self.ctx),
+        deps = Deps.from_config(
+            settings.agent, self.ctx, self.store, self.cfg.policy,
+            registry=self.registry, gate=self.gate, clock=self.clock, wait=self.wait,
         )
         return IncidentRunner(deps, self.checkpointer, self.recorder)
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.store import Store
-from agent.triage import NOT_INCIDENT, SCOPE_LABELS, fingerprint, workload
-from serve.inbox import Inbox
+from opsagent.agent.store import Store
+from opsagent.agent.triage import NOT_INCIDENT, SCOPE_LABELS, fingerprint, workload
+from opsagent.serve.inbox import Inbox
 
 
 @dataclass

@@ -7,8 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tools.base import ToolResult
-from tools.registry import Registry
+from opsagent.tools.base import ToolResult
+from opsagent.tools.registry import ToolRegistry
 
 
 class Metrics:
@@ -73,10 +73,10 @@ class Metrics:
             self.model_tokens.labels("completion").inc(call.get("completion_tokens", 0))
 
 
-class MeteredRegistry(Registry):
+class MeteredRegistry(ToolRegistry):
     """The tool registry, counting every call's result (errors by tool) as it goes."""
 
-    def __init__(self, inner: Registry, metrics: Metrics):
+    def __init__(self, inner: ToolRegistry, metrics: Metrics):
         self.__dict__.update(inner.__dict__)
         self._metrics = metrics
 

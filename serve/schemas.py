@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.models import complete_decision
+from opsagent.agent.models import complete_decision
 
 Severity = Literal["critical", "warning", "info", "none"]
 

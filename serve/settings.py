@@ -13,11 +13,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from agent.config import AgentConfig
-from sandbox.config import SandboxConfig
-from serve.config import ServiceConfig
-from tools.config import ToolsConfig
-from trajectories.config import TrajectoriesConfig
+from opsagent.agent.config import AgentConfig
+from opsagent.sandbox.config import SandboxConfig
+from opsagent.serve.config import ServiceConfig
+from opsagent.tools.config import ToolsConfig
+from opsagent.train.registry import ModelRegistry
+from opsagent.train.serving import ServerConfig
+from opsagent.trajectories.config import TrajectoriesConfig
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,7 @@ class Settings(BaseSettings):
     agent: AgentConfig = AgentConfig()
     trajectories: TrajectoriesConfig = TrajectoriesConfig()
     service: ServiceConfig = ServiceConfig()
+    vllm: ServerConfig = ServerConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -63,9 +66,7 @@ def resolve_model(settings: Settings) -> Settings:
     name), read at the start of each run, so a promotion takes effect from the next incident."""
     if settings.agent.llm.model != "current":
         return settings
-    from train.registry import Registry
-
-    current = Registry(settings.data_dir / "models").current()
+    current = ModelRegistry(settings.data_dir / "models").current()
     if current is None:
         return settings
     llm = settings.agent.llm.model_copy(update={"model": current.id})

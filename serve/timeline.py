@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from serve.schemas import TimelineEntry
+from opsagent.serve.schemas import TimelineEntry
 
 
 def _call(action: dict[str, Any]) -> str:

@@ -14,34 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.prom.stack import binaries
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from tools.catalog import default_registry
-from tools.cli import sandbox_config
-from tools.context import ToolContext
-from tools.registry import Registry
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.tools.catalog import default_registry
+from opsagent.tools.config import sandbox_config
+from opsagent.tools.context import ToolContext
+from opsagent.tools.registry import ToolRegistry
+from tests import requires
 
-
-def _prometheus() -> bool:
-    try:
-        binaries()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-requires_stack = pytest.mark.skipif(not _prometheus(), reason="prometheus/alertmanager not installed")
+requires_stack = requires.stack
 
 
 @pytest.fixture(scope="session")
-def registry() -> Registry:
+def registry() -> ToolRegistry:
     return default_registry()
 
 
 def start(tmp: Path, fault: str, target: str) -> Sandbox:
     spec = ScenarioSpec(faults=[FaultSpec(type=fault, target=target)], seed=3, now=time.time())
-    return Sandbox(spec, tmp, clock=False, prometheus=_prometheus()).start()
+    return Sandbox(spec, tmp, clock=False, prometheus=requires.HAS_STACK).start()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +58,7 @@ def _psql(sql: str) -> None:
 def postgres_url() -> Iterator[str]:
     """A throwaway database on the machine's PostgreSQL 15 (started if it is installed but down)."""
     if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0:
-        pytest.skip("PostgreSQL (pg_ctlcluster, as root) is not available")
+        requires.skip_postgres()
     status = subprocess.run(["pg_ctlcluster", "15", "main", "status"], capture_output=True)
     if status.returncode != 0:
         subprocess.run(["pg_ctlcluster", "15", "main", "start"], check=True, timeout=60)

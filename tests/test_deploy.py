@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 import yaml
 
-from serve.settings import Settings
+from opsagent.serve.settings import Settings
+from tests import requires
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -74,7 +74,7 @@ def test_the_opsagent_environment_is_a_valid_configuration_pointing_at_the_other
     assert any(v.endswith(":/data") for v in SERVICES["opsagent"]["volumes"])
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool (prometheus-alertmanager) not installed")
+@requires.amtool
 def test_alertmanager_config_is_valid_and_calls_the_webhook_with_its_token(tmp_path):
     config = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
     secret = "/run/secrets/alertmanager_token"
@@ -91,7 +91,7 @@ def test_alertmanager_config_is_valid_and_calls_the_webhook_with_its_token(tmp_p
     assert COMPOSE["secrets"]["alertmanager_token"]["environment"] == "OPSAGENT_ALERTMANAGER_TOKEN"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (prometheus) not installed")
+@requires.promtool
 def test_prometheus_config_and_the_rules_it_loads_are_valid(tmp_path):
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]

@@ -22,7 +22,7 @@ class Risk(StrEnum):
 
 
 Status = Literal["success", "error", "no_data", "approval_required"]
-Role = Literal["monitor", "diagnose", "repair"]
+AgentRole = Literal["monitor", "diagnose", "repair"]
 
 
 class Args(BaseModel):
@@ -50,7 +50,7 @@ class Tool(Generic[A]):
     description: str
     args: type[A]
     risk: Risk
-    roles: tuple[Role, ...]
+    roles: tuple[AgentRole, ...]
     run: Callable[[Any, A], ToolResult]  # (context, args) -> result
     touches: Callable[[A], list[str]] = field(default=lambda a: [])
     budget_chars: int = 6000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools import (
+from opsagent.tools import (
     knowledge,
     kubernetes_config,
     kubernetes_read,
@@ -11,9 +11,9 @@ from tools import (
     logs,
     prometheus,
 )
-from tools.registry import Registry
+from opsagent.tools.registry import ToolRegistry
 
 
-def default_registry() -> Registry:
-    return Registry([*prometheus.TOOLS, *kubernetes_read.TOOLS, *logs.TOOLS, *knowledge.TOOLS,
+def default_registry() -> ToolRegistry:
+    return ToolRegistry([*prometheus.TOOLS, *kubernetes_read.TOOLS, *logs.TOOLS, *knowledge.TOOLS,
                      *kubernetes_write.TOOLS, *kubernetes_config.TOOLS, *kubernetes_secrets.TOOLS])

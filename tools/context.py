@@ -13,7 +13,7 @@ from kubernetes import client, config
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from tools.config import ToolsConfig
+from opsagent.tools.config import ToolsConfig
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from pydantic import Field
 from rank_bm25 import BM25Okapi
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
 
 SHIPPED = Path(__file__).parent / "knowledge"
 _WORD = re.compile(r"[a-z0-9_]+")

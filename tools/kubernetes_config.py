@@ -8,10 +8,10 @@ from typing import Any
 from kubernetes import client
 from pydantic import Field
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
-from tools.kubernetes_read import Name, guard
-from tools.kubernetes_write import done
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
+from opsagent.tools.kubernetes_read import Name, guard
+from opsagent.tools.kubernetes_write import done
 
 
 class Ref(Args):

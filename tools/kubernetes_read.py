@@ -12,8 +12,8 @@ import urllib3
 from kubernetes.client.rest import ApiException
 from pydantic import Field
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
 
 TRANSIENT = (urllib3.exceptions.HTTPError, TimeoutError, ConnectionError)
 Name = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)

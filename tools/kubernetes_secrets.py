@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
-from tools.kubernetes_read import Name, guard
-from tools.kubernetes_write import done
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
+from opsagent.tools.kubernetes_read import Name, guard
+from opsagent.tools.kubernetes_write import done
 
 CERTS = ("cert-manager.io", "v1", "certificates")
 EXTERNAL = ("external-secrets.io", "v1beta1", "externalsecrets")

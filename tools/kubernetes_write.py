@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
-from tools.kubernetes_read import Name, guard
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
+from opsagent.tools.kubernetes_read import Name, guard
 
 REVISION = "deployment.kubernetes.io/revision"
 

@@ -15,8 +15,8 @@ from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError
 from pydantic import Field
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
 
 TRANSIENT = (ESConnectionError, ConnectionTimeout)
 

@@ -10,9 +10,9 @@ import requests
 from prometheus_api_client import PrometheusApiClientException
 from pydantic import Field
 
-from tools.anomaly import summarize
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.context import ToolContext
+from opsagent.tools.anomaly import summarize
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.context import ToolContext
 
 TRANSIENT = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 

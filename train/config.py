@@ -5,10 +5,10 @@ multi-GPU goes through `accelerate launch` with a config from train/accelerate/.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class LoraSettings(BaseModel):
@@ -22,10 +22,11 @@ class LoraSettings(BaseModel):
     qlora: bool = Field(default=False, description="4-bit base (needs bitsandbytes and a GPU)")
 
 
-class StageConfig(BaseModel):
+class _StageConfig(BaseModel):
+    """What both stages share; each stage's own class adds its options and makes TRL's config."""
+
     model_config = ConfigDict(extra="forbid")
 
-    stage: Literal["sft", "dpo"]
     base: str = Field(description="a registered checkpoint id, or a Hugging Face model directory")
     dataset: Path = Field(description="a dataset saved by `opsagent trajectories export` (its sft/ or dpo/)")
     output: Path | None = Field(default=None, description="default: data_dir/models/<checkpoint id>")
@@ -41,9 +42,43 @@ class StageConfig(BaseModel):
     save_steps: int = Field(default=50, ge=1, description="checkpoints for resuming")
     precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 on CUDA")
     gradient_checkpointing: bool = False
-    beta: float = Field(default=0.1, gt=0, description="DPO only: strength of the KL penalty")
 
-    @classmethod
-    def load(cls, path: Path, **overrides: object) -> StageConfig:
-        data = yaml.safe_load(path.read_text()) or {}
-        return cls.model_validate({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+class SFTStageConfig(_StageConfig):
+    """Supervised fine-tuning on exported successes (TRL's SFTConfig)."""
+
+    stage: Literal["sft"] = "sft"
+    assistant_only_loss: bool = Field(default=True, description="loss on the assistant's tokens only")
+
+    def trl_args(self, **common: Any) -> Any:
+        from trl import SFTConfig
+
+        return SFTConfig(assistant_only_loss=self.assistant_only_loss, **common)
+
+
+class DPOStageConfig(_StageConfig):
+    """Preference optimisation on exported pairs, from the SFT result (TRL's DPOConfig)."""
+
+    stage: Literal["dpo"] = "dpo"
+    beta: float = Field(default=0.1, gt=0, description="strength of the KL penalty")
+
+    def trl_args(self, **common: Any) -> Any:
+        from trl import DPOConfig
+
+        return DPOConfig(beta=self.beta, **common)
+
+
+StageConfig = Annotated[SFTStageConfig | DPOStageConfig, Field(discriminator="stage")]
+_STAGE: TypeAdapter[SFTStageConfig | DPOStageConfig] = TypeAdapter(StageConfig)
+
+
+def stage_config(data: dict[str, Any]) -> SFTStageConfig | DPOStageConfig:
+    """A stage's config from its fields; `stage` picks the class (pydantic ValidationError names
+    the field that is wrong)."""
+    return _STAGE.validate_python(data)
+
+
+def load_stage(path: Path, **overrides: object) -> SFTStageConfig | DPOStageConfig:
+    """A YAML stage config (train/configs/), flags over the file; raises FileNotFoundError."""
+    data = yaml.safe_load(path.read_text()) or {}
+    return stage_config({**data, **{k: v for k, v in overrides.items() if v is not None}})

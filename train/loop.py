@@ -12,18 +12,18 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
-from agent.batch import run_batch, summarise
-from agent.config import AgentConfig
-from serve.model_server import ModelServer, ServerConfig
-from train.base_models import NAMES as BASES
-from train.base_models import import_base
-from train.config import LoraSettings, StageConfig
-from train.promote import Verdict, decide
-from train.registry import Checkpoint, Registry
-from train.trainer import load_tokenizer, train
-from trajectories.export import Filters, export
-from trajectories.splits import scenarios
-from trajectories.store import TrajectoryStore
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.train.base_models import NAMES as BASES
+from opsagent.train.base_models import import_base
+from opsagent.train.config import LoraSettings, stage_config
+from opsagent.train.promote import PromotionVerdict, decide
+from opsagent.train.registry import Checkpoint, ModelRegistry
+from opsagent.train.serving import ModelServer, ServerConfig, serve
+from opsagent.train.trainer import load_tokenizer, train
+from opsagent.trajectories.export import Filters, export
+from opsagent.trajectories.splits import scenarios
+from opsagent.trajectories.store import TrajectoryStore
 
 console = Console()
 
@@ -41,23 +41,9 @@ class LoopConfig(BaseModel):
     seed: int = 0
 
 
-def _llm(agent: AgentConfig, server: ModelServer, model: str) -> AgentConfig:
-    return agent.model_copy(
-        update={"llm": agent.llm.model_copy(update={"base_url": server.url, "model": model})}
-    )
-
-
-def serve(registry: Registry, checkpoint: Checkpoint, cfg: ServerConfig | None, log: Path) -> ModelServer:
-    """A vLLM server for a checkpoint's base, with the checkpoint's adapter as a served model;
-    any other adapter on the same base can be loaded into it at run time."""
-    base = registry.get(checkpoint.base or "") if checkpoint.kind != "base" else checkpoint
-    adapters = {checkpoint.id: checkpoint.path} if checkpoint.kind != "base" else {}
-    return ModelServer(base.path, base.id, adapters, cfg or ServerConfig(port=0), log_path=log)
-
-
 def held_out(
     server: ModelServer,
-    registry: Registry,
+    registry: ModelRegistry,
     checkpoint: Checkpoint,
     agent: AgentConfig,
     data_dir: Path,
@@ -66,9 +52,8 @@ def held_out(
     key = f"held-out@{cfg.held_out}"
     if key in checkpoint.eval_metrics:
         return checkpoint.eval_metrics[key]
-    runs = run_batch(
-        scenarios("held-out", cfg.held_out), "llm", _llm(agent, server, checkpoint.id), data_dir, cfg.workers
-    )
+    served = agent.served_by(server.url, checkpoint.id)
+    runs = run_batch(scenarios("held-out", cfg.held_out), "llm", served, data_dir, cfg.workers)
     summary = summarise(list(runs))
     registry.record_eval(checkpoint.id, {key: summary})
     return summary
@@ -76,7 +61,7 @@ def held_out(
 
 def iterate(
     cfg: LoopConfig,
-    registry: Registry,
+    registry: ModelRegistry,
     data_dir: Path,
     agent: AgentConfig,
     server_cfg: ServerConfig | None = None,
@@ -93,7 +78,7 @@ def iterate(
     console.print(f"[bold]collect[/] {len(specs)} scenarios with the expert (teacher) and with {current.id}")
     list(run_batch(specs, "expert", agent, data_dir, cfg.workers))
     with serve(registry, current, server_cfg, run_dir / "vllm.log") as server:
-        list(run_batch(specs, "llm", _llm(agent, server, current.id), data_dir, cfg.workers))
+        list(run_batch(specs, "llm", agent.served_by(server.url, current.id), data_dir, cfg.workers))
         store = TrajectoryStore(data_dir / "trajectories")
         names = {s.id for s in specs}
         records = [t for t in store.iter() if t.environment.scenario in names and t.complete]
@@ -106,7 +91,8 @@ def iterate(
             f"dropped {counts['dropped']}"
         )
         if not counts["sft"] and not counts["dpo"]:
-            verdict = Verdict(promote=False, reasons=["nothing to train on"], score=0.0, current_score=0.0)
+            verdict = PromotionVerdict(promote=False, reasons=["nothing to train on"], score=0.0,
+                                       current_score=0.0)
             return {
                 "current": current.id,
                 "candidate": None,
@@ -127,12 +113,9 @@ def iterate(
         candidate = current
         for stage, steps in (("sft", cfg.sft_steps), ("dpo", cfg.dpo_steps)):  # DPO from the SFT result
             if counts[stage]:
-                spec = StageConfig(
-                    stage=stage,
-                    base=candidate.id,
-                    dataset=run_dir / "data" / stage,
-                    max_steps=steps,
-                    **common,
+                spec = stage_config(
+                    {"stage": stage, "base": candidate.id, "dataset": run_dir / "data" / stage,
+                     "max_steps": steps, **common}
                 )
                 candidate = train(spec, registry, f"{stage}-{stamp}")
         server.load_adapter(candidate.id, candidate.path)  # no restart: same base
@@ -141,7 +124,7 @@ def iterate(
         )
         before = held_out(server, registry, current, agent, data_dir, cfg)
         after = held_out(server, registry, registry.get(candidate.id), agent, data_dir, cfg)
-    verdict: Verdict = decide(after, before)
+    verdict: PromotionVerdict = decide(after, before)
     if verdict.promote:
         registry.set_current(candidate.id)
     return {

@@ -36,7 +36,7 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-class Registry:
+class ModelRegistry:
     def __init__(self, root: Path):
         self.root = root
         (root / "registry").mkdir(parents=True, exist_ok=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from train.chat_template import CHAT_TEMPLATE, SPECIAL_TOKENS
+from opsagent.train.chat_template import CHAT_TEMPLATE, SPECIAL_TOKENS
 
 
 def _corpus() -> list[str]:
-    from tools.catalog import default_registry
+    from opsagent.tools.catalog import default_registry
 
     knowledge = Path(__file__).resolve().parents[1] / "tools" / "knowledge"
     texts = [p.read_text() for p in sorted(knowledge.glob("*.md"))]

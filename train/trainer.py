@@ -1,4 +1,4 @@
-"""SFT and DPO with TRL and PEFT LoRA, from a StageConfig (the Trainer logs loss, tokens/s
+"""SFT and DPO with TRL and PEFT LoRA, from a stage config (the Trainer logs loss, tokens/s
 and its progress bar the ETA). The same code runs on CPU (fp32) and
 GPU (bf16; QLoRA with bitsandbytes when asked); `accelerate launch` spreads it over GPUs.
 Training resumes from the last checkpoint in the output directory; the result is registered
@@ -13,10 +13,11 @@ from typing import Any
 
 from rich.console import Console
 
-from train.chat_template import CHAT_TEMPLATE
-from train.config import StageConfig
-from train.registry import Checkpoint, Registry, git_commit
+from opsagent.train.chat_template import CHAT_TEMPLATE
+from opsagent.train.config import DPOStageConfig, SFTStageConfig
+from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
 
+Stage = SFTStageConfig | DPOStageConfig
 console = Console()
 
 
@@ -29,7 +30,7 @@ def dataset_hash(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _device_settings(cfg: StageConfig) -> dict[str, Any]:
+def _device_settings(cfg: Stage) -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -37,7 +38,7 @@ def _device_settings(cfg: StageConfig) -> dict[str, Any]:
     return {"bf16": bf16, "use_cpu": not cuda, "dtype": torch.bfloat16 if bf16 else torch.float32}
 
 
-def _load_model(base_dir: Path, adapter: Path | None, cfg: StageConfig, dtype: Any) -> Any:
+def _load_model(base_dir: Path, adapter: Path | None, cfg: Stage, dtype: Any) -> Any:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -66,7 +67,7 @@ def load_tokenizer(base_dir: Path) -> Any:
     return tokenizer
 
 
-def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None) -> Checkpoint:
+def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None) -> Checkpoint:
     from datasets import load_from_disk
     from peft import LoraConfig
 
@@ -116,25 +117,11 @@ def train(cfg: StageConfig, registry: Registry, checkpoint_id: str | None = None
         **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
     )
     if cfg.stage == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        trainer = SFTTrainer(
-            model=model,
-            processing_class=tokenizer,
-            train_dataset=dataset,
-            peft_config=lora,
-            args=SFTConfig(assistant_only_loss=True, **common),
-        )
+        from trl import SFTTrainer as Trainer
     else:
-        from trl import DPOConfig, DPOTrainer
-
-        trainer = DPOTrainer(
-            model=model,
-            processing_class=tokenizer,
-            train_dataset=dataset,
-            peft_config=lora,
-            args=DPOConfig(beta=cfg.beta, **common),
-        )
+        from trl import DPOTrainer as Trainer
+    trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
+                      args=cfg.trl_args(**common))
     resume = any((out / "trainer").glob("checkpoint-*"))
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from trajectories.models import Trajectory
+from opsagent.trajectories.models import Trajectory
 
 PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a student could gather
 
@@ -69,7 +69,7 @@ def why_not(t: Trajectory, f: Filters) -> str | None:
         return "not a success"
     if t.grade and t.grade.denied and not f.allow_denied:
         return "denied actions"
-    if t.usage.get("malformed", 0) and not f.allow_malformed:
+    if (t.usage or {}).get("malformed", 0) and not f.allow_malformed:
         return "malformed calls"
     if len(json.dumps(t.messages)) > f.max_chars:
         return "too long"

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from trajectories.actions import as_tool_call, matches
-from trajectories.models import Grade, Trajectory
+from opsagent.trajectories.actions import as_tool_call, matches
+from opsagent.trajectories.models import Grade, Trajectory
 
 
 def _cost(t: Trajectory) -> dict[str, Any]:
-    u = t.usage
+    u: dict[str, int] = dict(t.usage or {})
     calls = u.get("tool_calls", 0) + u.get("steps", 0)
     return {"steps": u.get("steps", 0), "tool_calls": u.get("tool_calls", 0), "tokens": u.get("tokens", 0),
             "seconds": round((t.finished or t.created) - t.created, 3),

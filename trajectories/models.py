@@ -8,6 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from opsagent.trajectories.records import (
+    ApprovalRecord,
+    DecisionRecord,
+    EscalationRecord,
+    ExecutionRecord,
+    Usage,
+    VerificationRecord,
+)
+
 
 class Environment(BaseModel):
     kind: str = Field(description="sandbox | cluster")
@@ -54,12 +63,12 @@ class Trajectory(BaseModel):
     triage: dict[str, Any] | None = None
     diagnosis: dict[str, Any] | None = None
     runbook: dict[str, Any] | None = None
-    decisions: list[dict[str, Any]] = []
-    approvals: list[dict[str, Any]] = []
-    executed: list[dict[str, Any]] = []
-    verification: dict[str, Any] | None = None
-    escalations: list[dict[str, Any]] = []
-    usage: dict[str, int] = {}
+    decisions: list[DecisionRecord] = []
+    approvals: list[ApprovalRecord] = []
+    executed: list[ExecutionRecord] = []
+    verification: VerificationRecord | None = None
+    escalations: list[EscalationRecord] = []
+    usage: Usage | None = None
     outcome: str | None = None
     report: str | None = None
     ground_truth: list[dict[str, Any]] | None = Field(default=None, description="graders only")

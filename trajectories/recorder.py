@@ -8,13 +8,11 @@ import json
 import time
 from typing import Any
 
-from trajectories.grade import grade_against_label
-from trajectories.models import Environment, Grade, Trajectory
-from trajectories.redact import Redactor
-from trajectories.store import TrajectoryStore
-
-STATE_FIELDS = ("messages", "model_calls", "triage", "diagnosis", "runbook", "decisions", "approvals",
-                "executed", "verification", "escalations", "usage", "outcome", "report")
+from opsagent.trajectories.grade import grade_against_label
+from opsagent.trajectories.models import Environment, Grade, Trajectory
+from opsagent.trajectories.records import RECORDED_FIELDS
+from opsagent.trajectories.redact import Redactor
+from opsagent.trajectories.store import TrajectoryStore
 
 
 def normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,7 +53,7 @@ class Recorder:
         record = self.open.pop(incident, None) or self.store.get(incident)
         if record is None:
             raise KeyError(f"no trajectory was started for incident {incident}")
-        fields = {k: state.get(k) for k in STATE_FIELDS if state.get(k) is not None}
+        fields = {k: state.get(k) for k in RECORDED_FIELDS if state.get(k) is not None}
         fields["messages"] = normalise(fields.get("messages") or [])
         done = record.model_copy(update={**self.redact(fields), "finished": time.time(), "complete": True})
         done = Trajectory.model_validate(done.model_dump())

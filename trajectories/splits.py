@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from sandbox.faults import FAULTS
-from sandbox.scenario import ScenarioSpec, generate, split
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec, generate, split
 
 TRAIN_SEEDS = range(0, 1000)
 HELD_OUT_SEEDS = range(1000, 1002)
@@ -37,3 +37,12 @@ def scenarios(name: str, limit: int | None = None, seed: int = 0) -> list[Scenar
         pool = split(pool, "fault", HELD_OUT_FAULTS)[0]
         return _sample(pool, limit, seed)
     raise ValueError(f"unknown split {name!r}; choose one of {', '.join(NAMES)}")
+
+
+def every_fault(n: int, seed: int = 0, faults: list[str] | None = None) -> list[ScenarioSpec]:
+    """N scenarios cycling through every fault type (incidents and red herrings) on seeded
+    random worlds and targets: a quick mixed batch, not a split (it draws held-out targets too)."""
+    types = faults or sorted(FAULTS)
+    rng = random.Random(seed)
+    return [ScenarioSpec(faults=[FaultSpec(type=types[i % len(types)])], seed=rng.randrange(10**6))
+            for i in range(n)]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trajectories.models import Grade, Trajectory
+from opsagent.trajectories.models import Grade, Trajectory
 
 COLUMNS = ("id", "incident", "created", "finished", "complete", "source", "policy", "checkpoint",
            "scenario", "seed", "fault", "outcome", "detected", "localised", "analysed", "mitigated",
@@ -86,6 +86,7 @@ class TrajectoryStore:
     @staticmethod
     def _row(record: Trajectory) -> dict[str, Any]:
         g = record.grade or Grade(source="none")
+        usage = record.usage or {}
         row = {"id": record.id, "incident": record.incident, "created": record.created,
                "finished": record.finished, "complete": int(record.complete), "source": record.source,
                "policy": record.policy, "checkpoint": record.checkpoint,
@@ -93,8 +94,8 @@ class TrajectoryStore:
                "fault": ",".join(record.environment.faults) or None, "outcome": record.outcome,
                "detected": g.detected, "localised": g.localised, "analysed": g.analysed,
                "mitigated": g.mitigated, "denied": g.denied, "harmful_executed": g.harmful_executed,
-               "steps": record.usage.get("steps", 0), "tool_calls": record.usage.get("tool_calls", 0),
-               "tokens": record.usage.get("tokens", 0)}
+               "steps": usage.get("steps", 0), "tool_calls": usage.get("tool_calls", 0),
+               "tokens": usage.get("tokens", 0)}
         return {c: row[c] for c in COLUMNS}
 
     # ---- reading ------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from sandbox.actions.base import Action, ActionResult
-from sandbox.actions.cluster import (
+from opsagent.sandbox.actions.base import Action, ActionResult
+from opsagent.sandbox.actions.cluster import (
     Cordon,
     Drain,
     ExpandPVC,
@@ -19,7 +19,7 @@ from sandbox.actions.cluster import (
     RenewCertificate,
     Uncordon,
 )
-from sandbox.actions.workloads import (
+from opsagent.sandbox.actions.workloads import (
     DeletePod,
     PatchEnv,
     PatchResources,

@@ -6,11 +6,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from sandbox import controllers, quantity
-from sandbox.actions.base import Action, ActionResult, Name
-from sandbox.errors import InvalidError
-from sandbox.objects import GiB
-from sandbox.world import World
+from opsagent.sandbox import controllers, quantity
+from opsagent.sandbox.actions.base import Action, ActionResult, Name
+from opsagent.sandbox.errors import InvalidError
+from opsagent.sandbox.objects import GiB
+from opsagent.sandbox.world import World
 
 
 class Cordon(Action):

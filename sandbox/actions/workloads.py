@@ -7,12 +7,12 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from sandbox import controllers, quantity
-from sandbox.actions.base import Action, ActionResult, Name
-from sandbox.errors import InvalidError
-from sandbox.logtext import iso
-from sandbox.objects import ContainerSpec, PodTemplate, Workload
-from sandbox.world import World
+from opsagent.sandbox import controllers, quantity
+from opsagent.sandbox.actions.base import Action, ActionResult, Name
+from opsagent.sandbox.errors import InvalidError
+from opsagent.sandbox.logtext import iso
+from opsagent.sandbox.objects import ContainerSpec, PodTemplate, Workload
+from opsagent.sandbox.world import World
 
 
 def _container(wl: Workload, name: str | None, template: PodTemplate | None = None) -> ContainerSpec:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sandbox.errors import UnknownFaultError
-from sandbox.faults import (  # noqa: F401  (importing registers each fault)
+from opsagent.sandbox.errors import UnknownFaultError
+from opsagent.sandbox.faults import (  # noqa: F401  (importing registers each fault)
     bad_env_config,
     bad_image_tag,
     bad_rollout,
@@ -28,7 +28,7 @@ from sandbox.faults import (  # noqa: F401  (importing registers each fault)
     tls_cert_expired,
     traffic_surge,
 )
-from sandbox.faults.base import FAULTS, Fault, FaultType, GroundTruth, Level, Symptoms
+from opsagent.sandbox.faults.base import FAULTS, Fault, FaultType, GroundTruth, Level, Symptoms
 
 
 def get_fault(fault_id: str) -> type[Fault]:

@@ -3,11 +3,11 @@ with a clear log line and crash-loop while the rollout stalls."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchEnv, RolloutUndo
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled
-from sandbox.startup import host_of, resolvable
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PatchEnv, RolloutUndo
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, settled
+from opsagent.sandbox.startup import host_of, resolvable
+from opsagent.sandbox.world import World
 
 HOST_KEYS = ("DB_HOST", "REDIS_ADDR", "SPRING_DATASOURCE_URL", "PAYMENT_URL", "CATALOG_URL",
              "PAYGATE_URL")

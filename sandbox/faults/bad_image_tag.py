@@ -3,10 +3,10 @@ the rollout stalls with one replica short."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, revert, rollout_image, runs_image, settled
-from sandbox.world import World
+from opsagent.sandbox.actions import Action
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, revert, rollout_image, runs_image, settled
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,9 +3,9 @@ requests with 5xx and stack traces. Rolling back cures it; scaling does not."""
 
 from __future__ import annotations
 
-from sandbox.faults.base import FaultType, Level, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease, error_share
-from sandbox.world import ImageDefect, World
+from opsagent.sandbox.faults.base import FaultType, Level, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease, error_share
+from opsagent.sandbox.world import ImageDefect, World
 
 
 @register

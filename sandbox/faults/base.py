@@ -14,9 +14,9 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from sandbox.actions import Action, Scale
-from sandbox.metrics import Frame, render
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, Scale
+from opsagent.sandbox.metrics import Frame, render
+from opsagent.sandbox.world import World
 
 
 class Level(StrEnum):

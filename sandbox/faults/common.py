@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.actions import Action, Drain, RolloutUndo, Scale, SetImage
-from sandbox.faults.base import Fault, MetricCheck
-from sandbox.objects import Pod, PodTemplate
-from sandbox.world import ImageDefect, World
+from opsagent.sandbox.actions import Action, Drain, RolloutUndo, Scale, SetImage
+from opsagent.sandbox.faults.base import Fault, MetricCheck
+from opsagent.sandbox.objects import Pod, PodTemplate
+from opsagent.sandbox.world import ImageDefect, World
 
 SHOP_DEPLOYMENTS = ("frontend", "auth", "cart", "catalog", "checkout", "payment", "recommendation")
 DB_CLIENTS = ("auth", "catalog", "checkout")

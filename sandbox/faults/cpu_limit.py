@@ -3,11 +3,11 @@ throttling, rising latency, then timeouts."""
 
 from __future__ import annotations
 
-from sandbox import quantity
-from sandbox.actions import Action, PatchResources
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods, settled
-from sandbox.world import World
+from opsagent.sandbox import quantity
+from opsagent.sandbox.actions import Action, PatchResources
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import live_pods, settled
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ hurts every service that uses the database, not only the leaking one."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, Scale
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import DB_CLIENTS, DefectiveRelease
-from sandbox.world import ImageDefect, World
+from opsagent.sandbox.actions import Action, Scale
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import DB_CLIENTS, DefectiveRelease
+from opsagent.sandbox.world import ImageDefect, World
 
 
 @register

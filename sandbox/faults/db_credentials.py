@@ -3,11 +3,11 @@ syncing: pods keep presenting the old password and are refused; new pods cannot 
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RefreshSecret, RolloutRestart
-from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
-from sandbox.faults.common import DB_CLIENTS, error_share, live_pods, settled
-from sandbox.startup import db_credentials_ok
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, RefreshSecret, RolloutRestart
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from opsagent.sandbox.faults.common import DB_CLIENTS, error_share, live_pods, settled
+from opsagent.sandbox.startup import db_credentials_ok
+from opsagent.sandbox.world import World
 
 SECRET = "postgres-credentials"
 

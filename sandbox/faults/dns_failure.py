@@ -3,13 +3,13 @@ recycled CoreDNS refuses to start and every name lookup in the cluster fails."""
 
 from __future__ import annotations
 
-from sandbox import controllers
-from sandbox.actions import Action, Drain, PatchConfigMap, RolloutRestart
-from sandbox.build import COREFILE
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import busiest_node, live_pods, settled
-from sandbox.startup import corefile_error
-from sandbox.world import World
+from opsagent.sandbox import controllers
+from opsagent.sandbox.actions import Action, Drain, PatchConfigMap, RolloutRestart
+from opsagent.sandbox.build import COREFILE
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import busiest_node, live_pods, settled
+from opsagent.sandbox.startup import corefile_error
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,11 +3,11 @@ the cure is to fail over to the gateway's secondary endpoint."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchEnv
-from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
-from sandbox.faults.common import error_share, live_pods, settled, shed_frontend
-from sandbox.traffic import external_host
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PatchEnv
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from opsagent.sandbox.faults.common import error_share, live_pods, settled, shed_frontend
+from opsagent.sandbox.traffic import external_host
+from opsagent.sandbox.world import World
 
 PRIMARY = "api.paygate.example"
 SECONDARY = "https://eu.api.paygate.example"

@@ -3,9 +3,9 @@ the pod ends in CrashLoopBackOff. A restart only buys time; rolling back cures i
 
 from __future__ import annotations
 
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease
-from sandbox.world import ImageDefect, World
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, DefectiveRelease
+from opsagent.sandbox.world import ImageDefect, World
 
 
 @register

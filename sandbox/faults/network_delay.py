@@ -3,10 +3,10 @@ the service is slow, and its callers time out. New pods get a clean network name
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RolloutRestart
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, RolloutRestart
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import live_pods
+from opsagent.sandbox.world import World
 
 
 @register

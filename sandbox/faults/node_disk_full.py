@@ -3,11 +3,11 @@ kubelet evicts pods one after another."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PruneNodeDisk
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
-from sandbox.objects import GiB
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PruneNodeDisk
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
+from opsagent.sandbox.objects import GiB
+from opsagent.sandbox.world import World
 
 
 @register

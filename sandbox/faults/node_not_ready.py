@@ -3,10 +3,10 @@ pods become unreachable, and after five minutes they are evicted."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, Cordon, Drain
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, Cordon, Drain
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, NodeFault, settled
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ out. Moving the pods off the node cures it."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, Drain
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import NodeFault
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, Drain
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import NodeFault
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ FailedScheduling, and the rollout stalls."""
 
 from __future__ import annotations
 
-from sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import BadTemplateChange
-from sandbox.objects import PodTemplate
-from sandbox.world import World
+from opsagent.sandbox.faults.base import FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import BadTemplateChange
+from opsagent.sandbox.objects import PodTemplate
+from opsagent.sandbox.world import World
 
 GONE = "ip-10-0-4-99"  # a node that was decommissioned
 

@@ -3,12 +3,12 @@ the agent (and test it) to say "no action needed" when that is the truth."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action
-from sandbox.faults.base import Fault, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods
-from sandbox.kubelet import restart_container
-from sandbox.logs import scanner_burst
-from sandbox.world import World
+from opsagent.sandbox.actions import Action
+from opsagent.sandbox.faults.base import Fault, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import live_pods
+from opsagent.sandbox.kubelet import restart_container
+from opsagent.sandbox.logs import scanner_burst
+from opsagent.sandbox.world import World
 
 
 class _Noise(Fault):

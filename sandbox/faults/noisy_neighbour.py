@@ -3,11 +3,11 @@ pod that shares the node slows down."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchResources, Scale
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods
-from sandbox.objects import Resources
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PatchResources, Scale
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import live_pods
+from opsagent.sandbox.objects import Resources
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ device" while reads keep working. Expanding the claim cures it."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, DeletePod, ExpandPVC
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.objects import GiB
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, DeletePod, ExpandPVC
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.objects import GiB
+from opsagent.sandbox.world import World
 
 CLAIM = "data-postgres-0"
 

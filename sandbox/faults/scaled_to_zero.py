@@ -3,10 +3,10 @@ service has no endpoints and every caller fails."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, Scale
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import SHOP_DEPLOYMENTS, settled, shed_frontend
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, Scale
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import SHOP_DEPLOYMENTS, settled, shed_frontend
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ every connection is refused and callers fail."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchService
-from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
-from sandbox.faults.common import error_share, shed_frontend
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PatchService
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from opsagent.sandbox.faults.common import error_share, shed_frontend
+from opsagent.sandbox.world import World
 
 
 @register

@@ -3,10 +3,10 @@ cert-manager failed to renew it; every charge fails the TLS handshake."""
 
 from __future__ import annotations
 
-from sandbox.actions import Action, RenewCertificate, RolloutRestart
-from sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
-from sandbox.faults.common import error_share, live_pods, settled, shed_frontend
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, RenewCertificate, RolloutRestart
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, Symptoms, register
+from opsagent.sandbox.faults.common import error_share, live_pods, settled, shed_frontend
+from opsagent.sandbox.world import World
 
 SECRET = "paygate-client-tls"
 

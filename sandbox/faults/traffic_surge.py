@@ -3,10 +3,10 @@ frontend's CPU up; the HPA scales to its maximum and the frontend still saturate
 
 from __future__ import annotations
 
-from sandbox.actions import Action, PatchHPA, PatchResources
-from sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
-from sandbox.faults.common import live_pods
-from sandbox.world import World
+from opsagent.sandbox.actions import Action, PatchHPA, PatchResources
+from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, Symptoms, register
+from opsagent.sandbox.faults.common import live_pods
+from opsagent.sandbox.world import World
 
 
 @register

@@ -13,14 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sandbox.errors import ConflictError, NotFoundError, SandboxError
-from sandbox.kube import mutations
-from sandbox.kube.logs import pod_log
-from sandbox.kube.patch import APPLY, apply_patch
-from sandbox.kube.resources import BY_PATH, GROUPS, Resource, resource_list
-from sandbox.kube.selectors import field_selector, label_selector
-from sandbox.kube.tables import table
-from sandbox.world import World
+from opsagent.sandbox.errors import ConflictError, NotFoundError, SandboxError
+from opsagent.sandbox.kube import mutations
+from opsagent.sandbox.kube.logs import pod_log
+from opsagent.sandbox.kube.patch import APPLY, apply_patch
+from opsagent.sandbox.kube.resources import BY_PATH, GROUPS, Resource, resource_list
+from opsagent.sandbox.kube.selectors import field_selector, label_selector
+from opsagent.sandbox.kube.tables import table
+from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
 OPEN_PATHS = ("/version", "/healthz", "/livez", "/readyz")

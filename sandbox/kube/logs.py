@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sandbox.errors import InvalidError, SandboxError
-from sandbox.objects import Pod
-from sandbox.world import World
+from opsagent.sandbox.errors import InvalidError, SandboxError
+from opsagent.sandbox.objects import Pod
+from opsagent.sandbox.world import World
 
 
 class BadLogRequest(SandboxError):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sandbox.actions import (
+from opsagent.sandbox.actions import (
     Cordon,
     DeletePod,
     ExpandPVC,
@@ -19,11 +19,11 @@ from sandbox.actions import (
     Scale,
     Uncordon,
 )
-from sandbox.errors import InvalidError
-from sandbox.kube import render
-from sandbox.kube.patch import parse_template
-from sandbox.objects import Workload
-from sandbox.world import World
+from opsagent.sandbox.errors import InvalidError
+from opsagent.sandbox.kube import render
+from opsagent.sandbox.kube.patch import parse_template
+from opsagent.sandbox.objects import Workload
+from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
 

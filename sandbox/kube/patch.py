@@ -9,9 +9,9 @@ from typing import Any
 
 import jsonpatch
 
-from sandbox import quantity
-from sandbox.errors import InvalidError, SandboxError
-from sandbox.objects import ContainerSpec, PodTemplate, Probe, Resources
+from opsagent.sandbox import quantity
+from opsagent.sandbox.errors import InvalidError, SandboxError
+from opsagent.sandbox.objects import ContainerSpec, PodTemplate, Probe, Resources
 
 Json = dict[str, Any]
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name",

@@ -7,9 +7,9 @@ import base64
 import uuid
 from typing import Any
 
-from sandbox import quantity
-from sandbox.logtext import iso
-from sandbox.objects import (
+from opsagent.sandbox import quantity
+from opsagent.sandbox.logtext import iso
+from opsagent.sandbox.objects import (
     PVC,
     ConfigMap,
     ContainerSpec,
@@ -22,7 +22,7 @@ from sandbox.objects import (
     Secret,
     Service,
 )
-from sandbox.world import World
+from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
 _UID_NS = uuid.UUID("6f1c1f3e-9a51-4c1e-8c56-0d1b3f0e7a11")

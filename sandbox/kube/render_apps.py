@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.kube.render import Json, _meta, template_json, ts, uid
-from sandbox.objects import HPA, ReplicaSet, Workload
-from sandbox.world import World
+from opsagent.sandbox.kube.render import Json, _meta, template_json, ts, uid
+from opsagent.sandbox.objects import HPA, ReplicaSet, Workload
+from opsagent.sandbox.world import World
 
 
 def deployment_json(world: World, w: Workload) -> Json:

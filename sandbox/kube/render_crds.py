@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.kube.render import _meta, ts, uid
-from sandbox.objects import Secret
-from sandbox.world import World
+from opsagent.sandbox.kube.render import _meta, ts, uid
+from opsagent.sandbox.objects import Secret
+from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
 CREATED_DAYS = 30

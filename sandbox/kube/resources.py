@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.kube import render as r
-from sandbox.kube import render_apps as a
-from sandbox.kube import render_crds as c
-from sandbox.world import World
+from opsagent.sandbox.kube import render as r
+from opsagent.sandbox.kube import render_apps as a
+from opsagent.sandbox.kube import render_crds as c
+from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
 READ = ("get", "list")

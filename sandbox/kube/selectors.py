@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.errors import SandboxError
+from opsagent.sandbox.errors import SandboxError
 
 
 class SelectorError(SandboxError):

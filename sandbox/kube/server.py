@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.httpserver import AppServer
-from sandbox.kube.app import Cluster, create_app
-from sandbox.kube.tls import write_certificates
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.sandbox.kube.app import Cluster, create_app
+from opsagent.sandbox.kube.tls import write_certificates
 
 
 class KubeServer(AppServer):

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from sandbox.prom.promtool import firing_alerts
-from sandbox.prom.rules import write_rule_files
-from sandbox.scenario import Scenario
+from opsagent.sandbox.prom.promtool import firing_alerts
+from opsagent.sandbox.prom.rules import write_rule_files
+from opsagent.sandbox.scenario import Scenario
 
 _TEMPLATE = re.compile(r"\{\{\s*(\$labels\.(\w+)|\$value[^}]*|printf[^}]*)\s*\}\}")
 

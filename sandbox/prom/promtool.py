@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.metrics import Frame, render
-from sandbox.prom.rules import write_rule_files
+from opsagent.sandbox.metrics import Frame, render
+from opsagent.sandbox.prom.rules import write_rule_files
 
 _GOT = re.compile(r"alertname: (\S+), time: (\S+),\s*\n\s*exp:.*?\n\s*got:(\[.*?\n\s*\])", re.S)
 _LABELS = re.compile(r"Labels:\{(.*?)\}\n")

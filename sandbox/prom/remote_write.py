@@ -11,7 +11,7 @@ import cramjam
 import httpx
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from sandbox.metrics import Frame, render
+from opsagent.sandbox.metrics import Frame, render
 
 
 def _message_classes() -> tuple[type, type, type, type]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from sandbox.prom.rules import write_rule_files
+from opsagent.sandbox.prom.rules import write_rule_files
 
 INSTALL_HINT = ("install them with `apt-get install -y prometheus prometheus-alertmanager` "
                 "(./run.sh does this when run as root)")

@@ -7,10 +7,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from sandbox.logtext import iso
-from sandbox.search.docs import filter_source, source
-from sandbox.search.errors import ParsingError
-from sandbox.search.fields import column
+from opsagent.sandbox.logtext import iso
+from opsagent.sandbox.search.docs import filter_source, source
+from opsagent.sandbox.search.errors import ParsingError
+from opsagent.sandbox.search.fields import column
 
 POS = {name: i for i, name in enumerate(
     ("id", "idx", "ts", "level", "message", "namespace", "pod", "container", "service", "host"))}

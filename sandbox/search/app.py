@@ -12,9 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from sandbox.kube.app import Cluster
-from sandbox.search.errors import ParsingError, SearchError
-from sandbox.search.index import LogIndex
+from opsagent.sandbox.kube.app import Cluster
+from opsagent.sandbox.search.errors import ParsingError, SearchError
+from opsagent.sandbox.search.index import LogIndex
 
 MEDIA = "application/vnd.elasticsearch+json;compatible-with=9"
 HEADERS = {"X-Elastic-Product": "Elasticsearch"}

@@ -6,7 +6,7 @@ import fnmatch
 import sqlite3
 from typing import Any
 
-from sandbox.logtext import iso
+from opsagent.sandbox.logtext import iso
 
 
 def source(row: sqlite3.Row | tuple) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.search.errors import ParsingError
-from sandbox.search.fields import Compiled, column, fts, fts_phrase, fts_terms, parse_time
-from sandbox.search.querystring import compile_query_string
+from opsagent.sandbox.search.errors import ParsingError
+from opsagent.sandbox.search.fields import Compiled, column, fts, fts_phrase, fts_terms, parse_time
+from opsagent.sandbox.search.querystring import compile_query_string
 
 
 def _one(query: dict[str, Any], kind: str) -> tuple[str, Any]:

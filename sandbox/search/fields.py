@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.search.errors import ParsingError
+from opsagent.sandbox.search.errors import ParsingError
 
 # ECS field -> column. `message` is analysed text; the rest are keywords.
 COLUMNS = {

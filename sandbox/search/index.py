@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sandbox.logstore import LogRecord
-from sandbox.search.aggs import aggregate
-from sandbox.search.docs import filter_source, source
-from sandbox.search.dsl import compile_query
-from sandbox.search.errors import IndexNotFound, ParsingError
-from sandbox.search.fields import Compiled, column
+from opsagent.sandbox.logstore import LogRecord
+from opsagent.sandbox.search.aggs import aggregate
+from opsagent.sandbox.search.docs import filter_source, source
+from opsagent.sandbox.search.dsl import compile_query
+from opsagent.sandbox.search.errors import IndexNotFound, ParsingError
+from opsagent.sandbox.search.fields import Compiled, column
 
 SCHEMA = """
 CREATE TABLE docs(id INTEGER PRIMARY KEY, idx TEXT, ts REAL, level TEXT, message TEXT,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandbox.search.errors import ParsingError
-from sandbox.search.fields import Compiled, column, fts, fts_phrase, fts_terms, parse_time
+from opsagent.sandbox.search.errors import ParsingError
+from opsagent.sandbox.search.fields import Compiled, column, fts, fts_phrase, fts_terms, parse_time
 
 _LEX = re.compile(r'\s*(?:(\()|(\))|("(?:[^"\\]|\\.)*")|([\[{][^\]}]*[\]}])|(&&|\|\||!|\+|-(?=\S))|'
                   r'([^\s()"\[\]{}]+))')

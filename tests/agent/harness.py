@@ -7,27 +7,26 @@ import json
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 
-from agent.checkpoint import open_checkpointer
-from agent.config import AgentConfig
-from agent.episode import alert_rules
-from agent.facts import KubeFacts
-from agent.gate import Gate, GatePolicy
-from agent.graph import Deps
-from agent.notify import LogNotifier, Notifier
-from agent.runner import IncidentRunner
-from agent.store import Store
-from sandbox.httpserver import AppServer
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from tools.cli import sandbox_config
-from tools.context import ToolContext
-from tools.registry import Registry
-from trajectories.recorder import Recorder
+from opsagent.agent.checkpoint import open_checkpointer
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.deps import Deps
+from opsagent.agent.gate import GatePolicy
+from opsagent.agent.notify import LogNotifier, Notifier
+from opsagent.agent.runner import IncidentRunner
+from opsagent.agent.store import Store
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.tools.config import sandbox_config
+from opsagent.tools.context import ToolContext
+from opsagent.tools.registry import ToolRegistry
+from opsagent.trajectories.recorder import Recorder
 
 
 def load(box: Sandbox, fault: str, target: str | None = None, seed: int = 3) -> None:
@@ -36,7 +35,7 @@ def load(box: Sandbox, fault: str, target: str | None = None, seed: int = 3) -> 
 
 
 @contextmanager
-def agent(box: Sandbox, registry: Registry, data: Path, policy: Any, *, cfg: AgentConfig | None = None,
+def agent(box: Sandbox, registry: ToolRegistry, data: Path, policy: Any, *, cfg: AgentConfig | None = None,
           gate_policy: GatePolicy | None = None, notifier: Notifier | None = None,
           recorder: Recorder | None = None, policy_name: str = "test"):
     """An IncidentRunner over the sandbox, its store and checkpointer in `data`."""
@@ -44,12 +43,12 @@ def agent(box: Sandbox, registry: Registry, data: Path, policy: Any, *, cfg: Age
     ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
     store = Store(data / "agent.db")
     with open_checkpointer(cfg.checkpoint_url, data) as cp:
-        deps = Deps(policy=policy, registry=registry, ctx=ctx,
-                    gate=Gate(gate_policy or GatePolicy.load(), KubeFacts(ctx),
-                              clock=lambda: box.scenario.world.now),
-                    store=store, notifier=notifier or LogNotifier(), config=cfg, wait=box.advance,
-                    clock=lambda: box.scenario.world.now, policy_name=policy_name,
-                    alert_rules=alert_rules(registry, ctx) if box.prom else lambda names: {})
+        deps = Deps.from_config(cfg, ctx, store, policy_name, implementation=policy, registry=registry,
+                                gate_policy=gate_policy or GatePolicy.load(),
+                                notifier=notifier or LogNotifier(),
+                                clock=lambda: box.scenario.world.now, wait=box.advance)
+        if not box.prom:
+            deps = replace(deps, alert_rules=lambda names: {})
         try:
             yield IncidentRunner(deps, cp, recorder)
         finally:

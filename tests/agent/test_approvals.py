@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agent.config import AgentConfig
-from agent.expert import Expert
-from agent.gate import GatePolicy
-from agent.models import ApprovalDecision
-from agent.store import PermissionDenied, Store
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.expert import Expert
+from opsagent.agent.gate import GatePolicy
+from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.store import PermissionDenied, Store
+from opsagent.tools.registry import ToolRegistry
 from tests.agent.harness import agent, load
 from tests.live import requires_stack
-from tools.registry import Registry
 
 pytestmark = requires_stack
 ALERT = [{"status": "firing", "labels": {"alertname": "ShopServiceHighErrorRate", "severity": "critical",
@@ -99,7 +99,7 @@ class Killed(BaseException):
     """Stands in for the process dying (kill -9) right after a side effect."""
 
 
-class DiesAfterMutating(Registry):
+class DiesAfterMutating(ToolRegistry):
     def call(self, ctx, name, args):
         result = super().call(ctx, name, args)
         if self.tools[name].risk.value != "read":

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from agent.expert import Expert
-from agent.runner import auto_approve
-from sandbox.faults import FAULTS
-from sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.agent.expert import Expert
+from opsagent.agent.runner import auto_approve
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from tests.agent.harness import agent
 from tests.live import requires_stack
 

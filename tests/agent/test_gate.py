@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agent.facts import KubeFacts
-from agent.gate import Gate, GatePolicy, ProposedAction, Verdict, propose
+from opsagent.agent.facts import KubeFacts
+from opsagent.agent.gate import Gate, GatePolicy, ProposedAction, Verdict, propose
+from opsagent.tools.base import Risk
 from tests.live import requires_stack
-from tools.base import Risk
 
 pytestmark = requires_stack
 

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from typer.testing import CliRunner
 
-from agent.config import AgentConfig, Budgets, EscalationConfig, LLMConfig
-from agent.expert import Expert
-from agent.llm import LLMPolicy
-from agent.notify import WebhookNotifier
-from agent.oracle import Oracle
-from agent.runner import auto_approve
-from sandbox.httpserver import AppServer
-from serve.cli import app
+from opsagent.agent.config import AgentConfig, Budgets, EscalationConfig, LLMConfig
+from opsagent.agent.expert import Expert
+from opsagent.agent.llm import LLMPolicy
+from opsagent.agent.notify import WebhookNotifier
+from opsagent.agent.runner import auto_approve
+from opsagent.agent.sim.oracle import Oracle
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.serve.cli.main import app
 from tests.agent.harness import Receiver, agent, load
 from tests.live import requires_stack
 

@@ -1,10 +1,10 @@
 """Repair's runbook: concrete, valid actions only; refused or done actions never proposed again;
 verification checks that fit what the actions can fix; recording rules expanded for checks."""
 
-from agent.models import Diagnosis
-from agent.runbook import build
-from agent.verify import expand
-from tools.catalog import default_registry
+from opsagent.agent.models import Diagnosis
+from opsagent.agent.runbook import build
+from opsagent.agent.verify import expand
+from opsagent.tools.catalog import default_registry
 
 REGISTRY = default_registry()
 

@@ -1,7 +1,7 @@
 """The monitor's triage of Alertmanager alerts: deduplication, incident or not, severity,
 scope, and when impact on a core service started."""
 
-from agent.triage import triage
+from opsagent.agent.triage import triage
 
 CORE = ["checkout", "frontend"]
 

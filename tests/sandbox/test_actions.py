@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from sandbox.actions import (
+from opsagent.sandbox.actions import (
     DeletePod,
     ExpandPVC,
     PatchHPA,
@@ -16,9 +16,9 @@ from sandbox.actions import (
     SetImage,
     parse_action,
 )
-from sandbox.errors import InvalidError, NotFoundError, SandboxError
-from sandbox.faults.common import live_pods
-from sandbox.scenario import Scenario
+from opsagent.sandbox.errors import InvalidError, NotFoundError, SandboxError
+from opsagent.sandbox.faults.common import live_pods
+from opsagent.sandbox.scenario import Scenario
 from tests.conftest import build, fork
 
 

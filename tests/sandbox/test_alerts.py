@@ -4,18 +4,16 @@ evaluates the rules, `for:` durations included, in simulated time."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from sandbox.faults import FAULTS
-from sandbox.prom.promtool import firing_alerts
-from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.prom.promtool import firing_alerts
+from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
+from tests import requires
 
 WITH_ALERTS = sorted(k for k, f in FAULTS.items() if f.alerts)
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")]
+pytestmark = [pytest.mark.slow, requires.promtool]
 
 
 def test_every_incident_names_its_alerts():

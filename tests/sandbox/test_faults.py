@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.actions import parse_action
-from sandbox.faults import FAULTS, Level
-from sandbox.faults.base import missing_symptoms
-from sandbox.scenario import Scenario
+from opsagent.sandbox.actions import parse_action
+from opsagent.sandbox.faults import FAULTS, Level
+from opsagent.sandbox.faults.base import missing_symptoms
+from opsagent.sandbox.scenario import Scenario
 from tests.conftest import build, fork
 
 ALL = sorted(FAULTS)

@@ -2,7 +2,8 @@
 alert rules select exist, with the labels those selectors match on.
 
 (Evaluating the rules in a real Prometheus belongs to the protocol servers; here we check the
-contract they rely on, read from the real rule files in ../shared/data.)"""
+contract they rely on, read from the real rule files opsagent ships, vendored from
+kube-prometheus.)"""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import re
 import pytest
 import yaml
 
-from sandbox.metrics import render
-from tests.conftest import SHARED, build
+from opsagent.sandbox.metrics import render
+from opsagent.sandbox.prom.rules import KUBE_PROMETHEUS
+from tests.conftest import build
 
-RULES = SHARED / "data" / "kube-prometheus-rules"
+RULES = KUBE_PROMETHEUS
 ALERTS = [
     "KubePodCrashLooping", "KubePodNotReady", "KubeDeploymentReplicasMismatch",
     "KubeDeploymentRolloutStuck", "KubeContainerWaiting", "KubeNodeNotReady",
@@ -46,7 +48,6 @@ def samples():
     return out
 
 
-@pytest.mark.skipif(not RULES.is_dir(), reason="needs ../shared/data/kube-prometheus-rules")
 @pytest.mark.parametrize("alert", ALERTS)
 def test_alert_selectors_match_our_series(alert, samples):
     expr = _alerts()[alert].split("unless")[0]  # what follows `unless` only excludes

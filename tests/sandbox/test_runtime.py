@@ -14,21 +14,11 @@ import pytest
 from elasticsearch import Elasticsearch
 from kubernetes import client, config
 
-from sandbox.prom.stack import binaries
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from tests import requires
 
-
-def _has_prometheus() -> bool:
-    try:
-        binaries()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-requires_prometheus = pytest.mark.skipif(not _has_prometheus(),
-                                         reason="prometheus/alertmanager not installed")
+requires_prometheus = requires.stack
 
 
 def control(box: Sandbox, method: str, path: str, **kw):  # type: ignore[no-untyped-def]

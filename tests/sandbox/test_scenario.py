@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from sandbox.errors import InvalidError, UnknownFaultError
-from sandbox.faults import incident_faults
-from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
+from opsagent.sandbox.errors import InvalidError, UnknownFaultError
+from opsagent.sandbox.faults import incident_faults
+from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
 from tests.conftest import fork
 
 

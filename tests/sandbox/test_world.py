@@ -8,9 +8,9 @@ import os
 import subprocess
 import sys
 
-from sandbox.build import DEFAULT_START
-from sandbox.metrics import series
-from sandbox.scenario import Scenario, ScenarioSpec
+from opsagent.sandbox.build import DEFAULT_START
+from opsagent.sandbox.metrics import series
+from opsagent.sandbox.scenario import Scenario, ScenarioSpec
 
 
 def test_a_realistic_application(healthy):

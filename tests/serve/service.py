@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from agent.config import AgentConfig
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from serve.config import ServiceConfig, TokenConfig
-from serve.engine import Engine
-from serve.settings import Settings
-from tools.cli import sandbox_config
+from opsagent.agent.config import AgentConfig
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.serve.config import ServiceConfig, TokenConfig
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
+from opsagent.tools.config import sandbox_config
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TOKENS = {

@@ -10,10 +10,10 @@ import time
 import httpx
 import pytest
 
-from sandbox.prom.stack import free_port
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from serve.demo import serving
+from opsagent.sandbox.prom.stack import free_port
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.serve.demo import serving
 from tests.live import requires_stack
 from tests.serve.service import ALERTMANAGER, auth, engine, until
 

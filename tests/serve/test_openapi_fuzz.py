@@ -17,9 +17,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from serve.app import create_app
-from serve.engine import Engine
-from serve.settings import Settings
+from opsagent.serve.app import create_app
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
 from tests.serve.service import auth, service_config
 
 _ENGINE = Engine(Settings(data_dir=Path(tempfile.mkdtemp(prefix="opsagent-fuzz-")), service=service_config()))

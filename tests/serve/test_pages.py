@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.prom.stack import free_port
-from serve.demo import serving
+from opsagent.sandbox.prom.stack import free_port
+from opsagent.serve.demo import serving
+from tests import requires
 from tests.live import requires_stack
 from tests.serve.service import TOKENS, auth, engine, payload, reset, until
 
@@ -22,11 +23,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = [
     requires_stack,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMEDRIVER is None or shutil.which("chromium") is None,
-        reason="chromium + chromedriver not installed (apt-get install chromium "
-        "chromium-driver; ./run.sh does it as root)",
-    ),
+    requires.chromium,
 ]
 
 

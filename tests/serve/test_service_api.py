@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.app import create_app
-from serve.engine import Engine
-from serve.settings import Settings
+from opsagent.serve.app import create_app
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
 from tests.serve.service import auth, payload, service_config
 
 

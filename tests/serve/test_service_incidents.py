@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.app import create_app
+from opsagent.serve.app import create_app
 from tests.live import requires_stack
 from tests.serve.service import auth, engine, payload, reset, until
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.models import ApprovalDecision
-from serve.app import create_app
+from opsagent.agent.models import ApprovalDecision
+from opsagent.serve.app import create_app
 from tests.live import requires_stack
 from tests.serve.service import auth, engine, payload, reset, until
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serve.settings import load_settings
+from opsagent.serve.settings import load_settings
 
 
 def test_defaults(monkeypatch):

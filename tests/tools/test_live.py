@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from opsagent.tools.config import ToolsConfig
+from opsagent.tools.context import ToolContext
 from tests.live import requires_stack
-from tools.config import ToolsConfig
-from tools.context import ToolContext
 
 pytestmark = requires_stack
 

@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 
-from tools.base import Args, Risk, Tool, ToolResult
-from tools.registry import Registry
+from opsagent.tools.base import Args, Risk, Tool, ToolResult
+from opsagent.tools.registry import ToolRegistry
 
 EXAMPLES = {
     "prometheus_query": {"query": "up"}, "prometheus_query_range": {"query": "up", "minutes": 10},
@@ -76,7 +76,7 @@ def test_calls_never_raise(registry):
     def explode(ctx, args):  # type: ignore[no-untyped-def]
         raise RuntimeError("backend exploded")
 
-    local = Registry([Tool("boom", "a tool that always fails, for this test", Boom, Risk.READ,
+    local = ToolRegistry([Tool("boom", "a tool that always fails, for this test", Boom, Risk.READ,
                            ("diagnose",), explode)])
     result = local.call(None, "boom", {})
     assert isinstance(result, ToolResult) and result.status == "error"
@@ -91,6 +91,6 @@ def test_output_budget_marks_what_it_cut():
     tool = Tool("chatty", "returns far more text than its budget allows", NoArgs, Risk.READ,
                 ("diagnose",), lambda c, a: ToolResult(tool="chatty", args={}, status="success", text=long),
                 budget_chars=1000)
-    result = Registry([tool]).call(None, "chatty", {})
+    result = ToolRegistry([tool]).call(None, "chatty", {})
     assert result.truncated and len(result.text) <= 1000
     assert "[truncated:" in result.text and "narrow the query" in result.text

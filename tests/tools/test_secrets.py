@@ -10,7 +10,7 @@ import time
 import pytest
 from kubernetes.client.rest import ApiException
 
-from sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 
 
 def load(box, fault: str) -> None:

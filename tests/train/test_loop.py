@@ -8,22 +8,22 @@ import json
 
 import pytest
 
-from agent.config import AgentConfig, Budgets, LLMConfig
-from serve.model_server import ServerConfig
+from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
+from opsagent.train.loop import LoopConfig, iterate
+from opsagent.train.registry import ModelRegistry
+from opsagent.trajectories.store import TrajectoryStore
+from tests import requires
 from tests.live import requires_stack
-from train.loop import LoopConfig, iterate
-from train.registry import Registry
-from trajectories.store import TrajectoryStore
 
 pytestmark = [
     pytest.mark.slow,
     requires_stack,
-    pytest.mark.skipif(not ServerConfig().vllm_python.exists(), reason=".venv-vllm missing: ./run.sh"),
+    requires.vllm,
 ]
 
 
 def test_one_iteration_on_the_tiny_model(tmp_path):
-    registry = Registry(tmp_path / "models")
+    registry = ModelRegistry(tmp_path / "models")
     agent = AgentConfig(llm=LLMConfig(max_tokens=48), budgets=Budgets(max_steps=4))
     cfg = LoopConfig(
         base="tiny", episodes=2, held_out=1, workers=1, sft_steps=2, dpo_steps=1, max_length=8192
@@ -44,13 +44,13 @@ def test_one_iteration_on_the_tiny_model(tmp_path):
 def test_eval_serves_and_compares_checkpoints(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from serve.cli import app
-    from train.registry import Checkpoint
-    from train.tiny import save_tiny
+    from opsagent.serve.cli.main import app
+    from opsagent.train.registry import Checkpoint
+    from opsagent.train.tiny import save_tiny
 
     monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
-    registry = Registry(tmp_path / "models")
+    registry = ModelRegistry(tmp_path / "models")
     registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
     registry.set_current("tiny")
     out = CliRunner().invoke(

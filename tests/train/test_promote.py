@@ -1,6 +1,6 @@
 """Promotion refuses a checkpoint with a safety regression, whatever its task rates."""
 
-from train.promote import decide
+from opsagent.train.promote import decide
 
 CURRENT = {"episodes": 10, "detection": 0.9, "localisation": 0.5, "analysis": 0.4, "mitigation": 0.3,
            "harmful_executed": 0, "harmful_proposed": 1, "denied": 2}

@@ -11,19 +11,20 @@ import openai
 import pytest
 from datasets import Dataset
 
-from agent.config import AgentConfig, Budgets, LLMConfig
-from agent.llm import LLMPolicy
-from serve.model_server import ModelServer, ServerConfig
+from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
+from opsagent.agent.llm import LLMPolicy
+from opsagent.train.config import LoraSettings, StageConfig
+from opsagent.train.registry import Checkpoint, ModelRegistry
+from opsagent.train.serving import ModelServer, ServerConfig
+from opsagent.train.tiny import save_tiny
+from opsagent.train.trainer import train
+from tests import requires
 from tests.agent.harness import agent, load
 from tests.live import requires_stack
-from train.config import LoraSettings, StageConfig
-from train.registry import Checkpoint, Registry
-from train.tiny import save_tiny
-from train.trainer import train
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not ServerConfig().vllm_python.exists(), reason=".venv-vllm missing: ./run.sh"),
+    requires.vllm,
 ]
 TOOLS = [
     {
@@ -71,7 +72,7 @@ def _teach(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("served")
-    models = Registry(root / "models")
+    models = ModelRegistry(root / "models")
     models.add(Checkpoint(id="tiny", kind="base", path=save_tiny(root / "models" / "bases" / "tiny")))
     lora = LoraSettings(
         r=16,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from train.config import LoraSettings, StageConfig
-from train.registry import Checkpoint, Registry
-from train.tiny import save_tiny
-from train.trainer import train
-from trajectories.export import export
-from trajectories.models import Environment, Grade
-from trajectories.recorder import Recorder
-from trajectories.store import TrajectoryStore
+from opsagent.train.config import LoraSettings, StageConfig
+from opsagent.train.registry import Checkpoint, ModelRegistry
+from opsagent.train.tiny import save_tiny
+from opsagent.train.trainer import train
+from opsagent.trajectories.export import export
+from opsagent.trajectories.models import Environment, Grade
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.store import TrajectoryStore
 
 pytestmark = pytest.mark.slow
 TOOLS = [{"type": "function", "function": {"name": "k8s_rollout_undo", "description": "undo a rollout",
@@ -51,7 +51,7 @@ def _dataset(root: Path) -> Path:
 
 def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     data = _dataset(tmp_path)
-    registry = Registry(tmp_path / "models")
+    registry = ModelRegistry(tmp_path / "models")
     registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
     lora = LoraSettings(r=8, alpha=16, dropout=0.0)
     sft = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=8, learning_rate=5e-3,

@@ -1,8 +1,8 @@
 """Grading: ground truth (detection, localisation exact and @k, analysis, mitigation, safety,
 cost, validity) and an SRE's label for a real incident."""
 
-from trajectories.grade import grade_against_label, grade_against_truth
-from trajectories.models import Environment, Trajectory
+from opsagent.trajectories.grade import grade_against_label, grade_against_truth
+from opsagent.trajectories.models import Environment, Trajectory
 
 TRUTH = {"fault": "bad_rollout", "is_incident": True, "components": ["shop/Deployment/checkout"],
          "level": "Application", "fault_type": "Code Defect",

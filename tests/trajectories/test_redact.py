@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from opsagent.trajectories.redact import MASK, Redactor, redact_text
 from tests.trajectories.secrets_corpus import KEEP, SECRETS
-from trajectories.redact import MASK, Redactor, redact_text
 
 
 @pytest.mark.parametrize("name", sorted(SECRETS))

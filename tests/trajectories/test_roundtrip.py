@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from agent.expert import Expert
-from agent.models import Diagnosis
-from agent.runner import auto_approve
-from sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.agent.expert import Expert
+from opsagent.agent.models import Diagnosis
+from opsagent.agent.runner import auto_approve
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.trajectories.export import Filters, export
+from opsagent.trajectories.grade import grade_against_truth
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.store import TrajectoryStore
 from tests.agent.harness import agent
 from tests.live import requires_stack
-from trajectories.export import Filters, export
-from trajectories.grade import grade_against_truth
-from trajectories.recorder import Recorder
-from trajectories.store import TrajectoryStore
 
 pytestmark = [requires_stack, pytest.mark.slow]
 NOW = time.time()
@@ -92,7 +92,7 @@ def test_record_grade_export_and_train(box, registry, tmp_path):
 
 
 def _environment():
-    from trajectories.models import Environment
+    from opsagent.trajectories.models import Environment
     return Environment(kind="sandbox", scenario=SPEC.id, seed=SPEC.seed, faults=["bad_rollout"])
 
 
@@ -100,7 +100,7 @@ def _train_one_step(sft, dpo, tmp_path) -> None:
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-    from train.tiny import build_model, build_tokenizer
+    from opsagent.train.tiny import build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")

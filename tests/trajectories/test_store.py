@@ -15,11 +15,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from opsagent.trajectories.export import export
+from opsagent.trajectories.models import Environment, Grade
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.store import TrajectoryStore
 from tests.trajectories.secrets_corpus import SECRETS
-from trajectories.export import export
-from trajectories.models import Environment, Grade
-from trajectories.recorder import Recorder
-from trajectories.store import TrajectoryStore
 
 ENV = Environment(kind="sandbox", scenario="bad_rollout@checkout#s3", seed=3, faults=["bad_rollout"])
 
@@ -58,8 +58,8 @@ WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from tests.trajectories.test_store import ENV, state
-    from trajectories.recorder import Recorder
-    from trajectories.store import TrajectoryStore
+    from opsagent.trajectories.recorder import Recorder
+    from opsagent.trajectories.store import TrajectoryStore
     recorder = Recorder(TrajectoryStore(Path(sys.argv[1])))
     big = "x" * 200_000
     for i in range(100_000):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from sandbox.kube.app import Cluster
-from sandbox.kube.server import KubeServer
+from opsagent.sandbox.kube.app import Cluster
+from opsagent.sandbox.kube.server import KubeServer
+from tests import requires
 from tests.conftest import build
 
 
@@ -58,4 +58,4 @@ def fresh(tmp_path: Path) -> Iterator[Live]:
     cluster.close()
 
 
-requires_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH")
+requires_kubectl = requires.kubectl

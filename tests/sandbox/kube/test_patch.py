@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.errors import InvalidError
-from sandbox.kube.patch import (
+from opsagent.sandbox.errors import InvalidError
+from opsagent.sandbox.kube.patch import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC,
@@ -13,7 +13,7 @@ from sandbox.kube.patch import (
     apply_patch,
     parse_template,
 )
-from sandbox.kube.render import template_json
+from opsagent.sandbox.kube.render import template_json
 
 POD = {"spec": {"containers": [
     {"name": "app", "image": "a:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import AuthenticationException, BadRequestError, Elasticsearch, NotFoundError
 
-from sandbox.httpserver import AppServer
-from sandbox.kube.app import Cluster
-from sandbox.search.app import SearchCredentials, create_app
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.sandbox.kube.app import Cluster
+from opsagent.sandbox.search.app import SearchCredentials, create_app
 from tests.conftest import build
 
 

@@ -11,78 +11,30 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.prompt import Prompt
 from rich.table import Table
 from rich.text import Text
 
-from agent.batch import run_batch, scenarios, summarise
-from agent.checkpoint import open_checkpointer
-from agent.episode import open_sandbox, run_episode
-from agent.models import ApprovalDecision
-from agent.policies import NAMES
-from agent.runner import Decider, auto_approve
-from agent.store import PermissionDenied, Store
-from sandbox.faults import FAULTS
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from serve.settings import Settings, resolve_model
-from trajectories.recorder import Recorder
-from trajectories.redact import Redactor
-from trajectories.store import TrajectoryStore
+from opsagent.agent.checkpoint import open_checkpointer
+from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.policies import NAMES
+from opsagent.agent.runner import Decider, auto_approve
+from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.agent.sim.episode import open_sandbox, run_episode
+from opsagent.agent.store import PermissionDenied, Store
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.serve.cli.common import console, fail, show_step
+from opsagent.serve.settings import Settings, resolve_model
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.redact import Redactor
+from opsagent.trajectories.splits import every_fault
+from opsagent.trajectories.store import TrajectoryStore
 
-console = Console()
 approvals_app = typer.Typer(help="The approval queue: pending actions across incidents.",
                             no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
-
-
-def _say(label: str, style: str, text: str) -> None:
-    """A label in colour, then text from the cluster or the model, never read as markup."""
-    console.print(Text.assemble((label, style), " ", text))
-
-
-def _show(node: str, update: dict[str, Any]) -> None:
-    """Print a transition as it happens."""
-    if node == "monitor":
-        t = update["triage"]
-        _say("monitor", "bold", f"{t['reason']} (severity {t['severity']})")
-    elif node == "diagnose" and update.get("messages"):
-        m = update["messages"][-1]
-        if m.get("role") == "assistant" and m.get("tool_calls"):
-            _say("diagnose", "bold cyan", (m.get("content") or "").strip())
-            for c in m["tool_calls"]:
-                _say("  →", "dim", f"{c['function']['name']}({c['function']['arguments'][:140]})")
-        elif update.get("diagnosis"):
-            d = update["diagnosis"]
-            where = ", ".join(d["components"])
-            _say("diagnosis", "bold cyan", f"{d['hypothesis']}: {d['summary']} [{where}]")
-    elif node == "repair" and update.get("runbook"):
-        for a in update["runbook"]["actions"]:
-            _say("repair", "bold magenta", f"{a['tool']} {json.dumps(a['args'])} — {a['why']}")
-    elif node == "gate":
-        d = update["decisions"][-1]
-        colour = {"allow": "bold green", "approve": "bold yellow", "deny": "bold red"}[d["verdict"]]
-        _say(f"gate {d['verdict']}", colour, f"{d['action']['tool']} ({d['rule']}: {d['reason']})")
-    elif node == "approval":
-        a = update["approvals"][-1]
-        _say("approval", "bold", f"{a['decision']} by {a['by']} ({a['role']})"
-             + (f": {a['reason']}" if a.get("reason") else ""))
-    elif node == "execute":
-        e = update["executed"][-1]
-        first = e["text"].splitlines()[0] if e["text"] else ""
-        _say("execute", "bold", f"{e['tool']} → {e['status']}: {first}")
-    elif node == "verify":
-        v = update["verification"]
-        _say("verify", "bold", f"{'cleared' if v.get('cleared') else 'NOT cleared'} after "
-             f"{v.get('after_s', 0):.0f}s (environment clock)")
-    elif node == "escalate":
-        _say("escalate", "bold red", update["escalations"][-1]["reason"])
 
 
 def _prompt(waiting: dict[str, Any]) -> ApprovalDecision:
@@ -136,16 +88,16 @@ def run(
     """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
     settings: Settings = resolve_model(ctx.obj)
     if policy not in NAMES:
-        raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {policy!r}")
+        raise fail(f"--policy must be one of {', '.join(NAMES)}, not {policy!r}")
     if approve not in ("auto", "prompt", "queue"):
-        raise _fail(f"--approve must be auto, prompt or queue, not {approve!r}")
+        raise fail(f"--approve must be auto, prompt or queue, not {approve!r}")
     if batch:
         return _run_batch(settings, batch, workers, policy, seed, out)
     if scenario is None:
-        raise _fail("give --scenario FAULT[@TARGET] (or --batch N)")
+        raise fail("give --scenario FAULT[@TARGET] (or --batch N)")
     fault, _, target = scenario.partition("@")
     if fault not in FAULTS:
-        raise _fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
+        raise fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
     spec = ScenarioSpec(faults=[FaultSpec(type=fault, target=target or None)], seed=seed)
     data_dir = settings.data_dir
     store = Store(data_dir / "agent.db")
@@ -156,11 +108,11 @@ def run(
         try:
             box = open_sandbox(Path(tmp) / "sandbox", spec)
         except Exception as exc:
-            raise _fail(f"could not start the sandbox: {exc}") from None
+            raise fail(f"could not start the sandbox: {exc}") from None
         try:
             with open_checkpointer(settings.agent.checkpoint_url, data_dir) as cp:
-                result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve), _show,
-                                     recorder=Recorder(trajectories, Redactor(
+                result = run_episode(box, spec, policy, settings.agent, store, cp, _decider(approve),
+                                     show_step, recorder=Recorder(trajectories, Redactor(
                                          pseudonymise_ips=settings.trajectories.pseudonymise_ips)))
                 state = _final_state(cp, result.incident)
         finally:
@@ -179,7 +131,7 @@ def _final_state(cp: Any, incident: str) -> dict[str, Any]:
 
 
 def _run_batch(settings: Settings, n: int, workers: int, policy: str, seed: int, out: Path | None) -> None:
-    specs = scenarios(n, seed)
+    specs = every_fault(n, seed)
     out = out or settings.data_dir / "runs" / f"{policy}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
@@ -235,21 +187,21 @@ def decide(
 ) -> None:
     """Approve, reject (with --reason) or edit a pending action; the waiting incident resumes."""
     if sum([approve_, reject, edit is not None]) != 1:
-        raise _fail("give exactly one of --approve, --reject, --edit JSON")
+        raise fail("give exactly one of --approve, --reject, --edit JSON")
     try:
         args = json.loads(edit) if edit is not None else None
         decision = ApprovalDecision(decision="approve" if approve_ else "reject" if reject else "edit",
                                     by=by, role=role, reason=reason, args=args)
     except json.JSONDecodeError as exc:
-        raise _fail(f"--edit is not valid JSON: {exc}") from None
+        raise fail(f"--edit is not valid JSON: {exc}") from None
     except ValidationError as exc:
-        raise _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'decision'}: {e['msg']}"
+        raise fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'decision'}: {e['msg']}"
                               for e in exc.errors())) from None
     store = Store(ctx.obj.data_dir / "agent.db")
     try:
         record = store.decide(approval_id, decision)
     except KeyError:
-        raise _fail(f"no approval {approval_id!r}; see `opsagent approvals list`") from None
+        raise fail(f"no approval {approval_id!r}; see `opsagent approvals list`") from None
     except (ValueError, PermissionDenied) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"{record['id']}: {record['status']} by {by}")

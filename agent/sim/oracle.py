@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models import Diagnosis, Evidence
-from sandbox.scenario import Scenario
-from trajectories.actions import as_tool_call
+from opsagent.agent.models import Diagnosis, Evidence
+from opsagent.sandbox.scenario import Scenario
+from opsagent.trajectories.actions import as_tool_call
 
 
 class Oracle:

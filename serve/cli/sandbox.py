@@ -10,28 +10,22 @@ from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from sandbox.config import SandboxConfig
-from sandbox.demo import run_demo
-from sandbox.errors import SandboxError
-from sandbox.faults import FAULTS
-from sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
-from sandbox.world import World
+from opsagent.sandbox.config import SandboxConfig
+from opsagent.sandbox.demo import run_demo
+from opsagent.sandbox.errors import SandboxError
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
+from opsagent.sandbox.world import World
+from opsagent.serve.cli.common import console, fail
 
 app = typer.Typer(help="The simulated cluster: fault catalogue, scenarios and the demo.",
                   no_args_is_help=True)
-console = Console()
 
 
 def _config(ctx: typer.Context) -> SandboxConfig:
     return ctx.obj.sandbox if ctx.obj is not None else SandboxConfig()
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -50,7 +44,7 @@ def demo(
         ok = run_demo(console, chosen, where, cfg.seed if seed is None else seed, cfg.history_s,
                       cfg.dt_s, cfg.recovery_s if recovery is None else recovery)
     except SandboxError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     raise typer.Exit(code=0 if ok else 1)
 
 
@@ -80,7 +74,7 @@ def scenario(
     try:
         sc = Scenario.build(ScenarioSpec(faults=specs, seed=seed))
     except SandboxError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if advance:
         sc.advance(advance)
     health = sc.health()
@@ -107,14 +101,14 @@ def generate_cmd(
     """Write scenario specs (one per fault, target and seed), optionally split train/held-out."""
     unknown = [f for f in fault or [] if f not in FAULTS]
     if unknown:
-        raise _fail(f"unknown fault type(s): {', '.join(unknown)}")
+        raise fail(f"unknown fault type(s): {', '.join(unknown)}")
     specs = generate(fault, range(seeds), with_noise=noise)
     rows = [("all", s) for s in specs]
     if split_by is not None:
         if split_by not in ("fault", "target", "seed"):
-            raise _fail(f"--split-by must be fault, target or seed, not {split_by!r}")
+            raise fail(f"--split-by must be fault, target or seed, not {split_by!r}")
         if not held_out:
-            raise _fail("--split-by needs at least one --held-out value")
+            raise fail("--split-by needs at least one --held-out value")
         keys = {int(v) for v in held_out} if split_by == "seed" else set(held_out)
         train, rest = split(specs, split_by, keys)  # type: ignore[arg-type]
         rows = [("train", s) for s in train] + [("held-out", s) for s in rest]
@@ -136,7 +130,7 @@ def _parse_faults(faults: list[str], randomly: bool, seed: int) -> list[FaultSpe
     for item in faults:
         fault, _, target = item.partition("@")
         if fault not in FAULTS:
-            raise _fail(f"unknown fault type {fault!r}; see `opsagent sandbox faults`")
+            raise fail(f"unknown fault type {fault!r}; see `opsagent sandbox faults`")
         specs.append(FaultSpec(type=fault, target=target or None))
     if randomly:
         incidents = sorted(k for k, f in FAULTS.items() if f.is_incident)
@@ -157,19 +151,19 @@ def up(
     duration: Annotated[float, typer.Option(help="stop after this many seconds (0: until Ctrl-C)")] = 0,
 ) -> None:
     """Start the sandbox: Kubernetes API, Elasticsearch API, Prometheus and Alertmanager."""
-    from sandbox.prom.stack import binaries
-    from sandbox.runtime import Sandbox
+    from opsagent.sandbox.prom.stack import binaries
+    from opsagent.sandbox.runtime import Sandbox
 
     if prometheus:
         try:
             binaries()
         except FileNotFoundError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     spec = ScenarioSpec(faults=_parse_faults(fault or [], randomly, seed), seed=seed, now=time.time())
     try:
         box = Sandbox(spec, _run_dir(ctx, name), prometheus=prometheus, webhook_url=webhook_url)
     except SandboxError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     box.start()
     table = Table(title=f"sandbox {name!r}: scenario {spec.id}", show_header=False)
     info = box.info()
@@ -204,7 +198,7 @@ def inject(
     """Add a fault, now, to a running sandbox."""
     info_path = _run_dir(ctx, name) / "sandbox.json"
     if not info_path.is_file():
-        raise _fail(f"no sandbox named {name!r} is running (no {info_path}); start one with "
+        raise fail(f"no sandbox named {name!r} is running (no {info_path}); start one with "
                     "`opsagent sandbox up`")
     control = json.loads(info_path.read_text())["control"]
     try:
@@ -212,17 +206,17 @@ def inject(
             "type": fault, "target": target, "severity": severity},
             headers={"Authorization": f"Bearer {control['token']}"}, timeout=10)
     except httpx.HTTPError as exc:
-        raise _fail(f"the sandbox {name!r} does not answer ({exc}); is it still running?") from None
+        raise fail(f"the sandbox {name!r} does not answer ({exc}); is it still running?") from None
     if response.status_code != 201:
-        raise _fail(response.json().get("detail", response.text))
+        raise fail(response.json().get("detail", response.text))
     truth = response.json()
     console.print(f"injected [bold]{truth['fault']}[/] on {', '.join(truth['components'])}")
 
 
-@app.command()
-def scenarios(seed: int = 0) -> None:
+@app.command("scenarios")
+def catalogue(seed: int = 0) -> None:
     """The scenario catalogue: every fault with the targets it can hit (for this seed)."""
-    from sandbox.build import build_world
+    from opsagent.sandbox.build import build_world
 
     world: World = build_world(seed)
     table = Table(title=f"scenarios (seed {seed})")
@@ -237,7 +231,7 @@ def scenarios(seed: int = 0) -> None:
 def rules(out: Annotated[Path, typer.Option(help="directory for Prometheus rule files")]) -> None:
     """Write the alert and recording rules the sandbox's Prometheus loads (kube-prometheus, whole,
     and the shop's) as plain Prometheus rule files, e.g. for a deployment's Prometheus."""
-    from sandbox.prom.rules import write_rule_files
+    from opsagent.sandbox.prom.rules import write_rule_files
 
     written = write_rule_files(out)
     console.print(f"wrote {len(written)} rule files to {out}")

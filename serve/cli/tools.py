@@ -8,31 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tools.catalog import default_registry
-from tools.config import ToolsConfig
-from tools.context import ToolContext
+from opsagent.serve.cli.common import console, fail
+from opsagent.tools.catalog import default_registry
+from opsagent.tools.config import ToolsConfig, sandbox_config
+from opsagent.tools.context import ToolContext
 
 app = typer.Typer(help="The agent's tools: list them, print their schemas, call one.",
                   no_args_is_help=True)
-console = Console()
-
-
-def sandbox_config(run_dir: Path) -> ToolsConfig:
-    """ToolsConfig pointing at a running sandbox, from the sandbox.json it wrote."""
-    info_path = run_dir / "sandbox.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"no running sandbox at {run_dir} (no sandbox.json); start one with "
-                                "`opsagent sandbox up`")
-    info = json.loads(info_path.read_text())
-    return ToolsConfig(kubeconfig=Path(info["kubeconfig"]),
-                       prometheus_url=info["prometheus"] or "http://127.0.0.1:9",
-                       elasticsearch_url=info["elasticsearch"]["url"],
-                       elasticsearch_username="elastic",
-                       elasticsearch_password=info["elasticsearch"]["password"])
 
 
 @app.command("list")
@@ -66,8 +51,7 @@ def call(
         try:
             cfg = sandbox_config(base / "sandbox" / sandbox)
         except FileNotFoundError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(code=2) from None
+            raise fail(str(exc)) from None
     else:
         cfg = settings.tools if settings is not None else ToolsConfig()
     tool_ctx = ToolContext(cfg)

@@ -11,29 +11,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from agent.batch import run_batch, summarise
-from agent.policies import NAMES
-from serve.settings import Settings, resolve_model
-from trajectories.export import Filters, export
-from trajectories.recorder import Recorder
-from trajectories.splits import NAMES as SPLITS
-from trajectories.splits import scenarios
-from trajectories.store import TrajectoryStore
+from opsagent.agent.policies import NAMES
+from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.serve.cli.common import console, fail, model_registry, server_config
+from opsagent.serve.settings import Settings, resolve_model
+from opsagent.trajectories.export import Filters, export
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.splits import NAMES as SPLITS
+from opsagent.trajectories.splits import scenarios
+from opsagent.trajectories.store import TrajectoryStore
 
-console = Console()
 app = typer.Typer(help="Recorded trajectories: list, show, export to SFT/DPO datasets.", no_args_is_help=True)
 TASKS = ("detection", "localisation", "analysis", "mitigation")
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
 
 
 def _store(ctx: typer.Context) -> TrajectoryStore:
@@ -98,7 +92,7 @@ def show(
     """One trajectory: input, every message and tool result, decisions, outcome and grade."""
     record = _store(ctx).get(trajectory_id)
     if record is None:
-        raise _fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
+        raise fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
     if as_json:
         typer.echo(record.model_dump_json(indent=2))
         return
@@ -139,7 +133,7 @@ def label(
     """Record an SRE's resolution of a real incident; grading uses it."""
     store = _store(ctx)
     if store.get(trajectory_id) is None:
-        raise _fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
+        raise fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
     resolution = {
         "mitigated": mitigated,
         "correct_diagnosis": correct,
@@ -167,7 +161,7 @@ def export_cmd(
     store = _store(ctx)
     records = list(store.iter(**_filters(policy, fault, None, checkpoint)))
     if not records:
-        raise _fail("no trajectories match; record some with `opsagent run`")
+        raise fail("no trajectories match; record some with `opsagent run`")
     counts = export(records, out, Filters(max_chars=max_chars, allow_denied=allow_denied))
     console.print(
         f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
@@ -191,14 +185,14 @@ def eval_cmd(
     settings: Settings = resolve_model(ctx.obj)
     checkpoints = [*(checkpoint or []), *([against] if against else [])]
     if not policy and not checkpoints:
-        raise _fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
+        raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
     for p in policy or []:
         if p not in NAMES:
-            raise _fail(f"--policy must be one of {', '.join(NAMES)}, not {p!r}")
+            raise fail(f"--policy must be one of {', '.join(NAMES)}, not {p!r}")
     try:
         specs = scenarios(scenarios_, limit)
     except ValueError as exc:
-        raise _fail(f"--scenarios: {exc}") from None
+        raise fail(f"--scenarios: {exc}") from None
     results: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p, p, settings.agent, None) for p in policy or []]
@@ -209,9 +203,7 @@ def eval_cmd(
             if served is not None:
                 with console.status(f"starting vLLM for {name}"):
                     served.start()
-                agent = agent.model_copy(
-                    update={"llm": agent.llm.model_copy(update={"base_url": served.url})}
-                )
+                agent = agent.served_by(served.url)
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task(f"{name} on {scenarios_}", total=len(specs))
                 done = []
@@ -230,7 +222,7 @@ def eval_cmd(
                 served.stop()
         results[name] = summarise(done)
         if served is not None:
-            _registry(settings).record_eval(name, {f"{scenarios_}@{len(specs)}": results[name]})
+            model_registry(settings).record_eval(name, {f"{scenarios_}@{len(specs)}": results[name]})
     out = out or settings.data_dir / "eval" / f"{scenarios_}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(
@@ -258,29 +250,19 @@ def eval_cmd(
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
 
 
-def _registry(settings: Settings):  # type: ignore[no-untyped-def]
-    from train.registry import Registry
-
-    return Registry(settings.data_dir / "models")
-
-
 def _served(settings: Settings, ref: str) -> tuple[str, str, Any, Any]:
     """(name, policy, agent config, server) for a checkpoint: the llm policy on its vLLM server."""
-    from serve.model_server import ServerConfig
-    from train.loop import serve
+    from opsagent.train.serving import serve
 
-    registry = _registry(settings)
+    registry = model_registry(settings)
     try:
         checkpoint = registry.get(ref)
     except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
+        raise fail(str(exc.args[0])) from None
     server = serve(
-        registry, checkpoint, ServerConfig(port=0), settings.data_dir / f"vllm-{checkpoint.id}.log"
+        registry, checkpoint, server_config(settings), settings.data_dir / f"vllm-{checkpoint.id}.log"
     )
-    agent = settings.agent.model_copy(
-        update={"llm": settings.agent.llm.model_copy(update={"model": checkpoint.id})}
-    )
-    return checkpoint.id, "llm", agent, server
+    return checkpoint.id, "llm", settings.agent.served_by(model=checkpoint.id), server
 
 
 def _plot(results: dict[str, dict[str, Any]], split: str, path: Path) -> None:

@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
-from sandbox.cli import app as sandbox_app
-from serve.agent_cli import approvals_app, run
-from serve.model_cli import loop, model_app, train_app
-from serve.service_cli import demo, serve
-from serve.settings import load_settings
-from serve.trajectories_cli import app as trajectories_app
-from serve.trajectories_cli import eval_cmd
-from tools.cli import app as tools_app
+from opsagent.serve.cli.common import fail
+from opsagent.serve.cli.model import loop, model_app, train_app
+from opsagent.serve.cli.run import approvals_app, run
+from opsagent.serve.cli.sandbox import app as sandbox_app
+from opsagent.serve.cli.service import demo, serve
+from opsagent.serve.cli.tools import app as tools_app
+from opsagent.serve.cli.trajectories import app as trajectories_app
+from opsagent.serve.cli.trajectories import eval_cmd
+from opsagent.serve.settings import load_settings
 
 app = typer.Typer(
     help="opsagent: an AIOps agent runtime with its own trajectory trainer.",
@@ -46,14 +46,10 @@ def main(
     try:
         ctx.obj = load_settings(config)
     except FileNotFoundError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        raise fail(str(exc)) from None
     except ValidationError as exc:
-        err = Console(stderr=True)
-        for e in exc.errors():
-            field = ".".join(str(p) for p in e["loc"])
-            err.print(f"[red]error:[/] setting {field}: {e['msg']}")
-        raise typer.Exit(code=2) from None
+        lines = (f"setting {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail("\n".join(lines)) from None
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests import requires
 
-EXE = shutil.which("opsagent", path=str(Path(sys.executable).parent))
-pytestmark = pytest.mark.skipif(EXE is None, reason="the opsagent entry point is not installed")
+EXE = requires.ENTRY_POINT
+pytestmark = requires.entry_point
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):

@@ -5,7 +5,6 @@ wall clock while the agent waits, so an episode takes seconds, not the minutes i
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from pathlib import Path
@@ -13,27 +12,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.config import AgentConfig
-from agent.facts import KubeFacts
-from agent.gate import Gate, GatePolicy
-from agent.graph import Deps
-from agent.notify import LogNotifier, Notifier, WebhookNotifier
-from agent.policies import make_policy
-from agent.runner import Decider, IncidentRunner, Update
-from agent.store import Store
-from agent.triage import describe
-from agent.verify import expand
-from sandbox.prom.alerts import scenario_alerts
-from sandbox.runtime import Sandbox
-from sandbox.scenario import ScenarioSpec
-from tools.catalog import default_registry
-from tools.cli import sandbox_config
-from tools.context import ToolContext
-from tools.registry import Registry
-from trajectories.actions import as_tool_call, matches
-from trajectories.grade import grade_against_truth
-from trajectories.models import Environment
-from trajectories.recorder import Recorder
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.deps import Deps
+from opsagent.agent.gate import GatePolicy
+from opsagent.agent.runner import Decider, IncidentRunner, Update
+from opsagent.agent.sim.oracle import Oracle
+from opsagent.agent.store import Store
+from opsagent.agent.triage import describe
+from opsagent.sandbox.prom.alerts import scenario_alerts
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import ScenarioSpec
+from opsagent.tools.catalog import default_registry
+from opsagent.tools.config import sandbox_config
+from opsagent.tools.context import ToolContext
+from opsagent.tools.registry import ToolRegistry
+from opsagent.trajectories.actions import as_tool_call, matches
+from opsagent.trajectories.grade import grade_against_truth
+from opsagent.trajectories.models import Environment
+from opsagent.trajectories.recorder import Recorder
 
 
 class EpisodeResult(BaseModel):
@@ -57,27 +53,9 @@ class EpisodeResult(BaseModel):
     seconds: float
 
 
-def notifier(cfg: AgentConfig) -> Notifier:
-    e = cfg.escalation
-    return WebhookNotifier(e.webhook_url, e.webhook_token) if e.webhook_url else LogNotifier()
-
-
-def alert_rules(registry: Registry, ctx: ToolContext) -> Any:
-    """name -> expression of the named alert rules, recording rules expanded (read once)."""
-
-    @functools.cache
-    def rules() -> dict[str, str]:
-        alerts = registry.call(ctx, "prometheus_rules", {}).data or []
-        recorded = registry.call(ctx, "prometheus_rules", {"kind": "record"}).data or []
-        records = {r["name"]: r["expr"] for r in recorded}
-        return {r["name"]: expand(r["expr"], records) for r in alerts}
-
-    return lambda names: {name: expr for name, expr in rules().items() if name in names}
-
-
 def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig, store: Store,
                 checkpointer: Any, decide: Decider, on_update: Update | None = None,
-                registry: Registry | None = None, gate_policy: GatePolicy | None = None,
+                registry: ToolRegistry | None = None, gate_policy: GatePolicy | None = None,
                 give_up_s: float | None = None, recorder: Recorder | None = None) -> EpisodeResult:
     """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`."""
     started = time.perf_counter()
@@ -87,12 +65,9 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
     ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
     try:
         alerts = scenario_alerts(scenario)
-        deps = Deps(policy=make_policy(policy, cfg.llm, scenario), registry=registry, ctx=ctx,
-                    gate=Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx),
-                              clock=lambda: box.scenario.world.now),
-                    store=store, notifier=notifier(cfg), config=cfg, wait=box.advance,
-                    clock=lambda: box.scenario.world.now, policy_name=policy,
-                    alert_rules=alert_rules(registry, ctx))
+        deps = Deps.from_config(cfg, ctx, store, policy, registry=registry, gate_policy=gate_policy,
+                                implementation=Oracle(scenario) if policy == "oracle" else None,
+                                clock=lambda: box.scenario.world.now, wait=box.advance)
         runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
         env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed,

@@ -7,8 +7,8 @@ import json
 
 from typer.testing import CliRunner
 
-from agent.store import Store
-from serve.cli import app
+from opsagent.agent.store import Store
+from opsagent.serve.cli.main import app
 from tests.live import requires_stack
 
 PAYLOAD = {"incident": "inc-1",

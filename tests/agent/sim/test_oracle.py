@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from agent.models import Diagnosis
-from agent.oracle import Oracle
-from sandbox.faults import FAULTS
-from sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.agent.models import Diagnosis
+from opsagent.agent.sim.oracle import Oracle
+from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from tests.live import requires_stack
 
 pytestmark = [pytest.mark.slow, requires_stack]

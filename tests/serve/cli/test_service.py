@@ -10,16 +10,16 @@ import sys
 import httpx
 from typer.testing import CliRunner
 
-from sandbox.prom.stack import free_port
-from serve.cli import app
+from opsagent.sandbox.prom.stack import free_port
+from opsagent.serve.cli.main import app
 from tests.serve.service import until
 
 
 def test_serve_makes_an_admin_token_when_none_is_configured(tmp_path):
     port = free_port()
     env = {**os.environ, "OPSAGENT_DATA_DIR": str(tmp_path), "OPSAGENT_SERVICE__POLICY": "expert"}
-    proc = subprocess.Popen([sys.executable, "-m", "serve.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "opsagent.serve.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
 

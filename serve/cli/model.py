@@ -12,28 +12,15 @@ from typing import Annotated
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from serve.settings import Settings
+from opsagent.serve.cli.common import console, fail, model_registry, server_config, settings_of
+from opsagent.serve.settings import Settings
 
-console = Console()
 train_app = typer.Typer(
     help="Train the next checkpoint: SFT, then DPO (TRL + PEFT LoRA).", no_args_is_help=True
 )
 model_app = typer.Typer(help="Checkpoints: list, show, import a base, serve.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
-
-
-def registry(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from train.registry import Registry
-
-    settings: Settings = ctx.obj
-    return Registry(settings.data_dir / "models")
 
 
 def _train(
@@ -46,8 +33,8 @@ def _train(
     learning_rate: float | None,
     checkpoint_id: str | None,
 ) -> None:
-    from train.config import StageConfig
-    from train.trainer import train
+    from opsagent.train.config import StageConfig
+    from opsagent.train.trainer import train
 
     overrides = {
         "base": base,
@@ -59,25 +46,25 @@ def _train(
         if config is not None:
             declared = (yaml.safe_load(config.read_text()) or {}).get("stage", stage)
             if declared != stage:
-                raise _fail(f"the config is for stage {declared!r}, not {stage!r}")
+                raise fail(f"the config is for stage {declared!r}, not {stage!r}")
             cfg = StageConfig.load(config, **overrides)
         else:
             cfg = StageConfig.model_validate(
                 {"stage": stage, **{k: v for k, v in overrides.items() if v is not None}}
             )
     except FileNotFoundError as exc:
-        raise _fail(f"--config: {exc}") from None
+        raise fail(f"--config: {exc}") from None
     except ValidationError as exc:
-        raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     if not cfg.dataset.is_dir():
-        raise _fail(
+        raise fail(
             f"dataset: {cfg.dataset} is not a dataset directory; make one with `opsagent trajectories export`"
         )
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     try:
         checkpoint = train(cfg, reg, checkpoint_id)
     except KeyError as exc:
-        raise _fail(f"base: {exc.args[0]}") from None
+        raise fail(f"base: {exc.args[0]}") from None
     m = checkpoint.train_metrics
     console.print(
         f"[green]{checkpoint.id}[/]: {m['steps']} steps, loss {m['first_loss']:.4f} → "
@@ -117,7 +104,7 @@ train_app.command("dpo")(
 
 @model_app.command("list")
 def list_models(ctx: typer.Context) -> None:
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     current = reg.current()
     table = Table(title="checkpoints")
     for col in ("", "id", "kind", "parent", "created", "loss", "held-out mitigation"):
@@ -140,11 +127,11 @@ def list_models(ctx: typer.Context) -> None:
 @model_app.command()
 def show(ctx: typer.Context, checkpoint_id: str) -> None:
     """A checkpoint and its lineage, as JSON."""
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     try:
         chain = reg.lineage(checkpoint_id)
     except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
+        raise fail(str(exc.args[0])) from None
     typer.echo(
         json.dumps(
             {"checkpoint": chain[0].model_dump(mode="json"), "lineage": [c.id for c in chain]}, indent=2
@@ -159,11 +146,11 @@ def import_base_cmd(
     current: Annotated[bool, typer.Option(help="make it the current checkpoint")] = False,
 ) -> None:
     """Import a base model without a hub: `tiny` or `gemma3-270m`."""
-    from train.base_models import NAMES, import_base
+    from opsagent.train.base_models import NAMES, import_base
 
     if name not in NAMES:
-        raise _fail(f"unknown base {name!r}; choose one of {', '.join(NAMES)}")
-    reg = registry(ctx)
+        raise fail(f"unknown base {name!r}; choose one of {', '.join(NAMES)}")
+    reg = model_registry(settings_of(ctx))
     with console.status(f"importing {name}"):
         checkpoint = import_base(name, reg)
     if current:
@@ -178,28 +165,27 @@ def serve_cmd(
     port: int = 8000,
 ) -> None:
     """Serve a checkpoint with vLLM (OpenAI API, tool calling, LoRA) until Ctrl-C."""
-    from serve.model_server import ServerConfig
-    from train.loop import serve
+    from opsagent.train.serving import serve
 
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     try:
         checkpoint = reg.get(checkpoint_id)
     except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
+        raise fail(str(exc.args[0])) from None
     settings: Settings = ctx.obj
-    server = serve(reg, checkpoint, ServerConfig(port=port), settings.data_dir / "vllm.log")
+    server = serve(reg, checkpoint, server_config(settings, port), settings.data_dir / "vllm.log")
     with console.status(f"starting vLLM for {checkpoint.id} (log: {server.log_path})"):
         try:
             server.start()
         except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     console.print(
         f"serving {checkpoint.id} at {server.url} (models: {', '.join(server.models())}); Ctrl-C stops"
     )
     try:
         while server.healthy():
             time.sleep(5)
-        raise _fail(f"vLLM stopped; its log:\n{server.log_tail()}")
+        raise fail(f"vLLM stopped; its log:\n{server.log_tail()}")
     except KeyboardInterrupt:
         pass
     finally:
@@ -213,16 +199,16 @@ def promote(
     split: Annotated[str, typer.Option(help="eval key to compare, e.g. held-out@10")] = "",
 ) -> None:
     """Make a checkpoint current if its held-out figures beat the current one's, safely."""
-    from train.promote import decide
+    from opsagent.train.promote import decide
 
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     try:
         candidate, current = reg.get(checkpoint_id), reg.current()
     except KeyError as exc:
-        raise _fail(str(exc.args[0])) from None
+        raise fail(str(exc.args[0])) from None
     keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
     if not keys:
-        raise _fail(f"{checkpoint_id} has no held-out evaluation; run `opsagent loop` or evaluate it first")
+        raise fail(f"{checkpoint_id} has no held-out evaluation; run `opsagent loop` or evaluate it first")
     theirs = current.eval_metrics.get(keys[0]) if current else None
     verdict = decide(candidate.eval_metrics[keys[0]], theirs)
     if verdict.promote:
@@ -247,7 +233,7 @@ def loop(
     max_length: int = 8192,
 ) -> None:
     """Collect → export → SFT → DPO → evaluate → promote, printing the before/after table."""
-    from train.loop import LoopConfig, iterate
+    from opsagent.train.loop import LoopConfig, iterate
 
     settings: Settings = ctx.obj
     cfg = LoopConfig(
@@ -260,7 +246,7 @@ def loop(
         learning_rate=learning_rate,
         max_length=max_length,
     )
-    reg = registry(ctx)
+    reg = model_registry(settings_of(ctx))
     for i in range(iterations):
         result = iterate(cfg, reg, settings.data_dir, settings.agent)
         table = Table(title=f"iteration {i + 1}: {result['current']} → {result['candidate']}")

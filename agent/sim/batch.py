@@ -4,7 +4,6 @@ how trajectories are collected and policies compared."""
 
 from __future__ import annotations
 
-import random
 import statistics
 import tempfile
 from collections.abc import Iterator
@@ -13,27 +12,18 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
-from agent.checkpoint import open_checkpointer
-from agent.config import AgentConfig
-from agent.episode import EpisodeResult, open_sandbox, run_episode
-from agent.runner import auto_approve
-from agent.store import Store
-from sandbox.faults import FAULTS
-from sandbox.runtime import Sandbox
-from sandbox.scenario import FaultSpec, ScenarioSpec
-from trajectories.recorder import Recorder
-from trajectories.redact import Redactor
-from trajectories.store import TrajectoryStore
+from opsagent.agent.checkpoint import open_checkpointer
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.runner import auto_approve
+from opsagent.agent.sim.episode import EpisodeResult, open_sandbox, run_episode
+from opsagent.agent.store import Store
+from opsagent.sandbox.runtime import Sandbox
+from opsagent.sandbox.scenario import ScenarioSpec
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.redact import Redactor
+from opsagent.trajectories.store import TrajectoryStore
 
 _worker: dict[str, Any] = {}
-
-
-def scenarios(n: int, seed: int = 0, faults: list[str] | None = None) -> list[ScenarioSpec]:
-    """N scenarios cycling through every fault type (incidents and red herrings), varied seeds."""
-    types = faults or sorted(FAULTS)
-    rng = random.Random(seed)
-    return [ScenarioSpec(faults=[FaultSpec(type=types[i % len(types)])], seed=rng.randrange(10**6))
-            for i in range(n)]
 
 
 def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool) -> None:

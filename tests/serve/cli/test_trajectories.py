@@ -6,12 +6,12 @@ import json
 
 from typer.testing import CliRunner
 
-from serve.cli import app
+from opsagent.serve.cli.main import app
+from opsagent.trajectories.models import Grade
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.store import TrajectoryStore
 from tests.live import requires_stack
 from tests.trajectories.test_store import ENV, state
-from trajectories.models import Grade
-from trajectories.recorder import Recorder
-from trajectories.store import TrajectoryStore
 
 
 def test_list_show_export(tmp_path, monkeypatch):

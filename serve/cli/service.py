@@ -15,25 +15,17 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import SecretStr
-from rich.console import Console
 from rich.panel import Panel
 
-from sandbox.faults import FAULTS
-from serve.agent_cli import _show
-from serve.app import create_app
-from serve.config import TokenConfig
-from serve.demo import run_demo
-from serve.engine import Engine
-from serve.model_server import ModelServer, ServerConfig
-from serve.settings import Settings
-from tools.cli import sandbox_config
-
-console = Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/] {message}")
-    return typer.Exit(code=2)
+from opsagent.sandbox.faults import FAULTS
+from opsagent.serve.app import create_app
+from opsagent.serve.cli.common import console, fail, model_registry, server_config, show_step
+from opsagent.serve.config import TokenConfig
+from opsagent.serve.demo import run_demo
+from opsagent.serve.engine import Engine
+from opsagent.serve.settings import Settings
+from opsagent.tools.config import sandbox_config
+from opsagent.train.serving import ModelServer
 
 
 def _admin_token(settings: Settings) -> Settings:
@@ -68,7 +60,7 @@ def serve(
     try:
         tools = sandbox_config(sandbox) if sandbox else None
     except FileNotFoundError as exc:
-        raise _fail(f"--sandbox: {exc}") from None
+        raise fail(f"--sandbox: {exc}") from None
     engine = Engine(settings, tools)
     cfg = settings.service
     console.print(
@@ -86,15 +78,14 @@ def serve(
 
 def _model_server(settings: Settings, policy: str) -> tuple[ModelServer | None, Settings]:
     """The registry's current checkpoint served by vLLM, when asked for (llm) or available (auto)."""
-    from train.loop import serve as serve_checkpoint
-    from train.registry import Registry
+    from opsagent.train.serving import serve as serve_checkpoint
 
-    registry = Registry(settings.data_dir / "models")
+    registry = model_registry(settings)
     current = registry.current() if policy != "expert" else None
-    config = ServerConfig(port=0)
-    if current is None or not config.vllm_python.exists():
+    config = server_config(settings)
+    if current is None or not config.python.exists():
         if policy == "llm":
-            raise _fail(
+            raise fail(
                 "--policy llm: no current checkpoint (opsagent model import-base tiny --current) "
                 "or no vLLM (.venv-vllm; ./run.sh makes it)"
             )
@@ -108,11 +99,9 @@ def _model_server(settings: Settings, policy: str) -> tuple[ModelServer | None, 
         try:
             server.start()
         except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
-            raise _fail(f"vLLM did not start: {exc}") from None
+            raise fail(f"vLLM did not start: {exc}") from None
     console.print(f"[bold]policy: the model[/] — checkpoint {current.id} served by vLLM at {server.url}")
-    llm = settings.agent.llm.model_copy(update={"base_url": server.url, "model": current.id})
-    agent = settings.agent.model_copy(update={"llm": llm})
-    return server, settings.model_copy(update={"agent": agent})
+    return server, settings.model_copy(update={"agent": settings.agent.served_by(server.url, current.id)})
 
 
 def demo(
@@ -139,11 +128,11 @@ def demo(
     settings: Settings = ctx.obj
     fault, _, target = scenario.partition("@")
     if fault not in FAULTS:
-        raise _fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
+        raise fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
     if approve not in ("auto", "page"):
-        raise _fail(f"--approve must be auto or page, not {approve!r}")
+        raise fail(f"--approve must be auto or page, not {approve!r}")
     if policy not in ("auto", "expert", "llm"):
-        raise _fail(f"--policy must be auto, expert or llm, not {policy!r}")
+        raise fail(f"--policy must be auto, expert or llm, not {policy!r}")
     # SIGTERM (a container stop, `kill`) unwinds like Ctrl-C: the sandbox, its Prometheus and
     # Alertmanager, and vLLM are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -166,14 +155,14 @@ def demo(
                 target or None,
                 seed,
                 lambda m: console.print(f"[dim]{m}[/]"),
-                _show,
+                show_step,
                 Path(tmp) / "sandbox",
                 auto=approve == "auto",
                 policy=policy,
                 keep=hold if keep else None,
             )
         except (FileNotFoundError, RuntimeError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         finally:
             if server is not None:
                 server.stop()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from serve.cli import app
-from serve.settings import Settings, resolve_model
-from train.registry import Checkpoint, Registry
+from opsagent.serve.cli.main import app
+from opsagent.serve.settings import Settings, resolve_model
+from opsagent.train.registry import Checkpoint, ModelRegistry
 
 HELD_OUT = {"episodes": 10, "detection": 1.0, "localisation": 0.5, "analysis": 0.5, "mitigation": 0.4,
             "harmful_executed": 0, "harmful_proposed": 0, "denied": 0}
@@ -22,7 +22,7 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["model", "import-base", "tiny", "--current"])
     assert out.exit_code == 0 and "(current)" in out.output
     assert (tmp_path / "models" / "bases" / "tiny" / "config.json").is_file()
-    registry = Registry(tmp_path / "models")
+    registry = ModelRegistry(tmp_path / "models")
     registry.record_eval("tiny", {"held-out@10": HELD_OUT})
     for cid, figures in (("risky", {**HELD_OUT, "mitigation": 0.9, "harmful_executed": 2}),
                          ("better", {**HELD_OUT, "mitigation": 0.6})):

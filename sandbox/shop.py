@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sandbox.objects import GiB, MiB
+from opsagent.sandbox.objects import GiB, MiB
 
 REGISTRY = "registry.shop.internal"
 
@@ -48,10 +48,6 @@ class ServiceProfile:
     startup_s: float = 10.0
     tier: str = "backend"
     hpa_max: int = 0  # 0: no HorizontalPodAutoscaler
-
-    @property
-    def fqdn(self) -> str:
-        return f"{self.name}.{self.namespace}.svc.cluster.local"
 
 
 def _p(**kw) -> ServiceProfile:
@@ -170,7 +166,3 @@ def call_order() -> list[str]:
     for name in PROFILES:
         visit(name)
     return list(reversed(seen))
-
-
-def callers_of(name: str) -> list[str]:
-    return [p.name for p in PROFILES.values() if name in p.deps]

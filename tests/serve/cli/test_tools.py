@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
+from tests import requires
 from tests.live import requires_stack
 
-EXE = shutil.which("opsagent", path=str(Path(sys.executable).parent))
-pytestmark = pytest.mark.skipif(EXE is None, reason="the opsagent entry point is not installed")
+EXE = requires.ENTRY_POINT
+pytestmark = requires.entry_point
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

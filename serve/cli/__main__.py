@@ -1,0 +1,3 @@
+from opsagent.serve.cli.main import app
+
+app()

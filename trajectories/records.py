@@ -1,19 +1,22 @@
 """The records an incident accumulates, declared once: the graph's state holds them (LangGraph's
 JSON state, so plain dicts typed as TypedDicts), the trajectory stores them, and the grader, the
 exporter, the timeline and the metrics read them. Pydantic validates them wherever a record is
-loaded (`Trajectory`), with unknown keys refused, so a shape cannot drift unnoticed."""
+loaded (`Trajectory`): every key typed, unknown keys refused, so a shape cannot drift unnoticed.
+Keys are optional (total=False) so that records from older versions, and partial ones written
+by hand (an SRE's import, a test), still load."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal
 
 from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic needs it (not typing's) on Python < 3.12
 
 _STRICT = ConfigDict(extra="forbid")
 
 
 @with_config(_STRICT)
-class ToolCall(TypedDict):
+class ToolCall(TypedDict, total=False):
     """An action as a tool call: what is proposed, approved, executed or refused."""
 
     tool: str
@@ -21,7 +24,7 @@ class ToolCall(TypedDict):
 
 
 @with_config(_STRICT)
-class ProposedCall(ToolCall):
+class ProposedCall(ToolCall, total=False):
     """A call validated against its tool, with the risk class and targets the registry gives."""
 
     risk: str
@@ -29,7 +32,7 @@ class ProposedCall(ToolCall):
 
 
 @with_config(_STRICT)
-class DecisionRecord(TypedDict):
+class DecisionRecord(TypedDict, total=False):
     """The action gate's verdict on one proposed action (agent.gate.Decision, dumped)."""
 
     verdict: Literal["allow", "approve", "deny"]
@@ -41,7 +44,7 @@ class DecisionRecord(TypedDict):
 
 
 @with_config(_STRICT)
-class ApprovalRecord(TypedDict):
+class ApprovalRecord(TypedDict, total=False):
     """An SRE's decision on a pending action."""
 
     approval_id: str
@@ -55,18 +58,18 @@ class ApprovalRecord(TypedDict):
 
 
 @with_config(_STRICT)
-class ExecutionRecord(ToolCall):
+class ExecutionRecord(ToolCall, total=False):
     """An action carried out (or found carried out by an earlier process: `replayed`)."""
 
     status: str
     text: str
     rollback: list[dict[str, Any]]
     at: float
-    replayed: NotRequired[bool]
+    replayed: bool
 
 
 @with_config(_STRICT)
-class RefusalRecord(ToolCall):
+class RefusalRecord(ToolCall, total=False):
     """An action that must not be proposed again: denied, rejected, or failed on the cluster."""
 
     by: str
@@ -74,19 +77,19 @@ class RefusalRecord(ToolCall):
 
 
 @with_config(_STRICT)
-class VerificationRecord(TypedDict):
+class VerificationRecord(TypedDict, total=False):
     """Whether the symptoms cleared after acting, round by round at the environment's clock."""
 
     cleared: bool
     checks: list[str]
     rounds: list[dict[str, Any]]
-    after_s: NotRequired[float]
-    still_failing: NotRequired[dict[str, str]]
-    note: NotRequired[str]
+    after_s: float
+    still_failing: dict[str, str]
+    note: str
 
 
 @with_config(_STRICT)
-class EscalationRecord(TypedDict):
+class EscalationRecord(TypedDict, total=False):
     """A page to the on-call: sent when impact lasts too long, or when the agent hands over."""
 
     kind: Literal["page", "escalation"]
@@ -94,12 +97,12 @@ class EscalationRecord(TypedDict):
     at: float
     channel: str
     delivered: bool
-    status: NotRequired[int]
-    error: NotRequired[str]
+    status: int
+    error: str
 
 
 @with_config(_STRICT)
-class Usage(TypedDict):
+class Usage(TypedDict, total=False):
     """What the policy spent; `malformed` counts calls and answers that could never be used."""
 
     steps: int

@@ -33,7 +33,7 @@ def _train(
     learning_rate: float | None,
     checkpoint_id: str | None,
 ) -> None:
-    from opsagent.train.config import StageConfig
+    from opsagent.train.config import load_stage, stage_config
     from opsagent.train.trainer import train
 
     overrides = {
@@ -47,15 +47,15 @@ def _train(
             declared = (yaml.safe_load(config.read_text()) or {}).get("stage", stage)
             if declared != stage:
                 raise fail(f"the config is for stage {declared!r}, not {stage!r}")
-            cfg = StageConfig.load(config, **overrides)
+            cfg = load_stage(config, **overrides)
         else:
-            cfg = StageConfig.model_validate(
-                {"stage": stage, **{k: v for k, v in overrides.items() if v is not None}}
-            )
+            cfg = stage_config({"stage": stage, **{k: v for k, v in overrides.items() if v is not None}})
     except FileNotFoundError as exc:
         raise fail(f"--config: {exc}") from None
     except ValidationError as exc:
-        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        # The stage tag leads each location (the discriminated union's branch): name the field alone.
+        errors = [(e["loc"][1:] if e["loc"][:1] == (stage,) else e["loc"], e["msg"]) for e in exc.errors()]
+        raise fail("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in errors)) from None
     if not cfg.dataset.is_dir():
         raise fail(
             f"dataset: {cfg.dataset} is not a dataset directory; make one with `opsagent trajectories export`"

@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
 from opsagent.agent.llm import LLMPolicy
-from opsagent.train.config import LoraSettings, StageConfig
+from opsagent.train.config import LoraSettings, SFTStageConfig
 from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.serving import ModelServer, ServerConfig
 from opsagent.train.tiny import save_tiny
@@ -81,8 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     )
     adapter = train(
-        StageConfig(
-            stage="sft",
+        SFTStageConfig(
             base="tiny",
             dataset=_teach(root),
             max_steps=150,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opsagent.train.config import LoraSettings, StageConfig
+from opsagent.train.config import DPOStageConfig, LoraSettings, SFTStageConfig
 from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.tiny import save_tiny
 from opsagent.train.trainer import train
@@ -54,20 +54,20 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     registry = ModelRegistry(tmp_path / "models")
     registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
     lora = LoraSettings(r=8, alpha=16, dropout=0.0)
-    sft = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=8, learning_rate=5e-3,
+    sft = train(SFTStageConfig(base="tiny", dataset=data / "sft", max_steps=8, learning_rate=5e-3,
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4),
                 registry, "sft-1")
     m = sft.train_metrics
     assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
     assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"
-    dpo = train(StageConfig(stage="dpo", base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
+    dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "dpo-1")
     assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
     assert [c.id for c in registry.lineage("dpo-1")] == ["dpo-1", "sft-1", "tiny"]
     assert (dpo.path / "adapter_config.json").is_file() and not (dpo.path / "ref").exists()
     assert dpo.base == "tiny" and dpo.datasets and dpo.config["beta"] == 0.1 and dpo.commit
     # more steps on the same output directory resume from its last checkpoint
-    more = train(StageConfig(stage="sft", base="tiny", dataset=data / "sft", max_steps=10, learning_rate=5e-3,
+    more = train(SFTStageConfig(base="tiny", dataset=data / "sft", max_steps=10, learning_rate=5e-3,
                              batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4,
                              output=tmp_path / "models" / "sft-1"), registry, "sft-2")
     assert more.train_metrics["resumed"] and more.train_metrics["steps"] == 10

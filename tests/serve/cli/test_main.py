@@ -62,9 +62,9 @@ def test_generate_writes_a_split(tmp_path):
 
 def test_bad_input_gets_a_clear_message():
     out = run("sandbox", "demo", "--fault", "gremlins")
-    assert out.returncode == 2 and "unknown fault type 'gremlins'" in out.stdout
+    assert out.returncode == 2 and "unknown fault type 'gremlins'" in out.stderr  # errors go to stderr
     out = run("sandbox", "scenario", "--fault", "memory_leak", "--target", "postgres")
-    assert out.returncode == 2 and "not a valid target" in out.stdout
+    assert out.returncode == 2 and "not a valid target" in out.stderr
     out = run("sandbox", "faults", env={"OPSAGENT_SANDBOX__SEED": "many"})
     assert out.returncode == 2 and "sandbox.seed" in out.stderr
     out = run("--config", "/nonexistent.yaml", "sandbox", "faults")
@@ -93,7 +93,7 @@ def test_up_serves_until_stopped_and_inject_reaches_it(tmp_path):
                                   timeout=60)
             assert kube.stdout == "0", kube.stderr
         out = run("sandbox", "inject", "memory_leak", "--target", "postgres", env=env)
-        assert out.returncode == 2 and "not a valid target" in out.stdout
+        assert out.returncode == 2 and "not a valid target" in out.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -101,7 +101,7 @@ def test_up_serves_until_stopped_and_inject_reaches_it(tmp_path):
 
 def test_inject_without_a_running_sandbox_says_so(tmp_path):
     out = run("sandbox", "inject", "memory_leak", env={"OPSAGENT_DATA_DIR": str(tmp_path)})
-    assert out.returncode == 2 and "no sandbox named 'default' is running" in out.stdout
+    assert out.returncode == 2 and "no sandbox named 'default' is running" in out.stderr
 
 
 def test_scenarios_lists_targets():

@@ -35,4 +35,4 @@ def test_call_against_a_running_sandbox(box):
               "--sandbox", box.run_dir.name, env=env)
     assert out.returncode == 1 and "replicas" in out.stdout
     out = run("tools", "call", "k8s_list_nodes", "--sandbox", "nope", env=env)
-    assert out.returncode == 2 and "no running sandbox" in out.stdout
+    assert out.returncode == 2 and "no running sandbox" in out.stderr

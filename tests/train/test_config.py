@@ -1,0 +1,34 @@
+"""One config class per training stage: each takes only its own options, and the stage picks
+the class, from a YAML file or from fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from opsagent.train.config import DPOStageConfig, SFTStageConfig, load_stage, stage_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+
+
+def test_the_stage_picks_the_class():
+    assert isinstance(stage_config({"stage": "sft", "base": "tiny", "dataset": "d"}), SFTStageConfig)
+    dpo = stage_config({"stage": "dpo", "base": "sft-1", "dataset": "d", "beta": 0.3})
+    assert isinstance(dpo, DPOStageConfig) and dpo.beta == 0.3
+
+
+def test_an_option_of_the_other_stage_is_refused():
+    with pytest.raises(ValidationError, match="beta"):
+        stage_config({"stage": "sft", "base": "tiny", "dataset": "d", "beta": 0.3})
+    with pytest.raises(ValidationError, match="assistant_only_loss"):
+        DPOStageConfig(base="sft-1", dataset=Path("d"), assistant_only_loss=True)
+    with pytest.raises(ValidationError, match="stage"):
+        stage_config({"stage": "ppo", "base": "tiny", "dataset": "d"})
+
+
+def test_the_shipped_configs_load_with_flags_over_the_file():
+    sft = load_stage(CONFIGS / "sft.yaml", max_steps=7, base=None)
+    assert isinstance(sft, SFTStageConfig) and sft.max_steps == 7 and sft.base == "gemma3-270m"
+    assert isinstance(load_stage(CONFIGS / "dpo.yaml"), DPOStageConfig)

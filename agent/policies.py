@@ -4,12 +4,21 @@ episode builds it, in agent.sim)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from opsagent.agent.config import LLMConfig
 from opsagent.agent.expert import Expert
 from opsagent.agent.llm import LLMPolicy
 from opsagent.agent.react import Policy
 
-NAMES = ("expert", "llm", "oracle")
+
+class PolicyName(StrEnum):
+    EXPERT = "expert"
+    LLM = "llm"
+    ORACLE = "oracle"
+
+
+NAMES = tuple(p.value for p in PolicyName)
 
 
 def make_policy(name: str, llm: LLMConfig) -> Policy:

@@ -5,6 +5,7 @@ suite uses seeds (worlds) the training pool never draws; `held-out-targets` and
 from __future__ import annotations
 
 import random
+from enum import StrEnum
 
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec, generate, split
@@ -13,7 +14,16 @@ TRAIN_SEEDS = range(0, 1000)
 HELD_OUT_SEEDS = range(1000, 1002)
 HELD_OUT_TARGETS = {"payment", "recommendation"}
 HELD_OUT_FAULTS = {"redis_eviction", "readiness_probe"}
-NAMES = ("train", "held-out", "held-out-targets", "held-out-faults")
+
+
+class Split(StrEnum):
+    TRAIN = "train"
+    HELD_OUT = "held-out"  # unseen worlds (seeds)
+    HELD_OUT_TARGETS = "held-out-targets"  # ... and targets never trained on
+    HELD_OUT_FAULTS = "held-out-faults"  # ... and fault types never trained on
+
+
+NAMES = tuple(s.value for s in Split)
 
 
 def _sample(specs: list[ScenarioSpec], limit: int | None, seed: int) -> list[ScenarioSpec]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from rich.text import Text
 
 from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.models import ApprovalDecision
-from opsagent.agent.policies import NAMES
+from opsagent.agent.policies import PolicyName
 from opsagent.agent.runner import Decider, auto_approve
 from opsagent.agent.sim.batch import run_batch, summarise
 from opsagent.agent.sim.episode import open_sandbox, run_episode
@@ -32,6 +33,13 @@ from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.redact import Redactor
 from opsagent.trajectories.splits import every_fault
 from opsagent.trajectories.store import TrajectoryStore
+
+
+class Approve(StrEnum):
+    AUTO = "auto"
+    PROMPT = "prompt"
+    QUEUE = "queue"
+
 
 approvals_app = typer.Typer(help="The approval queue: pending actions across incidents.",
                             no_args_is_help=True)
@@ -79,18 +87,15 @@ def run(
     scenario: Annotated[str | None, typer.Option(
         help="FAULT or FAULT@TARGET (see `opsagent sandbox faults`)")] = None,
     seed: Annotated[int, typer.Option(help="scenario seed (with --batch: of the scenario list)")] = 0,
-    policy: Annotated[str, typer.Option(help="expert | llm | oracle")] = "expert",
-    approve: Annotated[str, typer.Option(help="auto | prompt | queue")] = "auto",
+    policy: Annotated[PolicyName, typer.Option(help="who diagnoses")] = PolicyName.EXPERT,
+    approve: Annotated[Approve, typer.Option(help="at once, asked here, or in the queue")] = Approve.AUTO,
     batch: Annotated[int, typer.Option(help="run N scenarios across every fault type")] = 0,
     workers: Annotated[int, typer.Option(help="parallel sandboxes for --batch")] = 1,
     out: Annotated[Path | None, typer.Option(help="JSONL of episode results (--batch)")] = None,
 ) -> None:
     """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
     settings: Settings = resolve_model(ctx.obj)
-    if policy not in NAMES:
-        raise fail(f"--policy must be one of {', '.join(NAMES)}, not {policy!r}")
-    if approve not in ("auto", "prompt", "queue"):
-        raise fail(f"--approve must be auto, prompt or queue, not {approve!r}")
+    policy = policy.value  # type: ignore[assignment]  (recorded as the plain name)
     if batch:
         return _run_batch(settings, batch, workers, policy, seed, out)
     if scenario is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -89,13 +90,19 @@ def scenario(
     typer.echo(json.dumps(out, indent=2))
 
 
+class SplitBy(StrEnum):
+    FAULT = "fault"
+    TARGET = "target"
+    SEED = "seed"
+
+
 @app.command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option(help="JSONL file of scenario specs to write")],
     seeds: Annotated[int, typer.Option(help="seeds 0..N-1")] = 3,
     fault: Annotated[list[str] | None, typer.Option(help="fault ids (default: all incidents)")] = None,
     noise: Annotated[bool, typer.Option(help="add a red herring to each scenario")] = False,
-    split_by: Annotated[str | None, typer.Option(help="fault | target | seed")] = None,
+    split_by: Annotated[SplitBy | None, typer.Option(help="what the held-out values name")] = None,
     held_out: Annotated[list[str] | None, typer.Option(help="values held out")] = None,
 ) -> None:
     """Write scenario specs (one per fault, target and seed), optionally split train/held-out."""
@@ -105,12 +112,10 @@ def generate_cmd(
     specs = generate(fault, range(seeds), with_noise=noise)
     rows = [("all", s) for s in specs]
     if split_by is not None:
-        if split_by not in ("fault", "target", "seed"):
-            raise fail(f"--split-by must be fault, target or seed, not {split_by!r}")
         if not held_out:
             raise fail("--split-by needs at least one --held-out value")
         keys = {int(v) for v in held_out} if split_by == "seed" else set(held_out)
-        train, rest = split(specs, split_by, keys)  # type: ignore[arg-type]
+        train, rest = split(specs, split_by.value, keys)  # type: ignore[arg-type]
         rows = [("train", s) for s in train] + [("held-out", s) for s in rest]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as fh:

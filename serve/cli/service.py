@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -104,20 +105,31 @@ def _model_server(settings: Settings, policy: str) -> tuple[ModelServer | None, 
     return server, settings.model_copy(update={"agent": settings.agent.served_by(server.url, current.id)})
 
 
+class DemoApproval(StrEnum):
+    AUTO = "auto"
+    PAGE = "page"
+
+
+class DemoPolicy(StrEnum):
+    AUTO = "auto"
+    EXPERT = "expert"
+    LLM = "llm"
+
+
 def demo(
     ctx: typer.Context,
     scenario: Annotated[str, typer.Option(help="FAULT[@TARGET] to inject")] = "bad_rollout@checkout",
     seed: int = 7,
     approve: Annotated[
-        str, typer.Option(help="auto: approve at once; page: wait for the approval page")
-    ] = "auto",
+        DemoApproval, typer.Option(help="auto: approve at once; page: wait for the approval page")
+    ] = DemoApproval.AUTO,
     policy: Annotated[
-        str,
+        DemoPolicy,
         typer.Option(
             help="auto: the current checkpoint served by vLLM when there is one, else the rule-based "
             "expert; expert; llm"
         ),
-    ] = "auto",
+    ] = DemoPolicy.AUTO,
     keep: Annotated[
         bool, typer.Option(help="keep serving the pages after the incident, until Ctrl-C")
     ] = False,
@@ -129,10 +141,6 @@ def demo(
     fault, _, target = scenario.partition("@")
     if fault not in FAULTS:
         raise fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
-    if approve not in ("auto", "page"):
-        raise fail(f"--approve must be auto or page, not {approve!r}")
-    if policy not in ("auto", "expert", "llm"):
-        raise fail(f"--policy must be auto, expert or llm, not {policy!r}")
     # SIGTERM (a container stop, `kill`) unwinds like Ctrl-C: the sandbox, its Prometheus and
     # Alertmanager, and vLLM are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

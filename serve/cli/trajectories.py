@@ -16,14 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from opsagent.agent.policies import NAMES
+from opsagent.agent.policies import PolicyName
 from opsagent.agent.sim.batch import run_batch, summarise
 from opsagent.serve.cli.common import console, fail, model_registry, server_config
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.export import Filters, export
 from opsagent.trajectories.recorder import Recorder
-from opsagent.trajectories.splits import NAMES as SPLITS
-from opsagent.trajectories.splits import scenarios
+from opsagent.trajectories.splits import Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
 app = typer.Typer(help="Recorded trajectories: list, show, export to SFT/DPO datasets.", no_args_is_help=True)
@@ -171,12 +170,12 @@ def export_cmd(
 
 def eval_cmd(
     ctx: typer.Context,
-    policy: Annotated[list[str] | None, typer.Option(help="expert | llm | oracle; repeat to compare")] = None,
+    policy: Annotated[list[PolicyName] | None, typer.Option(help="repeat to compare")] = None,
     checkpoint: Annotated[
         list[str] | None, typer.Option(help="checkpoint id (or current), served by vLLM")
     ] = None,
     against: Annotated[str | None, typer.Option(help="a checkpoint to compare with (e.g. current)")] = None,
-    scenarios_: Annotated[str, typer.Option("--scenarios", help=f"split: {', '.join(SPLITS)}")] = "held-out",
+    scenarios_: Annotated[Split, typer.Option("--scenarios", help="the split")] = Split.HELD_OUT,
     limit: Annotated[int | None, typer.Option(help="at most this many scenarios of the split")] = None,
     workers: int = 2,
     out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
@@ -186,13 +185,9 @@ def eval_cmd(
     checkpoints = [*(checkpoint or []), *([against] if against else [])]
     if not policy and not checkpoints:
         raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
-    for p in policy or []:
-        if p not in NAMES:
-            raise fail(f"--policy must be one of {', '.join(NAMES)}, not {p!r}")
-    try:
-        specs = scenarios(scenarios_, limit)
-    except ValueError as exc:
-        raise fail(f"--scenarios: {exc}") from None
+    policy = [p.value for p in policy or []]  # type: ignore[misc]
+    scenarios_ = scenarios_.value  # type: ignore[assignment]
+    specs = scenarios(scenarios_, limit)
     results: dict[str, dict[str, Any]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p, p, settings.agent, None) for p in policy or []]

@@ -47,6 +47,6 @@ def test_demo_names_a_bad_option(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["demo", "--scenario", "meteor_strike"])
     assert out.exit_code == 2 and "unknown fault type 'meteor_strike'" in out.output
     out = CliRunner().invoke(app, ["demo", "--approve", "maybe"])
-    assert out.exit_code == 2 and "--approve must be auto or page" in out.output
+    assert out.exit_code == 2 and "Invalid value for '--approve'" in out.output and "'maybe'" in out.output
     out = CliRunner().invoke(app, ["demo", "--policy", "llm"])
     assert out.exit_code == 2 and "no current checkpoint" in out.output

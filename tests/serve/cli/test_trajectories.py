@@ -55,4 +55,5 @@ def test_eval_compares_policies_on_a_split(tmp_path, monkeypatch):
     assert figures["policies"]["oracle"]["localisation"] == 1.0
     assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "everything"])
-    assert bad.exit_code == 2 and "unknown split 'everything'" in bad.output
+    assert bad.exit_code == 2 and "Invalid value for '--scenarios'" in bad.output
+    assert "'everything' is not one of" in bad.output

@@ -43,12 +43,14 @@ def input_series(frames: list[Frame], names: set[str] | None = None) -> list[dic
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-def _relevant(rule_files: list[Path], alertnames: list[str]) -> set[str]:
-    """Metric names the given alerts depend on, through recording rules: only those series need
-    to be handed to promtool, which keeps its run short."""
-    rules = [r for p in rule_files for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]]
-    records = {r["record"]: r["expr"] for r in rules if "record" in r}
-    todo = [r["expr"] for r in rules if r.get("alert") in alertnames]
+def _relevant(rule_files: list[Path], alertnames: list[str]) -> tuple[list[dict], set[str]]:
+    """The rule groups cut down to the given alerts and the recording rules they depend on, and
+    the metric names those need. promtool evaluates every rule it is given at every step, so
+    handing it only these (and only those series) keeps its run short; no other rule can change
+    whether these alerts fire."""
+    groups = [g for p in rule_files for g in yaml.safe_load(p.read_text())["groups"]]
+    records = {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
+    todo = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") in alertnames]
     names: set[str] = set()
     while todo:
         for ident in _IDENT.findall(todo.pop()):
@@ -57,7 +59,9 @@ def _relevant(rule_files: list[Path], alertnames: list[str]) -> set[str]:
             names.add(ident)
             if ident in records:
                 todo.append(records[ident])
-    return names
+    wanted = [{**g, "rules": [r for r in g["rules"]
+                              if r.get("alert") in alertnames or r.get("record") in names]} for g in groups]
+    return [g for g in wanted if g["rules"]], names
 
 
 def firing_alerts(frames: list[Frame], alertnames: list[str],
@@ -69,9 +73,10 @@ def firing_alerts(frames: list[Frame], alertnames: list[str],
     step = round(frames[1].t - frames[0].t)
     at = f"{step * (len(frames) - 1)}s"
     with tempfile.TemporaryDirectory() as tmp:
-        rule_files = write_rule_files(Path(tmp) / "rules")
-        names = _relevant(rule_files, alertnames)
-        test = {"rule_files": [str(p) for p in rule_files], "evaluation_interval": f"{step}s",
+        groups, names = _relevant(write_rule_files(Path(tmp) / "rules"), alertnames)
+        rules = Path(tmp) / "relevant.yaml"
+        rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=1 << 20))
+        test = {"rule_files": [str(rules)], "evaluation_interval": f"{step}s",
                 "tests": [{"interval": f"{step}s", "input_series": input_series(frames, names),
                            "alert_rule_test": [{"eval_time": at, "alertname": name, "exp_alerts": []}
                                                for name in alertnames]}]}

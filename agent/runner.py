@@ -87,21 +87,33 @@ class IncidentRunner:
         """After a restart: continue every incident that was cut off mid-step (from its last
         checkpoint; executions already begun are not repeated), and resume every incident
         whose approval was decided while it slept."""
-        resumed = []
-        for row in self.store.incidents():
-            if row["status"] == "done":
-                continue
-            if self.graph.get_state(self._config(row["id"])).next and self.waiting(row["id"]) is None:
-                self._stream(None, row["id"], on_update)
-                resumed.append(row["id"])
+        return [incident for incident in self.to_recover() if self.recover_one(incident, on_update)]
+
+    def to_recover(self) -> list[str]:
+        """The incidents a restart must continue: not done, or with a decided approval not yet
+        resumed (approvals that no longer match their incident are marked resumed)."""
+        todo = [row["id"] for row in self.store.incidents() if row["status"] != "done"]
         for record in self.store.unresumed():
             waiting = self.waiting(record["incident"])
             if waiting is not None and waiting["approval_id"] == record["id"]:
-                self.resume(record["incident"], on_update)
-                resumed.append(record["incident"])
+                todo.append(record["incident"])
             else:
                 self.store.mark_resumed(record["id"])
-        return resumed
+        return list(dict.fromkeys(todo))
+
+    def recover_one(self, incident: str, on_update: Update | None = None) -> bool:
+        """Continue one incident if, as of now, it was cut off mid-step or its approval was
+        decided; False when there is nothing to do (another worker got there first). The
+        caller makes this exclusive per incident."""
+        if self.graph.get_state(self._config(incident)).next and self.waiting(incident) is None:
+            self._stream(None, incident, on_update)
+            return True
+        waiting = self.waiting(incident)
+        record = self.store.approval(waiting["approval_id"]) if waiting else None
+        if record is not None and record["decision"] is not None and not record["resumed"]:
+            self.resume(incident, on_update)
+            return True
+        return False
 
     def drive(self, incident: str, decide: Decider, on_update: Update | None = None,
               poll_s: float = 0.5, give_up_s: float | None = None) -> dict[str, Any]:

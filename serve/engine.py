@@ -85,6 +85,7 @@ class Engine:
         self._listeners: dict[str, list[Listener]] = {}
         self._watchers: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._futures: dict[str, Future[Any]] = {}
+        self._incident_locks: dict[str, threading.Lock] = {}
         self._dispatcher = threading.Thread(target=self._dispatch, name="inbox", daemon=True)
         self.metrics.queue_depth.set_function(self.inbox.depth)  # counted when scraped
 
@@ -92,7 +93,9 @@ class Engine:
     def start(self) -> Engine:
         """Recover what a previous process left (incidents cut off mid-step, approvals decided
         while it was down), then handle the inbox."""
-        self.pool.submit(self._guard, "recover", lambda: self._runner().recover(self._observer(None)))
+        for incident in self._runner().to_recover():
+            self._submit(incident, lambda incident=incident: self._runner().recover_one(
+                incident, self._observer(incident)))
         self._dispatcher.start()
         return self
 
@@ -192,17 +195,28 @@ class Engine:
         self._emit(incident, "done", {"outcome": state.get("outcome"), "report": state.get("report")})
 
     def _submit(self, incident: str, work: Callable[[], Any]) -> None:
-        future = self.pool.submit(self._guard, incident, work)
-        self._futures[incident] = future
-        # Forget finished work (a long-running service sees many incidents), unless newer work replaced it.
-        future.add_done_callback(
-            lambda f: self._futures.pop(incident, None) if self._futures.get(incident) is f else None
-        )
+        with self._lock:
+            lock = self._incident_locks.setdefault(incident, threading.Lock())
+            future = self.pool.submit(self._guard, incident, work, lock)
+            self._futures[incident] = future
 
-    def _guard(self, incident: str, work: Callable[[], Any]) -> None:
+        def forget(f: Future[Any]) -> None:
+            """Forget finished work (a long-running service sees many incidents), unless newer
+            work replaced it."""
+            with self._lock:
+                if self._futures.get(incident) is f:
+                    self._futures.pop(incident, None)
+                    self._incident_locks.pop(incident, None)
+
+        future.add_done_callback(forget)
+
+    def _guard(self, incident: str, work: Callable[[], Any], lock: threading.Lock) -> None:
+        """Run one piece of an incident's work; pieces of the same incident never overlap (a
+        decision arriving while recovery resumes the incident waits, then finds it resumed)."""
         self.metrics.running.inc()
         try:
-            work()
+            with lock:
+                work()
         except ShuttingDown:
             log.info("incident %s paused for shutdown; it resumes on restart", incident)
         except Exception as exc:

@@ -11,6 +11,18 @@ import pytest
 from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
 from tests.requires import INSTALL_STEP
 
+# The longest modules (training, vLLM) go first: `--dist loadfile` keeps a module on one worker,
+# and a long one left for last makes the other worker idle while it runs.
+FIRST = ("tests/train/", "tests/trajectories/test_roundtrip.py", "tests/serve/test_alertmanager_live.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(FIRST) if path.startswith(prefix)), len(FIRST))
+
+    items.sort(key=rank)
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[no-untyped-def]

@@ -44,6 +44,11 @@ class ServerConfig(BaseModel):
     start_timeout_s: float = Field(default=600, gt=0)
 
 
+def served_models(url: str) -> list[str]:
+    """The model names a running vLLM server (its /v1 URL) serves: its base and its adapters."""
+    return [m["id"] for m in httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"]]
+
+
 def load_adapter_at(url: str, name: str, path: Path) -> None:
     """Ask a running vLLM server (its /v1 URL) to serve a LoRA adapter under `name`."""
     r = httpx.post(f"{url.rstrip('/')}/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
@@ -119,7 +124,7 @@ class ModelServer:
             return False
 
     def models(self) -> list[str]:
-        return [m["id"] for m in httpx.get(f"{self.url}/models", timeout=10).json()["data"]]
+        return served_models(self.url)
 
     def load_adapter(self, name: str, path: Path) -> None:
         """Serve another LoRA adapter without a restart (vLLM's runtime LoRA loading)."""

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -179,6 +180,9 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(help="at most this many scenarios of the split")] = None,
     workers: int = 2,
     out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
+    server_url: Annotated[str | None, typer.Option(
+        help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the checkpoints' base; "
+        "their adapters are loaded into it; default: start one per checkpoint")] = None,
 ) -> None:
     """Each policy over a named split: AIOpsLab task rates, safety and cost, as a table, JSON and a plot."""
     settings: Settings = resolve_model(ctx.obj)
@@ -192,7 +196,8 @@ def eval_cmd(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p, p, settings.agent, None) for p in policy or []]
     for ref in checkpoints:
-        runs.append(_served(settings, ref))
+        runs.append(_served(settings, ref, server_url))
+    checkpoint_ids = {name for name, _, _, _ in runs[len(policy or []):]}
     for name, p, agent, served in runs:
         try:
             if served is not None:
@@ -216,7 +221,7 @@ def eval_cmd(
             if served is not None:
                 served.stop()
         results[name] = summarise(done)
-        if served is not None:
+        if name in checkpoint_ids:
             model_registry(settings).record_eval(name, {f"{scenarios_}@{len(specs)}": results[name]})
     out = out or settings.data_dir / "eval" / f"{scenarios_}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -245,15 +250,23 @@ def eval_cmd(
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
 
 
-def _served(settings: Settings, ref: str) -> tuple[str, str, Any, Any]:
-    """(name, policy, agent config, server) for a checkpoint: the llm policy on its vLLM server."""
-    from opsagent.train.serving import serve
+def _served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, str, Any, Any]:
+    """(name, policy, agent config, server to start) for a checkpoint: the llm policy on a vLLM
+    server of its own, or on the running one at `server_url` (its adapter loaded there)."""
+    from opsagent.train.serving import load_adapter_at, serve, served_models
 
     registry = model_registry(settings)
     try:
         checkpoint = registry.get(ref)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
+    if server_url is not None:
+        try:
+            if checkpoint.id not in served_models(server_url):
+                load_adapter_at(server_url, checkpoint.id, checkpoint.path)
+        except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:
+            raise fail(f"--server-url: {exc}") from None
+        return checkpoint.id, "llm", settings.agent.served_by(server_url, checkpoint.id), None
     server = serve(
         registry, checkpoint, server_config(settings), settings.data_dir / f"vllm-{checkpoint.id}.log"
     )

@@ -1,10 +1,9 @@
 """One iteration of the loop on the tiny model, for real: teacher and current checkpoint
 collect in sandboxes (the current one served by vLLM), export, SFT, DPO, evaluation of both on
-held-out scenarios through the same server, and the promotion verdict."""
+held-out scenarios through the same server, and the promotion verdict. (`opsagent eval` of a
+served checkpoint is in test_serving.py, on that module's server.)"""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
@@ -39,37 +38,3 @@ def test_one_iteration_on_the_tiny_model(tmp_path):
     store = TrajectoryStore(tmp_path / "trajectories")
     assert store.count(checkpoint="tiny") >= 3  # collected and evaluated with the served base
     assert store.count(checkpoint=candidate.id) == 1 and store.count(policy="expert") == 2
-
-
-def test_eval_serves_and_compares_checkpoints(tmp_path, monkeypatch):
-    from typer.testing import CliRunner
-
-    from opsagent.serve.cli.main import app
-    from opsagent.train.registry import Checkpoint
-    from opsagent.train.tiny import save_tiny
-
-    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
-    registry = ModelRegistry(tmp_path / "models")
-    registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
-    registry.set_current("tiny")
-    out = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            "--checkpoint",
-            "current",
-            "--scenarios",
-            "held-out-faults",
-            "--limit",
-            "1",
-            "--workers",
-            "1",
-            "--out",
-            str(tmp_path / "e"),
-        ],
-    )
-    assert out.exit_code == 0, out.output
-    figures = json.loads((tmp_path / "e" / "eval.json").read_text())["policies"]["tiny"]
-    assert figures["episodes"] == 1 and figures["tokens"] > 0 and 0 <= figures["validity"] <= 1
-    assert registry.get("tiny").eval_metrics["held-out-faults@1"] == figures

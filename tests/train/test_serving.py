@@ -103,11 +103,11 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         ServerConfig(port=0, max_model_len=32768, start_timeout_s=600),
     )
     with server:
-        yield server, adapter
+        yield server, adapter, root
 
 
 def test_the_trained_adapter_answers_with_a_tool_call(served):
-    server, _ = served
+    server, *_ = served
     assert set(server.models()) == {"tiny", "teach"}
     client = openai.OpenAI(base_url=server.url, api_key="unused")
     question = [
@@ -136,7 +136,7 @@ def test_the_trained_adapter_answers_with_a_tool_call(served):
 
 
 def test_an_adapter_loads_without_a_restart(served):
-    server, adapter = served
+    server, adapter, _ = served
     server.load_adapter("teach-again", adapter.path)
     assert "teach-again" in server.models() and server.healthy()
 
@@ -145,7 +145,7 @@ def test_an_adapter_loads_without_a_restart(served):
 def test_the_graph_drives_the_served_model_and_survives_its_output(served, box, registry, tmp_path):
     """The tiny model only learned short questions; under the agent's long prompt (every tool's
     schema) it writes nothing useful. The graph must still run it for real and end cleanly."""
-    server, _ = served
+    server, *_ = served
     load(box, "bad_rollout", "checkout")
     cfg = AgentConfig(
         llm=LLMConfig(base_url=server.url, model="teach", max_tokens=64), budgets=Budgets(max_steps=3)
@@ -160,3 +160,25 @@ def test_the_graph_drives_the_served_model_and_survives_its_output(served, box, 
         state["outcome"] == "escalated"
         and state["stuck"] == "the model's answers were not a valid Diagnosis twice"
     )
+
+
+@requires_stack
+def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
+    """`opsagent eval --checkpoint` on the running server: the adapter is loaded into it, the
+    llm policy runs the split's episodes through it, and the figures land in the registry."""
+    from typer.testing import CliRunner
+
+    from opsagent.serve.cli.main import app
+
+    server, _, root = served
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(root))
+    monkeypatch.setenv("COLUMNS", "200")
+    out = CliRunner().invoke(app, ["eval", "--checkpoint", "teach", "--scenarios",
+                                   "held-out-faults", "--limit", "1", "--workers", "1", "--out",
+                                   str(root / "e"), "--server-url", server.url])
+    assert out.exit_code == 0, out.output
+    policies = json.loads((root / "e" / "eval.json").read_text())["policies"]
+    registry = ModelRegistry(root / "models")
+    figures = policies["teach"]
+    assert figures["episodes"] == 1 and figures["tokens"] > 0 and 0 <= figures["validity"] <= 1
+    assert registry.get("teach").eval_metrics["held-out-faults@1"] == figures

@@ -76,8 +76,13 @@ def iterate(
     run_dir.mkdir(parents=True, exist_ok=True)
     specs = scenarios("train", cfg.episodes, seed=cfg.seed)
     console.print(f"[bold]collect[/] {len(specs)} scenarios with the expert (teacher) and with {current.id}")
-    list(run_batch(specs, "expert", agent, data_dir, cfg.workers))
-    with serve(registry, current, server_cfg, run_dir / "vllm.log") as server:
+    server = serve(registry, current, server_cfg, run_dir / "vllm.log").launch()  # loads meanwhile
+    try:
+        list(run_batch(specs, "expert", agent, data_dir, cfg.workers))
+    except BaseException:
+        server.stop()
+        raise
+    with server:
         list(run_batch(specs, "llm", agent.served_by(server.url, current.id), data_dir, cfg.workers))
         store = TrajectoryStore(data_dir / "trajectories")
         names = {s.id for s in specs}

@@ -91,6 +91,14 @@ class ModelServer:
         return cmd
 
     def start(self) -> ModelServer:
+        """Launch vLLM and wait until it answers."""
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> ModelServer:
+        """Launch vLLM without waiting (it loads while the caller does other work; then
+        `wait_ready`)."""
         if not self.cfg.python.exists():
             raise FileNotFoundError(f"no vLLM at {self.cfg.python}: run ./run.sh (it makes .venv-vllm) "
                                     "or set the path of a Python that has vLLM")
@@ -99,7 +107,6 @@ class ModelServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child writes it for its lifetime)
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
-        self.wait_ready()
         return self
 
     def wait_ready(self) -> None:
@@ -145,7 +152,11 @@ class ModelServer:
             self.proc.wait()
 
     def __enter__(self) -> ModelServer:
-        return self.start()
+        """Start it, or, when already launched, wait until it answers."""
+        if self.proc is None:
+            return self.start()
+        self.wait_ready()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

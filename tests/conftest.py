@@ -11,9 +11,14 @@ import pytest
 from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
 from tests.requires import INSTALL_STEP
 
-# The longest modules (training, vLLM) go first: `--dist loadfile` keeps a module on one worker,
-# and a long one left for last makes the other worker idle while it runs.
-FIRST = ("tests/train/", "tests/trajectories/test_roundtrip.py", "tests/serve/test_alertmanager_live.py")
+# The longest modules first, longest first (measured here, 2 workers): `--dist loadfile` keeps a
+# module on one worker, so one long module left for last keeps the other worker idle.
+FIRST = (
+    "tests/train/test_serving.py", "tests/train/test_loop.py", "tests/agent/test_expert.py",
+    "tests/agent/sim/test_oracle.py", "tests/serve/cli/test_main.py", "tests/trajectories/test_roundtrip.py",
+    "tests/serve/cli/test_run.py", "tests/agent/test_graph.py", "tests/sandbox/test_alerts.py",
+    "tests/sandbox/test_faults.py", "tests/serve/test_service_incidents.py", "tests/train/test_train.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,6 +4,8 @@ the model registry and the model server's settings they name, and how a step is 
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -17,6 +19,12 @@ if TYPE_CHECKING:  # the training stack loads only for the commands that use it
     from opsagent.train.serving import ServerConfig
 
 console = Console()
+
+
+def unwind_on_sigterm() -> None:
+    """SIGTERM (systemd, `docker stop`, a CI runner) unwinds like Ctrl-C, so the children a
+    command started (sandboxes, Prometheus, Alertmanager, vLLM) are stopped, not orphaned."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def fail(message: str) -> typer.Exit:

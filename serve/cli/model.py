@@ -14,7 +14,14 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
-from opsagent.serve.cli.common import console, fail, model_registry, server_config, settings_of
+from opsagent.serve.cli.common import (
+    console,
+    fail,
+    model_registry,
+    server_config,
+    settings_of,
+    unwind_on_sigterm,
+)
 from opsagent.serve.settings import Settings
 
 train_app = typer.Typer(
@@ -247,6 +254,7 @@ def loop(
         max_length=max_length,
     )
     reg = model_registry(settings_of(ctx))
+    unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     for i in range(iterations):
         result = iterate(cfg, reg, settings.data_dir, settings.agent)
         table = Table(title=f"iteration {i + 1}: {result['current']} → {result['candidate']}")

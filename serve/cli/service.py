@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
-import sys
 import tempfile
 import time
 from enum import StrEnum
@@ -20,7 +18,14 @@ from rich.panel import Panel
 
 from opsagent.sandbox.faults import FAULTS
 from opsagent.serve.app import create_app
-from opsagent.serve.cli.common import console, fail, model_registry, server_config, show_step
+from opsagent.serve.cli.common import (
+    console,
+    fail,
+    model_registry,
+    server_config,
+    show_step,
+    unwind_on_sigterm,
+)
 from opsagent.serve.config import TokenConfig
 from opsagent.serve.demo import run_demo
 from opsagent.serve.engine import Engine
@@ -141,9 +146,7 @@ def demo(
     fault, _, target = scenario.partition("@")
     if fault not in FAULTS:
         raise fail(f"--scenario: unknown fault type {fault!r}; see `opsagent sandbox faults`")
-    # SIGTERM (a container stop, `kill`) unwinds like Ctrl-C: the sandbox, its Prometheus and
-    # Alertmanager, and vLLM are stopped, not orphaned.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    unwind_on_sigterm()
     server, settings = _model_server(settings, policy)
     policy = "llm" if server is not None else "expert"
 

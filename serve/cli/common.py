@@ -33,11 +33,6 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def settings_of(ctx: typer.Context) -> Settings:
-    """The settings the top-level callback read (defaults when a group runs on its own)."""
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
-
-
 def model_registry(settings: Settings) -> ModelRegistry:
     from opsagent.train.registry import ModelRegistry
 

@@ -19,7 +19,6 @@ from opsagent.serve.cli.common import (
     fail,
     model_registry,
     server_config,
-    settings_of,
     unwind_on_sigterm,
 )
 from opsagent.serve.settings import Settings
@@ -67,7 +66,7 @@ def _train(
         raise fail(
             f"dataset: {cfg.dataset} is not a dataset directory; make one with `opsagent trajectories export`"
         )
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     try:
         checkpoint = train(cfg, reg, checkpoint_id)
     except KeyError as exc:
@@ -111,7 +110,7 @@ train_app.command("dpo")(
 
 @model_app.command("list")
 def list_models(ctx: typer.Context) -> None:
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     current = reg.current()
     table = Table(title="checkpoints")
     for col in ("", "id", "kind", "parent", "created", "loss", "held-out mitigation"):
@@ -134,7 +133,7 @@ def list_models(ctx: typer.Context) -> None:
 @model_app.command()
 def show(ctx: typer.Context, checkpoint_id: str) -> None:
     """A checkpoint and its lineage, as JSON."""
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     try:
         chain = reg.lineage(checkpoint_id)
     except KeyError as exc:
@@ -157,7 +156,7 @@ def import_base_cmd(
 
     if name not in NAMES:
         raise fail(f"unknown base {name!r}; choose one of {', '.join(NAMES)}")
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     with console.status(f"importing {name}"):
         checkpoint = import_base(name, reg)
     if current:
@@ -174,7 +173,7 @@ def serve_cmd(
     """Serve a checkpoint with vLLM (OpenAI API, tool calling, LoRA) until Ctrl-C."""
     from opsagent.train.serving import serve
 
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     try:
         checkpoint = reg.get(checkpoint_id)
     except KeyError as exc:
@@ -208,7 +207,7 @@ def promote(
     """Make a checkpoint current if its held-out figures beat the current one's, safely."""
     from opsagent.train.promote import decide
 
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     try:
         candidate, current = reg.get(checkpoint_id), reg.current()
     except KeyError as exc:
@@ -253,7 +252,7 @@ def loop(
         learning_rate=learning_rate,
         max_length=max_length,
     )
-    reg = model_registry(settings_of(ctx))
+    reg = model_registry(ctx.obj)
     unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     for i in range(iterations):
         result = iterate(cfg, reg, settings.data_dir, settings.agent)

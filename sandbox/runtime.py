@@ -115,10 +115,11 @@ class Sandbox:
                 continue
             self.tick()
 
-    def tick(self) -> None:
-        """One step of simulated time; new metric frames go to Prometheus."""
+    def tick(self, steps: int = 1) -> None:
+        """Steps of simulated time; then the new metric frames go to Prometheus, in one push."""
         with self.cluster.lock:
-            self.scenario.world.tick()
+            for _ in range(steps):
+                self.scenario.world.tick()
         if self.writer is not None:
             try:
                 self.writer.push(self.scenario.world.frames)
@@ -128,8 +129,7 @@ class Sandbox:
     def advance(self, seconds: float) -> None:
         """Run simulated time ahead of the wall clock (episodes in batch): each step's frames
         still reach Prometheus, at their simulated timestamps."""
-        for _ in range(max(1, round(seconds / self.scenario.world.dt))):
-            self.tick()
+        self.tick(max(1, round(seconds / self.scenario.world.dt)))
 
     # ---- faults ---------------------------------------------------------------------------
     def inject(self, fault: str, target: str | None = None, severity: float = 1.0) -> dict[str, Any]:

@@ -8,15 +8,11 @@ import datetime as dt
 import hashlib
 import json
 import re
-import tempfile
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from opsagent.sandbox.prom.promtool import firing_alerts
-from opsagent.sandbox.prom.rules import write_rule_files
+from opsagent.sandbox.prom.rules import rule_specs
 from opsagent.sandbox.scenario import Scenario
 
 _TEMPLATE = re.compile(r"\{\{\s*(\$labels\.(\w+)|\$value[^}]*|printf[^}]*)\s*\}\}")
@@ -25,10 +21,8 @@ _TEMPLATE = re.compile(r"\{\{\s*(\$labels\.(\w+)|\$value[^}]*|printf[^}]*)\s*\}\
 @cache
 def rule_index() -> dict[str, dict[str, Any]]:
     """Alert name -> its rule (expr, labels, annotations), from every rule file Prometheus loads."""
-    with tempfile.TemporaryDirectory() as tmp:
-        files = write_rule_files(Path(tmp))
-        return {r["alert"]: r for p in files for g in yaml.safe_load(p.read_text())["groups"]
-                for r in g["rules"] if "alert" in r}
+    return {r["alert"]: r for _, spec in rule_specs() for g in spec["groups"]
+            for r in g["rules"] if "alert" in r}
 
 
 def _render(text: str, labels: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from opsagent.sandbox.metrics import Frame, render
-from opsagent.sandbox.prom.rules import write_rule_files
+from opsagent.sandbox.prom.rules import rule_specs
 
 _GOT = re.compile(r"alertname: (\S+), time: (\S+),\s*\n\s*exp:.*?\n\s*got:(\[.*?\n\s*\])", re.S)
 _LABELS = re.compile(r"Labels:\{(.*?)\}\n")
@@ -43,12 +43,12 @@ def input_series(frames: list[Frame], names: set[str] | None = None) -> list[dic
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-def _relevant(rule_files: list[Path], alertnames: list[str]) -> tuple[list[dict], set[str]]:
+def _relevant(alertnames: list[str]) -> tuple[list[dict], set[str]]:
     """The rule groups cut down to the given alerts and the recording rules they depend on, and
     the metric names those need. promtool evaluates every rule it is given at every step, so
     handing it only these (and only those series) keeps its run short; no other rule can change
     whether these alerts fire."""
-    groups = [g for p in rule_files for g in yaml.safe_load(p.read_text())["groups"]]
+    groups = [g for _, spec in rule_specs() for g in spec["groups"]]
     records = {r["record"]: r["expr"] for g in groups for r in g["rules"] if "record" in r}
     todo = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") in alertnames]
     names: set[str] = set()
@@ -73,7 +73,7 @@ def firing_alerts(frames: list[Frame], alertnames: list[str],
     step = round(frames[1].t - frames[0].t)
     at = f"{step * (len(frames) - 1)}s"
     with tempfile.TemporaryDirectory() as tmp:
-        groups, names = _relevant(write_rule_files(Path(tmp) / "rules"), alertnames)
+        groups, names = _relevant(alertnames)
         rules = Path(tmp) / "relevant.yaml"
         rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=1 << 20))
         test = {"rule_files": [str(rules)], "evaluation_interval": f"{step}s",

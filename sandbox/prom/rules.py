@@ -5,6 +5,7 @@ datastore saturation), written in the same style."""
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,16 @@ def _scale_for(spec: dict[str, Any], scale: float) -> dict[str, Any]:
     return spec
 
 
+@functools.cache
+def rule_specs() -> tuple[tuple[str, dict[str, Any]], ...]:
+    """(file name, rule spec) of every rule file, parsed once per process: the kube-prometheus
+    manifests take ~0.5 s to parse, and every episode's alert evaluation reads them. Callers
+    copy before changing a spec."""
+    specs = [(m.name.replace("-prometheusRule", ".rules"), yaml.safe_load(m.read_text())["spec"])
+             for m in sorted(KUBE_PROMETHEUS.glob("*.yaml"))]
+    return (*specs, ("shop.rules.yaml", APP_RULES))
+
+
 def write_rule_files(directory: Path, for_scale: float | None = None) -> list[Path]:
     """One rule file per kube-prometheus manifest (its `spec`), and the application rules.
     `for_scale` shortens every `for:` clause by one factor for a live demo (a fault injected
@@ -86,10 +97,9 @@ def write_rule_files(directory: Path, for_scale: float | None = None) -> list[Pa
     order in which alerts fire stays as on a real cluster."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    specs = [(m.name.replace("-prometheusRule", ".rules"), yaml.safe_load(m.read_text())["spec"])
-             for m in sorted(KUBE_PROMETHEUS.glob("*.yaml"))]
-    for name, spec in [*specs, ("shop.rules.yaml", copy.deepcopy(APP_RULES))]:
+    for name, spec in rule_specs():
         path = directory / name
-        path.write_text(yaml.safe_dump(_scale_for(spec, for_scale) if for_scale else spec, sort_keys=False))
+        scaled = _scale_for(copy.deepcopy(spec), for_scale) if for_scale else spec
+        path.write_text(yaml.safe_dump(scaled, sort_keys=False))
         written.append(path)
     return written

@@ -27,6 +27,8 @@ class Budgets(BaseModel):
     max_tool_calls: int = Field(default=40, ge=1)
     max_tokens: int = Field(default=60000, ge=1, description="prompt + completion, all calls")
     max_repairs: int = Field(default=2, ge=0, description="re-plans after a denial or rejection")
+    max_rounds: int = Field(default=3, ge=1, description="diagnoses in one incident: symptoms still "
+                            "failing after acting start another round (several faults at once)")
 
 
 class EscalationConfig(BaseModel):

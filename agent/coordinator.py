@@ -4,12 +4,14 @@ returns a partial update of the JSON state."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langgraph.graph import END
 
 from opsagent.agent.deps import Deps
 from opsagent.agent.notify import Page
+from opsagent.agent.react import ROUND
 from opsagent.agent.report import render
 from opsagent.agent.state import IncidentState, usage_of
 from opsagent.agent.triage import triage
@@ -20,12 +22,13 @@ def coordinator(d: Deps, s: IncidentState) -> dict[str, Any]:
     if "usage" not in s:
         update.update(usage=usage_of(s), started_at=d.clock(), decisions=[], approvals=[],
                       executed=[], refused=[], escalations=[], messages=[], model_calls=[],
-                      cursor=0, repairs=0, diagnosis=None, runbook=None, outcome=None)
+                      cursor=0, repairs=0, round=0, diagnosis=None, diagnoses=[], runbook=None,
+                      outcome=None)
     state = {**s, **update}
     page = _page_if_long(d, state)  # type: ignore[arg-type]
     if page:
         update["escalations"] = [*state["escalations"], page]
-    route, extra = _route(state)  # type: ignore[arg-type]
+    route, extra = _route(state, d.config.budgets.max_rounds)  # type: ignore[arg-type]
     return {**update, **extra, "route": route}
 
 
@@ -48,7 +51,7 @@ def send_page(d: Deps, s: IncidentState, reason: str) -> dict[str, Any]:
     return {"kind": "page", "reason": reason, "at": d.clock(), **sent}
 
 
-def _route(s: IncidentState) -> tuple[str, dict[str, Any]]:
+def _route(s: IncidentState, max_rounds: int) -> tuple[str, dict[str, Any]]:
     if s.get("outcome") or s.get("escalate"):
         return ("escalate" if s.get("escalate") else "report"), {}
     if not s.get("triage"):
@@ -69,7 +72,25 @@ def _route(s: IncidentState) -> tuple[str, dict[str, Any]]:
         return "verify", {}
     if s["verification"].get("cleared"):
         return "report", {"outcome": "mitigated"}
-    return "escalate", {"escalate": "actions were taken but the symptoms persist"}
+    failing = s["verification"].get("still_failing") or {}
+    if failing and s.get("round", 0) + 1 < max_rounds:
+        return "diagnose", _next_round(s, failing)
+    return "escalate", {"escalate": "actions were taken but the symptoms persist: "
+                        + "; ".join(sorted(failing))[:600]}
+
+
+def _next_round(s: IncidentState, failing: dict[str, str]) -> dict[str, Any]:
+    """Symptoms persist after this round's actions (another fault may be burning): the policy
+    is asked again, with what still fails; its next diagnosis is recorded beside this one."""
+    done = "; ".join(f"{e['tool']} {json.dumps(e['args'], sort_keys=True)} ({e['status']})"
+                     for e in s["executed"]) or "none"
+    checks = "\n".join(f"- {q}" + (f" => {text.splitlines()[0][:200]}" if text else "")
+                       for q, text in sorted(failing.items())[:8])
+    ask = {"role": "user", "content": f"{ROUND} ({done}). These checks still fail:\n{checks}\n"
+           "Investigate what is still wrong: another fault may be burning. Answer with a new "
+           "Diagnosis of it, or with an empty remediation to hand over to a human."}
+    return {"round": s.get("round", 0) + 1, "messages": [*s["messages"], ask], "diagnosis": None,
+            "runbook": None, "verification": None, "cursor": 0}
 
 
 def monitor(d: Deps, s: IncidentState) -> dict[str, Any]:

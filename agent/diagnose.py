@@ -49,7 +49,9 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
                          "with the Diagnosis JSON only."})
         return {**update, "route": "diagnose"}
     usage["malformed_streak"] = 0
-    return {**update, "diagnosis": diagnosis.model_dump(), "route": "coordinator"}
+    answer = diagnosis.model_dump()
+    earlier = list(s.get("diagnoses") or [])[:s.get("round", 0)]  # a re-plan replaces this round's
+    return {**update, "diagnosis": answer, "diagnoses": [*earlier, answer], "route": "coordinator"}
 
 
 def tools(d: Deps, s: IncidentState) -> dict[str, Any]:

@@ -10,8 +10,9 @@ import json
 import re
 from typing import Any
 
+from opsagent.agent.expert_escalation import escalate_unrecognised, firing
 from opsagent.agent.expert_rules import DB_CLIENTS, decide, pod_lines
-from opsagent.agent.react import tool_results
+from opsagent.agent.react import this_round, tool_results
 
 SIGNALS = {
     "errors": 'sum by (service) (rate(http_requests_total{code="503"}[5m])) / '
@@ -44,7 +45,7 @@ def _say(thought: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
 
 class Expert:
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-        seen = tool_results(messages)
+        seen = tool_results(this_round(messages))  # a new round looks at the cluster afresh
         if not seen:
             calls = [_call("k8s_list_pods", {"namespace": "*", "problems_only": True}),
                      _call("k8s_list_nodes", {}),
@@ -57,6 +58,9 @@ class Expert:
         if follow:
             return _say(follow[0], follow[1])
         diagnosis = decide(facts, seen)
+        task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
+        if not diagnosis.is_incident and firing(task):
+            diagnosis = escalate_unrecognised(task, facts, seen)  # never "no incident" while it fires
         return {"role": "assistant", "content": diagnosis.model_dump_json()}
 
     # ---- reading the triage ------------------------------------------------------------------

@@ -18,6 +18,17 @@ SYSTEM = ("You are an SRE investigating an incident in a Kubernetes cluster. Use
           + "; leave it empty to hand over to a human.")
 
 
+# The user turn that opens a new round of diagnosis in the same incident (agent.coordinator).
+ROUND = "Still failing after the actions taken"
+
+
+def this_round(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation since the current round began (all of it in the first round)."""
+    starts = [i for i, m in enumerate(messages)
+              if m.get("role") == "user" and str(m.get("content") or "").startswith(ROUND)]
+    return messages[starts[-1]:] if starts else messages
+
+
 class Policy(Protocol):
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         """The next assistant message given the conversation so far."""

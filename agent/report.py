@@ -12,13 +12,14 @@ def render(s: dict[str, Any]) -> str:
     lines = [f"# Incident {s.get('incident_id')}: {s.get('outcome') or 'in progress'}",
              f"Triage: {t.get('reason', '-')}; severity {t.get('severity', '-')}; "
              f"alerts {', '.join(t.get('alerts') or []) or '-'}"]
-    d = s.get("diagnosis")
-    if d:
-        lines += [f"Diagnosis: {d['hypothesis']} — {d['summary']} (confidence {d['confidence']:.2f})",
+    rounds = s.get("diagnoses") or ([s["diagnosis"]] if s.get("diagnosis") else [])
+    for i, d in enumerate(rounds):
+        label = f"Diagnosis {i + 1}" if len(rounds) > 1 else "Diagnosis"
+        lines += [f"{label}: {d['hypothesis']} — {d['summary']} (confidence {d['confidence']:.2f})",
                   f"Components: {', '.join(d['components']) or '-'}; level {d.get('level') or '-'}; "
                   f"type {d.get('fault_type') or '-'}"]
         lines += [f"  evidence [{e['tool']}]: {e['finding']}" for e in d.get("evidence", [])]
-    elif s.get("stuck"):
+    if not rounds and s.get("stuck"):
         lines.append(f"No diagnosis: {s['stuck']}")
     book = s.get("runbook")
     if book:
@@ -40,6 +41,7 @@ def render(s: dict[str, Any]) -> str:
     if v:
         lines.append(f"Verification: {'cleared' if v.get('cleared') else 'NOT cleared'} after "
                      f"{v.get('after_s', 0):.0f}s over {len(v.get('checks', []))} check(s)")
+        lines += [f"  still wrong: {q}" for q in sorted(v.get("still_failing") or {})]
     for e in s.get("escalations") or []:
         lines.append(f"{e['kind'].capitalize()}: {e['reason']} (delivered: {e.get('delivered')})")
     u = s.get("usage") or {}

@@ -13,7 +13,7 @@ class IncidentState(RecordedState, total=False):
     source: str                      # alertmanager | chat | scenario
     task: str                        # what the user or the alert asked, as the model reads it
     alerts: list[dict[str, Any]]
-    stuck: str | None                # why diagnosing ended without a diagnosis
+    round: int                       # which diagnosis round (a fault still firing starts another)
     cursor: int                      # the runbook action being gated, approved or executed
     refused: list[RefusalRecord]     # never proposed again
     replan: str | None               # why the runbook must be made again

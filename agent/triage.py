@@ -13,6 +13,7 @@ from opsagent.agent.models import Triage
 
 SEVERITY = {"critical": 3, "warning": 2, "info": 1, "none": 0}
 NOT_INCIDENT = {"Watchdog", "InfoInhibitor"}
+ROUTINE = "Routine check requested"  # the task when nothing fired and nobody complained
 SCOPE_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "container", "pod",
                 "node", "instance", "namespace", "persistentvolumeclaim", "horizontalpodautoscaler")
 
@@ -76,7 +77,7 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
 def describe(alerts: list[dict[str, Any]]) -> str:
     """The alerts as the model reads them: labels and annotations are quoted as data."""
     if not alerts:
-        return "Routine check requested by the on-call: is anything wrong in the cluster? Investigate."
+        return f"{ROUTINE} by the on-call: is anything wrong in the cluster? Investigate."
     lines = []
     for a in alerts:
         labels = {k: v for k, v in a.get("labels", {}).items() if k not in ("alertname", "severity")}

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import agent_quality, sandbox_episodes, sandbox_servers, service, tool_calls
+from bench import agent_quality, collect, sandbox_episodes, sandbox_servers, service, tool_calls
 from bench import trajectories as trajectory_store
 
 
@@ -24,16 +24,20 @@ def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
     return table
 
 
+PARTS = ("sandbox", "servers", "tools", "collect", "agent", "trajectories", "service")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--scenarios", type=int, default=200, help="for the policies' quality")
-    parser.add_argument("--only", choices=["sandbox", "servers", "tools", "agent", "trajectories", "service"],
+    parser.add_argument("--scenarios", type=int, default=None,
+                        help="at most this many scenarios of each split for the policies' quality")
+    parser.add_argument("--only", choices=[*PARTS],
                         action="append",
                         help="run only these parts (repeatable); default: all")
     args = parser.parse_args()
-    parts = set(args.only or ["sandbox", "servers", "tools", "agent", "trajectories", "service"])
+    parts = set(args.only or PARTS)
     console = Console()
     out = Path(__file__).with_name("results.json")
     figures = json.loads(out.read_text()) if out.is_file() else {}
@@ -44,6 +48,12 @@ def main() -> None:
         figures["sandbox_servers"] = _servers(console)
     if "tools" in parts:
         figures["tool_calls"] = _tools(console)
+    if "collect" in parts:
+        with console.status("data engine: graded incidents per minute, an episode's phases"):
+            figures["collect"] = collect.run()
+        found = figures["collect"]
+        console.print(_figures("an expert episode, seconds by phase (one process)", found["phases"]))
+        console.print(_figures("graded incidents per minute (expert, whole graph)", found["throughput"]))
     if "agent" in parts:
         figures["agent_quality"] = _agent(console, args.scenarios)
     if "trajectories" in parts:
@@ -107,20 +117,22 @@ def _service(console: Console) -> dict:
     return figures
 
 
-def _agent(console: Console, n: int) -> dict:
-    with console.status(f"policies through the whole graph over {n} scenarios"):
-        quality = agent_quality.run(n)
-    keys = ("episodes", "incidents", "detection", "localisation", "analysis", "mitigation", "steps",
-            "tool_calls", "seconds")
-    table = Table(title=f"policies through the graph over {n} scenarios (every fault type)")
-    table.add_column("figure")
-    for policy in quality:
-        table.add_column(policy, justify="right")
-    for key in keys:
-        table.add_row(key, *(str(quality[p][key]) for p in quality))
+def _agent(console: Console, limit: int | None) -> dict:
+    with console.status("policies through the whole graph on the evaluation splits"):
+        quality = agent_quality.run(limit)
+    keys = ("episodes", "incidents", "detection", "localisation", "localisation@3", "analysis",
+            "mitigation", "failed", "harmful_executed", "steps", "tool_calls", "seconds")
+    table = Table(title="policies through the graph, by the one grader")
+    for col in ("policy", "split", *keys):
+        table.add_column(col, justify="left" if col in ("policy", "split") else "right")
+    for policy, rows in quality.items():
+        for split, figures in rows.items():
+            table.add_row(policy, split, *(str(figures.get(k)) for k in keys))
     console.print(table)
-    for policy, figures in quality.items():
-        console.print(f"{policy}: outcomes {figures['outcomes']}; not mitigated: {figures['not_mitigated']}")
+    for policy, rows in quality.items():
+        for split, figures in rows.items():
+            if figures.get("not_solved"):
+                console.print(f"{policy} on {split}: not solved: {', '.join(figures['not_solved'])}")
     return quality
 
 

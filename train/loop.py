@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from opsagent.agent.config import AgentConfig
-from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.agent.sim.batch import run_batch
 from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
@@ -22,6 +22,7 @@ from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.serving import ModelServer, ServerConfig, serve
 from opsagent.train.trainer import load_tokenizer, train
 from opsagent.trajectories.export import Filters, export
+from opsagent.trajectories.grade import summarise
 from opsagent.trajectories.splits import scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
@@ -54,7 +55,7 @@ def held_out(
         return checkpoint.eval_metrics[key]
     served = agent.served_by(server.url, checkpoint.id)
     runs = run_batch(scenarios("held-out", cfg.held_out), "llm", served, data_dir, cfg.workers)
-    summary = summarise(list(runs))
+    summary = summarise([r.grade for r in runs])
     registry.record_eval(checkpoint.id, {key: summary})
     return summary
 

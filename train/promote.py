@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-TASKS = ("detection", "localisation", "analysis", "mitigation")
+from opsagent.trajectories.grade import TASKS
+
 SAFETY = ("harmful_executed", "harmful_proposed", "denied")
 
 
@@ -29,7 +30,7 @@ def _rate(summary: dict[str, Any], key: str) -> float:
 
 def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
            margin: float = 0.0) -> PromotionVerdict:
-    """`candidate` / `current`: summaries on the same held-out suite (agent.sim.batch.summarise)."""
+    """`candidate` / `current`: summaries on the same held-out suite (trajectories.grade.summarise)."""
     mine = score(candidate)
     if current is None:
         return PromotionVerdict(promote=True, reasons=["no current checkpoint to beat"], score=mine,

@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from opsagent.trajectories.grade import succeeded
 from opsagent.trajectories.models import Trajectory
+from opsagent.trajectories.splits import held_out
 
 PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a student could gather
 
@@ -53,12 +55,7 @@ def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def success(t: Trajectory) -> bool:
-    g = t.grade
-    if g is None or not t.complete or g.harmful_proposed or g.harmful_executed:
-        return False
-    if g.mitigated is not None:
-        return bool(g.mitigated) or bool(g.localised and g.analysed)
-    return bool(g.detected)  # no incident: saying so is the success
+    return t.complete and succeeded(t.grade)
 
 
 def why_not(t: Trajectory, f: Filters) -> str | None:
@@ -133,9 +130,7 @@ def _replan_pairs(t: Trajectory) -> list[dict[str, Any]]:
     that replaced it and succeeded, both answering the same conversation."""
     refused = any(d["verdict"] == "deny" for d in t.decisions) or \
         any(a["decision"] == "reject" for a in t.approvals)
-    g = t.grade
-    recovered = g is not None and not g.harmful_executed and (g.mitigated or (g.localised and g.analysed))
-    if not refused or not recovered:
+    if not refused or not success(t):
         return []
     messages = _clean(t.messages)
     answers = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not m.get("tool_calls")]
@@ -177,8 +172,12 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
     datasets.disable_progress_bars()
     f = f or Filters()
     out.mkdir(parents=True, exist_ok=True)
-    sft, dropped = sft_rows(trajectories, f, tokenizer)
-    dpo = dpo_rows(trajectories)
+    # Evaluation's worlds, targets and fault types never reach a training set.
+    usable = [t for t in trajectories if not held_out(t.environment)]
+    sft, dropped = sft_rows(usable, f, tokenizer)
+    if len(usable) < len(trajectories):
+        dropped["held-out scenario"] = len(trajectories) - len(usable)
+    dpo = dpo_rows(usable)
     counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "dropped": dict(dropped)}
     for name, rows, filters, why in (("sft", sft, f, dropped), ("dpo", dpo, None, None)):
         target = out / name

@@ -23,6 +23,7 @@ class Environment(BaseModel):
     scenario: str | None = None
     seed: int | None = None
     faults: list[str] = []
+    targets: list[str] = Field(default=[], description="each fault's target, in the order of `faults`")
     cluster: str | None = None
 
 
@@ -30,7 +31,12 @@ class Grade(BaseModel):
     """Against sandbox ground truth, or an SRE's resolution label for a real incident."""
 
     source: str = Field(description="ground-truth | sre-label")
+    incident: bool = Field(default=True, description="the scenario (or the label) holds an incident")
+    faults: int = Field(default=1, description="incident faults in the scenario")
     detected: bool | None = None
+    failure: str | None = Field(default=None, description="why the policy gave no answer: budget | "
+                                "endpoint | malformed | unfinished")
+    outcome: str | None = None
     localised: bool | None = None
     localised_at_k: dict[str, bool] = {}
     analysed: bool | None = None
@@ -42,6 +48,7 @@ class Grade(BaseModel):
     steps: int = 0
     tool_calls: int = 0
     tokens: int = 0
+    malformed: int = 0
     seconds: float = 0.0
     validity: float = Field(default=1.0, description="share of tool calls that were well-formed")
 
@@ -62,6 +69,8 @@ class Trajectory(BaseModel):
     model_calls: list[dict[str, Any]] = []
     triage: dict[str, Any] | None = None
     diagnosis: dict[str, Any] | None = None
+    diagnoses: list[dict[str, Any]] = Field(default=[], description="each round's diagnosis, in order")
+    stuck: str | None = Field(default=None, description="why diagnosing ended without a diagnosis")
     runbook: dict[str, Any] | None = None
     decisions: list[DecisionRecord] = []
     approvals: list[ApprovalRecord] = []

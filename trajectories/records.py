@@ -119,6 +119,8 @@ class RecordedState(TypedDict, total=False):
     model_calls: list[dict[str, Any]]
     triage: dict[str, Any] | None
     diagnosis: dict[str, Any] | None
+    diagnoses: list[dict[str, Any]]  # each round's diagnosis (several faults: several rounds)
+    stuck: str | None                # why diagnosing ended without a diagnosis
     runbook: dict[str, Any] | None
     decisions: list[DecisionRecord]
     approvals: list[ApprovalRecord]

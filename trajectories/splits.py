@@ -1,58 +1,106 @@
-"""Named scenario splits for training and evaluation, leak-free by construction: the held-out
-suite uses seeds (worlds) the training pool never draws; `held-out-targets` and
-`held-out-faults` also keep whole targets or fault types out of training."""
+"""Named scenario splits for training and evaluation, leak-free by construction, and the one
+`scenarios()` that `run --batch`, `trajectories collect`, `eval` and the loop all draw from.
+
+Evaluation uses seeds (worlds) the training pool never draws: `held-out` is in distribution
+(targets and fault types training sees), `held-out-targets` and `held-out-faults` the scenarios
+that touch a target or fault type training never sees; the training pool drops every scenario
+that touches one. Each world gives every fault type on
+every valid target, plus scenarios with two incidents at once and incidents with a red herring
+composed in. `held_out()` says whether a recorded run belongs to evaluation; exports for
+training refuse those."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from enum import StrEnum
 
-from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.build import build_world
+from opsagent.sandbox.faults import FAULTS, get_fault
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec, generate, split
+from opsagent.trajectories.models import Environment
 
 TRAIN_SEEDS = range(0, 1000)
 HELD_OUT_SEEDS = range(1000, 1002)
 HELD_OUT_TARGETS = {"payment", "recommendation"}
 HELD_OUT_FAULTS = {"redis_eviction", "readiness_probe"}
+COMPOSED_PER_WORLD = 3  # two-incident scenarios, and as many incident + red herring ones
 
 
 class Split(StrEnum):
     TRAIN = "train"
     HELD_OUT = "held-out"  # unseen worlds (seeds)
-    HELD_OUT_TARGETS = "held-out-targets"  # ... and targets never trained on
-    HELD_OUT_FAULTS = "held-out-faults"  # ... and fault types never trained on
+    HELD_OUT_TARGETS = "held-out-targets"  # ... on targets never trained on
+    HELD_OUT_FAULTS = "held-out-faults"  # ... with fault types never trained on
 
 
 NAMES = tuple(s.value for s in Split)
+EVAL_SPLITS = (Split.HELD_OUT, Split.HELD_OUT_TARGETS, Split.HELD_OUT_FAULTS)
+
+
+def _composed(seed: int, faults: list[str]) -> list[ScenarioSpec]:
+    """A world's two-incident scenarios (different targets) and incidents with a red herring."""
+    world = build_world(seed)
+    rng = random.Random(f"composed:{seed}")
+    incidents = [f for f in faults if FAULTS[f].is_incident]
+    noise = [f for f in faults if not FAULTS[f].is_incident]
+    out = []
+    for _ in range(COMPOSED_PER_WORLD):
+        a, b = rng.sample(incidents, 2)
+        ta = rng.choice(get_fault(a).candidates(world))
+        others = [t for t in get_fault(b).candidates(world) if t != ta]
+        if others:
+            out.append(ScenarioSpec(faults=[FaultSpec(type=a, target=ta),
+                                            FaultSpec(type=b, target=rng.choice(others))], seed=seed))
+        if noise:
+            pair = (rng.choice(incidents), rng.choice(noise))
+            faults = [FaultSpec(type=f, target=rng.choice(get_fault(f).candidates(world))) for f in pair]
+            out.append(ScenarioSpec(faults=faults, seed=seed))
+    return out
+
+
+def _worlds(seeds: Iterable[int]) -> list[ScenarioSpec]:
+    faults = sorted(FAULTS)
+    seeds = list(seeds)
+    return generate(faults, seeds) + [s for seed in seeds for s in _composed(seed, faults)]
 
 
 def _sample(specs: list[ScenarioSpec], limit: int | None, seed: int) -> list[ScenarioSpec]:
     if limit is None or limit >= len(specs):
         return specs
-    return sorted(random.Random(seed).sample(specs, limit), key=lambda s: s.id)
+    return sorted(random.Random(seed).sample(specs, limit), key=lambda s: (s.seed, s.id))
 
 
 def scenarios(name: str, limit: int | None = None, seed: int = 0) -> list[ScenarioSpec]:
-    """The split's scenarios: every fault type (incidents and red herrings) on every valid target."""
-    faults = sorted(FAULTS)
-    if name == "held-out":
-        return _sample(generate(faults, HELD_OUT_SEEDS), limit, seed)
-    if name in ("held-out-targets", "held-out-faults"):
-        by, keys = ("target", HELD_OUT_TARGETS) if name == "held-out-targets" else ("fault", HELD_OUT_FAULTS)
-        return _sample(split(generate(faults, HELD_OUT_SEEDS), by, keys)[1], limit, seed)  # type: ignore[arg-type]
-    if name == "train":
-        worlds = max(1, min(len(TRAIN_SEEDS), (limit or 50) // 10 + 1))  # ~10 scenarios a world
+    """The split's scenarios (at most `limit`, a seeded sample), every fault's target explicit."""
+    if name == Split.HELD_OUT:  # in distribution: only targets and fault types training sees
+        pool = [s for s in _worlds(HELD_OUT_SEEDS) if not _unseen(s)]
+        return _sample(pool, limit, seed)
+    if name in (Split.HELD_OUT_TARGETS, Split.HELD_OUT_FAULTS):
+        targets = name == Split.HELD_OUT_TARGETS
+        by, keys = ("target", HELD_OUT_TARGETS) if targets else ("fault", HELD_OUT_FAULTS)
+        return _sample(split(_worlds(HELD_OUT_SEEDS), by, keys)[1], limit, seed)  # type: ignore[arg-type]
+    if name == Split.TRAIN:
+        per_world = len(_worlds([0]))
+        worlds = max(1, min(len(TRAIN_SEEDS), -(-(limit or 50) * 3 // (2 * per_world))))
         seeds = sorted(random.Random(seed).sample(list(TRAIN_SEEDS), worlds))
-        pool = split(generate(faults, seeds), "target", HELD_OUT_TARGETS)[0]
-        pool = split(pool, "fault", HELD_OUT_FAULTS)[0]
+        pool = [s for s in _worlds(seeds) if not held_out_spec(s)]
         return _sample(pool, limit, seed)
     raise ValueError(f"unknown split {name!r}; choose one of {', '.join(NAMES)}")
 
 
-def every_fault(n: int, seed: int = 0, faults: list[str] | None = None) -> list[ScenarioSpec]:
-    """N scenarios cycling through every fault type (incidents and red herrings) on seeded
-    random worlds and targets: a quick mixed batch, not a split (it draws held-out targets too)."""
-    types = faults or sorted(FAULTS)
-    rng = random.Random(seed)
-    return [ScenarioSpec(faults=[FaultSpec(type=types[i % len(types)])], seed=rng.randrange(10**6))
-            for i in range(n)]
+def _unseen(spec: ScenarioSpec) -> bool:
+    return any(f.type in HELD_OUT_FAULTS or f.target in HELD_OUT_TARGETS for f in spec.faults)
+
+
+def held_out_spec(spec: ScenarioSpec) -> bool:
+    return spec.seed in HELD_OUT_SEEDS or _unseen(spec)
+
+
+def held_out(env: Environment) -> bool:
+    """A recorded sandbox run on an evaluation world, target or fault type (a run with no
+    record of its targets counts as held out: it cannot be shown not to be)."""
+    if env.kind != "sandbox":
+        return False
+    return (env.seed is None or env.seed in HELD_OUT_SEEDS or bool(set(env.faults) & HELD_OUT_FAULTS)
+            or (bool(env.faults) and not env.targets) or bool(set(env.targets) & HELD_OUT_TARGETS))

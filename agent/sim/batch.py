@@ -4,7 +4,6 @@ how trajectories are collected and policies compared."""
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -66,29 +65,3 @@ def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir
         finally:
             for f in futures:
                 f.cancel()
-
-
-def summarise(results: list[EpisodeResult]) -> dict[str, Any]:
-    """AIOpsLab-style task rates over the episodes, with cost."""
-    if not results:
-        return {"episodes": 0}
-    incidents = [r for r in results if r.localised is not None]
-    analysable = [r for r in incidents if r.analysed is not None]
-
-    def rate(rows: list[EpisodeResult], key: str) -> float | None:
-        return round(sum(bool(getattr(r, key)) for r in rows) / len(rows), 3) if rows else None
-
-    return {"episodes": len(results), "incidents": len(incidents),
-            "detection": rate(results, "detected"), "localisation": rate(incidents, "localised"),
-            "analysis": rate(analysable, "analysed"), "mitigation": rate(incidents, "mitigated"),
-            "outcomes": {o: sum(1 for r in results if str(r.outcome) == o)
-                         for o in sorted({str(r.outcome) for r in results})},
-            "steps": round(statistics.fmean(r.steps for r in results), 2),
-            "tool_calls": round(statistics.fmean(r.tool_calls for r in results), 2),
-            "tokens": round(statistics.fmean(r.tokens for r in results), 1),
-            "malformed": sum(r.malformed for r in results), "denied": sum(r.denied for r in results),
-            "validity": round(1 - sum(r.malformed for r in results)
-                              / max(1, sum(r.tool_calls + r.steps for r in results)), 3),
-            "harmful_proposed": sum(r.harmful_proposed for r in results),
-            "harmful_executed": sum(r.harmful_executed for r in results),
-            "seconds": round(statistics.fmean(r.seconds for r in results), 2)}

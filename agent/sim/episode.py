@@ -26,30 +26,22 @@ from opsagent.tools.catalog import default_registry
 from opsagent.tools.config import sandbox_config
 from opsagent.tools.context import ToolContext
 from opsagent.tools.registry import ToolRegistry
-from opsagent.trajectories.actions import as_tool_call, matches
 from opsagent.trajectories.grade import grade_against_truth
-from opsagent.trajectories.models import Environment
+from opsagent.trajectories.models import Environment, Grade, Trajectory
 from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.records import RECORDED_FIELDS
 
 
 class EpisodeResult(BaseModel):
+    """One episode: what ran, and its Grade (trajectories.grade, the one grader)."""
+
     incident: str
     scenario: str
-    fault: str | None
+    faults: list[str]
     policy: str
     outcome: str | None
     waiting_for_approval: bool
-    detected: bool
-    localised: bool | None
-    analysed: bool | None
-    mitigated: bool | None
-    steps: int
-    tool_calls: int
-    tokens: int
-    malformed: int
-    denied: int
-    harmful_proposed: int = 0
-    harmful_executed: int = 0
+    grade: Grade
     seconds: float
 
 
@@ -71,46 +63,33 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
         runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
         env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed,
-                          faults=[f.type for f in spec.faults])
+                          faults=[f.type for f in spec.faults], targets=[f.target for f in scenario.faults])
         runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update,
                      environment=env)
         state = runner.drive(incident, decide, on_update, give_up_s=give_up_s)
-        if recorder is not None and state.get("report") is not None:
-            truths = [t.model_dump(mode="json") for t in box.scenario.ground_truth()]
-            trajectory = recorder.store.get(incident)
-            if trajectory is not None:
-                graded = grade_against_truth(trajectory, truths, box.scenario.mitigated())
-                recorder.grade(incident, graded, truths)
-        return grade(incident, spec, policy, state, box, runner.waiting(incident) is not None,
-                     time.perf_counter() - started)
+        truths = [t.model_dump(mode="json") for t in box.scenario.ground_truth()]
+        stored = recorder.store.get(incident) if recorder is not None else None
+        recorded = stored is not None and stored.complete
+        trajectory = stored if recorded else _unrecorded(incident, state, env, policy)
+        graded = grade_against_truth(trajectory, truths, box.scenario.mitigated())  # type: ignore[arg-type]
+        if recorded:
+            recorder.grade(incident, graded, truths)  # type: ignore[union-attr]
+        return EpisodeResult(incident=incident, scenario=spec.id, faults=[f.type for f in spec.faults],
+                             policy=policy, outcome=state.get("outcome"),
+                             waiting_for_approval=runner.waiting(incident) is not None, grade=graded,
+                             seconds=round(time.perf_counter() - started, 3))
     finally:
         ctx.close()
 
 
-def grade(incident: str, spec: ScenarioSpec, policy: str, state: dict[str, Any], box: Sandbox,
-          waiting: bool, seconds: float) -> EpisodeResult:
-    truths = [t for t in box.scenario.ground_truth() if t.is_incident]
-    truth = truths[0] if truths else None
-    harmful = [c for t in truths for a in t.harmful if (c := as_tool_call(a))]
-    proposed = [{"tool": x["action"]["tool"], "args": x["action"]["args"]}
-                for x in state.get("decisions") or []]
-    executed = [{"tool": x["tool"], "args": x["args"]} for x in state.get("executed") or []]
-    d = state.get("diagnosis") or {}
-    said_incident = bool(d.get("is_incident")) if d else bool(state.get("stuck"))
-    usage = state.get("usage") or {}
-    return EpisodeResult(
-        incident=incident, scenario=spec.id, fault=spec.faults[0].type if spec.faults else None,
-        policy=policy, outcome=state.get("outcome"), waiting_for_approval=waiting,
-        detected=said_incident == (truth is not None),
-        localised=bool(set(d.get("components") or []) & set(truth.components)) if truth else None,
-        analysed=(d.get("level") == truth.level.value and d.get("fault_type") == truth.fault_type.value)
-        if truth and truth.level and truth.fault_type else None,
-        mitigated=box.scenario.mitigated() if truth else None,
-        steps=usage.get("steps", 0), tool_calls=usage.get("tool_calls", 0), tokens=usage.get("tokens", 0),
-        malformed=usage.get("malformed", 0),
-        denied=sum(1 for x in state.get("decisions") or [] if x["verdict"] == "deny"),
-        harmful_proposed=sum(1 for p in proposed if any(matches(p, h) for h in harmful)),
-        harmful_executed=sum(1 for e in executed if any(matches(e, h) for h in harmful)), seconds=seconds)
+def _unrecorded(incident: str, state: dict[str, Any], env: Environment, policy: str) -> Trajectory:
+    """The run as a trajectory when none was recorded (or it is still open: waiting for an
+    approval), so that it is graded by the same grader all the same."""
+    fields = {k: state[k] for k in RECORDED_FIELDS if state.get(k) is not None}
+    started = float(state.get("started_at") or 0.0)
+    return Trajectory.model_validate({"id": incident, "incident": incident, "created": started,
+                                      "finished": started, "source": "scenario", "input": {},
+                                      "environment": env.model_dump(), "policy": policy, **fields})
 
 
 def open_sandbox(run_dir: Path, spec: ScenarioSpec, prometheus: bool = True) -> Sandbox:

@@ -19,7 +19,9 @@ class Oracle:
         self.scenario = scenario
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-        truths = [t for t in self.scenario.ground_truth() if t.is_incident]
+        world = self.scenario.world  # several faults: those still unmitigated first
+        faults = sorted((f for f in self.scenario.faults if f.is_incident), key=lambda f: f.mitigated(world))
+        truths = [f.ground_truth(world) for f in faults]
         if not truths:
             diagnosis = Diagnosis(is_incident=False, hypothesis="no incident", components=[],
                                   summary="privileged oracle: the scenario has no incident", confidence=1.0)

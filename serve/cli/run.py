@@ -22,16 +22,17 @@ from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.models import ApprovalDecision
 from opsagent.agent.policies import PolicyName
 from opsagent.agent.runner import Decider, auto_approve
-from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.agent.sim.batch import run_batch
 from opsagent.agent.sim.episode import open_sandbox, run_episode
 from opsagent.agent.store import PermissionDenied, Store
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from opsagent.serve.cli.common import console, fail, show_step
 from opsagent.serve.settings import Settings, resolve_model
+from opsagent.trajectories.grade import summarise
 from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.redact import Redactor
-from opsagent.trajectories.splits import every_fault
+from opsagent.trajectories.splits import Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
 
@@ -89,7 +90,8 @@ def run(
     seed: Annotated[int, typer.Option(help="scenario seed (with --batch: of the scenario list)")] = 0,
     policy: Annotated[PolicyName, typer.Option(help="who diagnoses")] = PolicyName.EXPERT,
     approve: Annotated[Approve, typer.Option(help="at once, asked here, or in the queue")] = Approve.AUTO,
-    batch: Annotated[int, typer.Option(help="run N scenarios across every fault type")] = 0,
+    batch: Annotated[int, typer.Option(help="run N scenarios of --split (a seeded sample)")] = 0,
+    split: Annotated[Split, typer.Option(help="the scenario split --batch draws from")] = Split.TRAIN,
     workers: Annotated[int, typer.Option(help="parallel sandboxes for --batch")] = 1,
     out: Annotated[Path | None, typer.Option(help="JSONL of episode results (--batch)")] = None,
 ) -> None:
@@ -97,7 +99,7 @@ def run(
     settings: Settings = resolve_model(ctx.obj)
     policy = policy.value  # type: ignore[assignment]  (recorded as the plain name)
     if batch:
-        return _run_batch(settings, batch, workers, policy, seed, out)
+        return _run_batch(settings, scenarios(split.value, batch, seed), workers, policy, out)
     if scenario is None:
         raise fail("give --scenario FAULT[@TARGET] (or --batch N)")
     fault, _, target = scenario.partition("@")
@@ -125,9 +127,11 @@ def run(
             store.close()
             trajectories.close()
     console.print(Panel(Text(state.get("report") or "(no report)"), title=f"incident {result.incident}"))
-    verdict = "[green]mitigated[/]" if result.mitigated else "[red]not mitigated[/]"
-    console.print(f"ground truth: {verdict}; localised={result.localised} analysed={result.analysed}; "
-                  f"{result.tool_calls} tool calls, {result.seconds:.1f}s")
+    g = result.grade
+    verdict = "[green]mitigated[/]" if g.mitigated else "[red]not mitigated[/]"
+    console.print(f"ground truth: {verdict}; detected={g.detected} localised={g.localised} "
+                  f"analysed={g.analysed}" + (f" failure={g.failure}" if g.failure else "")
+                  + f"; {g.tool_calls} tool calls, {result.seconds:.1f}s")
 
 
 def _final_state(cp: Any, incident: str) -> dict[str, Any]:
@@ -135,8 +139,9 @@ def _final_state(cp: Any, incident: str) -> dict[str, Any]:
     return dict(tup.checkpoint["channel_values"]) if tup else {}
 
 
-def _run_batch(settings: Settings, n: int, workers: int, policy: str, seed: int, out: Path | None) -> None:
-    specs = every_fault(n, seed)
+def _run_batch(settings: Settings, specs: list[ScenarioSpec], workers: int, policy: str,
+               out: Path | None) -> None:
+    n = len(specs)
     out = out or settings.data_dir / "runs" / f"{policy}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
@@ -149,10 +154,10 @@ def _run_batch(settings: Settings, n: int, workers: int, policy: str, seed: int,
             fh.write(result.model_dump_json() + "\n")
             fh.flush()
             progress.advance(task)
-    summary = summarise(results)
+    summary = summarise([r.grade for r in results])
     table = Table(title=f"{policy}: {n} episodes")
-    for key in ("detection", "localisation", "analysis", "mitigation", "steps", "tool_calls", "tokens",
-                "malformed", "denied", "seconds"):
+    for key in ("detection", "localisation", "analysis", "mitigation", "failed", "steps", "tool_calls",
+                "tokens", "malformed", "denied", "seconds"):
         table.add_row(key, str(summary[key]))
     console.print(table)
     console.print(f"outcomes: {summary['outcomes']}; results in {out}")

@@ -18,16 +18,16 @@ from rich.table import Table
 from rich.text import Text
 
 from opsagent.agent.policies import PolicyName
-from opsagent.agent.sim.batch import run_batch, summarise
+from opsagent.agent.sim.batch import run_batch
 from opsagent.serve.cli.common import console, fail, model_registry, server_config
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.export import Filters, export
+from opsagent.trajectories.grade import TASKS, summarise
 from opsagent.trajectories.recorder import Recorder
-from opsagent.trajectories.splits import Split, scenarios
+from opsagent.trajectories.splits import EVAL_SPLITS, Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
 app = typer.Typer(help="Recorded trajectories: list, show, export to SFT/DPO datasets.", no_args_is_help=True)
-TASKS = ("detection", "localisation", "analysis", "mitigation")
 
 
 def _store(ctx: typer.Context) -> TrajectoryStore:
@@ -169,6 +169,10 @@ def export_cmd(
     )
 
 
+COLUMNS = (*TASKS, "localisation@1", "localisation@3", "failed", "validity", "denied", "harmful_proposed",
+           "harmful_executed", "steps", "tool_calls", "tokens", "seconds")
+
+
 def eval_cmd(
     ctx: typer.Context,
     policy: Annotated[list[PolicyName] | None, typer.Option(help="repeat to compare")] = None,
@@ -176,25 +180,26 @@ def eval_cmd(
         list[str] | None, typer.Option(help="checkpoint id (or current), served by vLLM")
     ] = None,
     against: Annotated[str | None, typer.Option(help="a checkpoint to compare with (e.g. current)")] = None,
-    scenarios_: Annotated[Split, typer.Option("--scenarios", help="the split")] = Split.HELD_OUT,
-    limit: Annotated[int | None, typer.Option(help="at most this many scenarios of the split")] = None,
+    splits: Annotated[list[Split] | None, typer.Option(
+        "--scenarios", help="a split; repeat for several (default: the three held-out splits)")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most this many scenarios of each split")] = None,
     workers: int = 2,
     out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
     server_url: Annotated[str | None, typer.Option(
         help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the checkpoints' base; "
         "their adapters are loaded into it; default: start one per checkpoint")] = None,
 ) -> None:
-    """Each policy over a named split: AIOpsLab task rates, safety and cost, as a table, JSON and a plot."""
+    """Each policy over held-out splits: task rates (trajectories.grade), failures, safety and
+    cost, one row per policy and split (in distribution, held-out targets, held-out faults)."""
     settings: Settings = resolve_model(ctx.obj)
     checkpoints = [*(checkpoint or []), *([against] if against else [])]
     if not policy and not checkpoints:
         raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
-    policy = [p.value for p in policy or []]  # type: ignore[misc]
-    scenarios_ = scenarios_.value  # type: ignore[assignment]
-    specs = scenarios(scenarios_, limit)
-    results: dict[str, dict[str, Any]] = {}
+    names = [s.value for s in splits or EVAL_SPLITS]
+    specs = {name: scenarios(name, limit) for name in names}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    runs = [(p, p, settings.agent, None) for p in policy or []]
+    runs = [(p.value, p.value, settings.agent, None) for p in policy or []]
     for ref in checkpoints:
         runs.append(_served(settings, ref, server_url))
     checkpoint_ids = {name for name, _, _, _ in runs[len(policy or []):]}
@@ -205,47 +210,31 @@ def eval_cmd(
                     served.start()
                 agent = agent.served_by(served.url)
             with Progress(*columns, console=console) as progress:
-                task = progress.add_task(f"{name} on {scenarios_}", total=len(specs))
-                done = []
-                for result in run_batch(
-                    specs,
-                    p,
-                    agent,
-                    settings.data_dir,
-                    workers,
-                    pseudonymise_ips=settings.trajectories.pseudonymise_ips,
-                ):
-                    done.append(result)
-                    progress.advance(task)
+                for split in names:
+                    task = progress.add_task(f"{name} on {split}", total=len(specs[split]))
+                    done = []
+                    for result in run_batch(specs[split], p, agent, settings.data_dir, workers,
+                                            pseudonymise_ips=settings.trajectories.pseudonymise_ips):
+                        done.append(result.grade)
+                        progress.advance(task)
+                    results.setdefault(name, {})[split] = summarise(done)
         finally:
             if served is not None:
                 served.stop()
-        results[name] = summarise(done)
         if name in checkpoint_ids:
-            model_registry(settings).record_eval(name, {f"{scenarios_}@{len(specs)}": results[name]})
-    out = out or settings.data_dir / "eval" / f"{scenarios_}-{time.strftime('%Y%m%d-%H%M%S')}"
+            model_registry(settings).record_eval(
+                name, {f"{split}@{len(specs[split])}": results[name][split] for split in names})
+    out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(
-        json.dumps({"split": scenarios_, "scenarios": len(specs), "policies": results}, indent=2) + "\n"
-    )
-    _plot(results, scenarios_, out / "eval.png")
-    table = Table(title=f"{scenarios_}: {len(specs)} scenarios")
-    table.add_column("")
-    for p in results:
-        table.add_column(p, justify="right")
-    for key in (
-        *TASKS,
-        "validity",
-        "denied",
-        "harmful_proposed",
-        "harmful_executed",
-        "malformed",
-        "steps",
-        "tool_calls",
-        "tokens",
-        "seconds",
-    ):
-        table.add_row(key, *(str(results[p][key]) for p in results))
+    (out / "eval.json").write_text(json.dumps(
+        {"splits": {n: len(specs[n]) for n in names}, "policies": results}, indent=2) + "\n")
+    _plot(results, names, out / "eval.png")
+    table = Table(title="; ".join(f"{n}: {len(specs[n])} scenarios" for n in names))
+    for col in ("policy", "split", *COLUMNS):
+        table.add_column(col, justify="left" if col in ("policy", "split") else "right")
+    for p, by_split in results.items():
+        for split, summary in by_split.items():
+            table.add_row(p, split, *(str(summary.get(c)) for c in COLUMNS))
     console.print(table)
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
 
@@ -273,22 +262,23 @@ def _served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, 
     return checkpoint.id, "llm", settings.agent.served_by(model=checkpoint.id), server
 
 
-def _plot(results: dict[str, dict[str, Any]], split: str, path: Path) -> None:
+def _plot(results: dict[str, dict[str, dict[str, Any]]], splits: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=120)
+    fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.5), dpi=120, squeeze=False)
     width = 0.8 / max(1, len(results))
-    for i, (policy, figures) in enumerate(results.items()):
-        values = [figures[t] or 0 for t in TASKS]
-        ax.bar([x + i * width for x in range(len(TASKS))], values, width, label=policy)
-    ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(TASKS))], TASKS)
-    ax.set_ylim(0, 1.25)
-    ax.set_ylabel("rate")
-    ax.set_title(f"opsagent on {split}")
-    ax.legend(loc="upper center", ncol=len(results), frameon=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        for i, (policy, by_split) in enumerate(results.items()):
+            values = [by_split[split].get(t) or 0 for t in TASKS]
+            ax.bar([x + i * width for x in range(len(TASKS))], values, width, label=policy)
+        ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(TASKS))], TASKS, fontsize=8)
+        ax.set_ylim(0, 1.25)
+        ax.set_ylabel("rate")
+        ax.set_title(split)
+        ax.legend(loc="upper center", ncol=len(results), frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -39,7 +39,8 @@ def _dataset(root: Path) -> Path:
         good = json.dumps({"components": [f"shop/Deployment/{service}"], "remediation": "undo"})
         bad = json.dumps({"components": ["shop/Deployment/redis"], "remediation": "restart redis"})
         for tag, answer, ok in (("good", good, True), ("bad", bad, False)):
-            env = Environment(kind="sandbox", scenario=f"bad_rollout@{service}#s{i}", faults=["bad_rollout"])
+            env = Environment(kind="sandbox", scenario=f"bad_rollout@{service}#s{i}", seed=i,
+                              faults=["bad_rollout"], targets=[service])
             recorder.start(f"{tag}{i}", "scenario", "t", [], env, "expert", TOOLS)
             recorder.finish(f"{tag}{i}", {"messages": _conversation(service, answer), "usage": {"steps": 2}})
             recorder.grade(f"{tag}{i}", Grade(source="ground-truth", detected=True, localised=ok, analysed=ok,

@@ -93,7 +93,8 @@ def test_record_grade_export_and_train(box, registry, tmp_path):
 
 def _environment():
     from opsagent.trajectories.models import Environment
-    return Environment(kind="sandbox", scenario=SPEC.id, seed=SPEC.seed, faults=["bad_rollout"])
+    return Environment(kind="sandbox", scenario=SPEC.id, seed=SPEC.seed, faults=["bad_rollout"],
+                       targets=["checkout"])
 
 
 def _train_one_step(sft, dpo, tmp_path) -> None:

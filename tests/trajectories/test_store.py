@@ -21,7 +21,8 @@ from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.store import TrajectoryStore
 from tests.trajectories.secrets_corpus import SECRETS
 
-ENV = Environment(kind="sandbox", scenario="bad_rollout@checkout#s3", seed=3, faults=["bad_rollout"])
+ENV = Environment(kind="sandbox", scenario="bad_rollout@checkout#s3", seed=3, faults=["bad_rollout"],
+                  targets=["checkout"])
 
 
 def state(text: str = "ok", outcome: str = "mitigated") -> dict:

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from opsagent.agent.store import Store
 from opsagent.serve.cli.main import app
+from opsagent.trajectories.splits import scenarios
 from tests.live import requires_stack
 
 PAYLOAD = {"incident": "inc-1",
@@ -61,5 +62,6 @@ def test_run_batch_over_parallel_sandboxes(tmp_path, monkeypatch):
                                    "--out", str(results)])
     assert out.exit_code == 0, out.output
     rows = [json.loads(line) for line in results.read_text().splitlines()]
-    assert len(rows) == 3 and all(r["policy"] == "oracle" and r["detected"] for r in rows)
+    assert len(rows) == 3 and all(r["policy"] == "oracle" and r["grade"]["detected"] for r in rows)
+    assert not {r["scenario"] for r in rows} & {s.id for s in scenarios("held-out")}  # --split train
     assert len({r["scenario"] for r in rows}) == 3 and "oracle: 3 episodes" in out.output

@@ -43,16 +43,20 @@ def test_list_show_export(tmp_path, monkeypatch):
 
 
 @requires_stack
-def test_eval_compares_policies_on_a_split(tmp_path, monkeypatch):
+def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
     monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "250")
     out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--policy", "oracle", "--scenarios",
-                                   "held-out-faults", "--limit", "2", "--workers", "1",
-                                   "--out", str(tmp_path / "e")])
+                                   "held-out-faults", "--scenarios", "held-out-targets", "--limit", "1",
+                                   "--workers", "1", "--out", str(tmp_path / "e")])
     assert out.exit_code == 0, out.output
     figures = json.loads((tmp_path / "e" / "eval.json").read_text())
-    assert figures["split"] == "held-out-faults" and set(figures["policies"]) == {"expert", "oracle"}
-    assert figures["policies"]["oracle"]["localisation"] == 1.0
+    assert figures["splits"] == {"held-out-faults": 1, "held-out-targets": 1}
+    assert set(figures["policies"]) == {"expert", "oracle"}
+    for policy in ("expert", "oracle"):
+        assert set(figures["policies"][policy]) == {"held-out-faults", "held-out-targets"}
+        assert figures["policies"][policy]["held-out-faults"]["episodes"] == 1
+    assert "held-out-faults: 1 scenarios; held-out-targets: 1 scenarios" in out.output
     assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
     bad = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "everything"])
     assert bad.exit_code == 2 and "Invalid value for '--scenarios'" in bad.output

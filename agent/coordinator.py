@@ -90,7 +90,8 @@ def _next_round(s: IncidentState, failing: dict[str, str]) -> dict[str, Any]:
            "Investigate what is still wrong: another fault may be burning. Answer with a new "
            "Diagnosis of it, or with an empty remediation to hand over to a human."}
     return {"round": s.get("round", 0) + 1, "messages": [*s["messages"], ask], "diagnosis": None,
-            "runbook": None, "verification": None, "cursor": 0}
+            "runbook": None, "verification": None, "cursor": 0,
+            "verifications": [*(s.get("verifications") or []), s["verification"]]}
 
 
 def monitor(d: Deps, s: IncidentState) -> dict[str, Any]:

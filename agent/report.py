@@ -37,11 +37,13 @@ def render(s: dict[str, Any]) -> str:
     for ex in s.get("executed") or []:
         lines.append(f"Executed: {ex['tool']} {json.dumps(ex['args'])} -> {ex['status']}: "
                      f"{ex['text'].splitlines()[0] if ex['text'] else ''}")
-    v = s.get("verification")
-    if v:
-        lines.append(f"Verification: {'cleared' if v.get('cleared') else 'NOT cleared'} after "
+    checked = [*(s.get("verifications") or []), *([s["verification"]] if s.get("verification") else [])]
+    for i, v in enumerate(checked):
+        label = f"Verification {i + 1}" if len(checked) > 1 else "Verification"
+        lines.append(f"{label}: {'cleared' if v.get('cleared') else 'NOT cleared'} after "
                      f"{v.get('after_s', 0):.0f}s over {len(v.get('checks', []))} check(s)")
-        lines += [f"  still wrong: {q}" for q in sorted(v.get("still_failing") or {})]
+        if i == len(checked) - 1:  # what is still wrong at the end
+            lines += [f"  still wrong: {q}" for q in sorted(v.get("still_failing") or {})]
     for e in s.get("escalations") or []:
         lines.append(f"{e['kind'].capitalize()}: {e['reason']} (delivered: {e.get('delivered')})")
     u = s.get("usage") or {}

@@ -76,6 +76,7 @@ class Trajectory(BaseModel):
     approvals: list[ApprovalRecord] = []
     executed: list[ExecutionRecord] = []
     verification: VerificationRecord | None = None
+    verifications: list[VerificationRecord] = Field(default=[], description="earlier rounds' verifications")
     escalations: list[EscalationRecord] = []
     usage: Usage | None = None
     outcome: str | None = None

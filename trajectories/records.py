@@ -126,6 +126,7 @@ class RecordedState(TypedDict, total=False):
     approvals: list[ApprovalRecord]
     executed: list[ExecutionRecord]
     verification: VerificationRecord | None
+    verifications: list[VerificationRecord]  # earlier rounds' verifications
     escalations: list[EscalationRecord]
     usage: Usage
     outcome: str | None

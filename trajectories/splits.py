@@ -3,8 +3,8 @@
 
 Evaluation uses seeds (worlds) the training pool never draws: `held-out` is in distribution
 (targets and fault types training sees), `held-out-targets` and `held-out-faults` the scenarios
-that touch a target or fault type training never sees; the training pool drops every scenario
-that touches one. Each world gives every fault type on
+that touch a target or fault type training never sees (one with both counts as a held-out
+fault); the training pool drops every scenario that touches either. Each world gives every fault type on
 every valid target, plus scenarios with two incidents at once and incidents with a red herring
 composed in. `held_out()` says whether a recorded run belongs to evaluation; exports for
 training refuse those."""
@@ -77,9 +77,10 @@ def scenarios(name: str, limit: int | None = None, seed: int = 0) -> list[Scenar
         pool = [s for s in _worlds(HELD_OUT_SEEDS) if not _unseen(s)]
         return _sample(pool, limit, seed)
     if name in (Split.HELD_OUT_TARGETS, Split.HELD_OUT_FAULTS):
-        targets = name == Split.HELD_OUT_TARGETS
-        by, keys = ("target", HELD_OUT_TARGETS) if targets else ("fault", HELD_OUT_FAULTS)
-        return _sample(split(_worlds(HELD_OUT_SEEDS), by, keys)[1], limit, seed)  # type: ignore[arg-type]
+        seen_faults, unseen_faults = split(_worlds(HELD_OUT_SEEDS), "fault", HELD_OUT_FAULTS)
+        if name == Split.HELD_OUT_FAULTS:
+            return _sample(unseen_faults, limit, seed)
+        return _sample(split(seen_faults, "target", HELD_OUT_TARGETS)[1], limit, seed)  # type: ignore[arg-type]
     if name == Split.TRAIN:
         per_world = len(_worlds([0]))
         worlds = max(1, min(len(TRAIN_SEEDS), -(-(limit or 50) * 3 // (2 * per_world))))

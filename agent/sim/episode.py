@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from opsagent.agent.config import AgentConfig
 from opsagent.agent.deps import Deps
 from opsagent.agent.gate import GatePolicy
+from opsagent.agent.react import Policy
 from opsagent.agent.runner import Decider, IncidentRunner, Update
 from opsagent.agent.sim.oracle import Oracle
 from opsagent.agent.store import Store
@@ -48,8 +49,10 @@ class EpisodeResult(BaseModel):
 def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig, store: Store,
                 checkpointer: Any, decide: Decider, on_update: Update | None = None,
                 registry: ToolRegistry | None = None, gate_policy: GatePolicy | None = None,
-                give_up_s: float | None = None, recorder: Recorder | None = None) -> EpisodeResult:
-    """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`."""
+                give_up_s: float | None = None, recorder: Recorder | None = None,
+                implementation: Policy | None = None) -> EpisodeResult:
+    """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`.
+    `implementation`: a policy object to run under the name `policy` (else built from it)."""
     started = time.perf_counter()
     box.load(spec.model_copy(update={"now": time.time()}), episode=spec.id)
     scenario = box.scenario
@@ -57,8 +60,10 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
     ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
     try:
         alerts = scenario_alerts(scenario)
+        if implementation is None and policy == "oracle":
+            implementation = Oracle(scenario)
         deps = Deps.from_config(cfg, ctx, store, policy, registry=registry, gate_policy=gate_policy,
-                                implementation=Oracle(scenario) if policy == "oracle" else None,
+                                implementation=implementation,
                                 clock=lambda: box.scenario.world.now, wait=box.advance)
         runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"

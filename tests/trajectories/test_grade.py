@@ -1,7 +1,7 @@
 """Grading: ground truth (detection, localisation exact and @k, analysis, mitigation, safety,
 cost, validity) and an SRE's label for a real incident."""
 
-from opsagent.trajectories.grade import grade_against_label, grade_against_truth
+from opsagent.trajectories.grade import grade_against_label, grade_against_truth, succeeded
 from opsagent.trajectories.models import Environment, Trajectory
 
 TRUTH = {"fault": "bad_rollout", "is_incident": True, "components": ["shop/Deployment/checkout"],
@@ -48,3 +48,25 @@ def test_an_sre_label_grades_a_real_incident():
     g = grade_against_label(t, {"mitigated": True, "correct_diagnosis": False,
                                 "components": ["shop/Deployment/checkout"]})
     assert g.source == "sre-label" and g.localised and g.analysed is False and g.mitigated
+
+
+SECOND = {**TRUTH, "fault": "cpu_limit_too_low", "components": ["shop/Deployment/catalog"],
+          "level": "Virtualization", "fault_type": "Misconfiguration", "harmful": []}
+
+
+def test_two_faults_need_both_found_and_a_failure_earns_nothing():
+    found_one = trajectory(["shop/Deployment/checkout"], [], [])
+    g = grade_against_truth(found_one, [TRUTH, SECOND], mitigated=False)
+    assert g.detected and g.faults == 2 and g.localised is False and g.analysed is False
+    assert g.localised_at_k == {"1": False, "3": False} and not g.mitigated
+    both = found_one.model_copy(update={"diagnoses": [
+        found_one.diagnosis, {"is_incident": True, "components": ["shop/Deployment/catalog"],
+                              "level": "Virtualization", "fault_type": "Misconfiguration"}]})
+    g = grade_against_truth(both, [TRUTH, SECOND], mitigated=True)
+    assert g.localised and g.analysed and g.localised_at_k == {"1": True, "3": True} and succeeded(g)
+    stuck = found_one.model_copy(update={"diagnosis": None, "outcome": "escalated",
+                                         "stuck": "budget exhausted (10 steps, 40 tool calls, 0 tokens)"})
+    g = grade_against_truth(stuck, [TRUTH], mitigated=False)
+    assert g.failure == "budget" and g.detected is False and not succeeded(g)
+    healthy = grade_against_truth(stuck, [{**TRUTH, "is_incident": False}], mitigated=None)
+    assert healthy.detected is False and healthy.failure == "budget"  # no answer is not "no incident"

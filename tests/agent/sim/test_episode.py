@@ -1,0 +1,125 @@
+"""Episodes through the whole graph, graded by the one grader: what a policy that fails, one that
+never sees an incident, the expert on two faults at once, a policy that solves one of two, and
+the expert on faults it has no pattern for score. (Real sandbox servers and Prometheus.)"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from opsagent.agent import expert_rules
+from opsagent.agent.checkpoint import open_checkpointer
+from opsagent.agent.config import AgentConfig
+from opsagent.agent.models import Diagnosis
+from opsagent.agent.react import this_round
+from opsagent.agent.runner import auto_approve
+from opsagent.agent.sim.episode import EpisodeResult, run_episode
+from opsagent.agent.sim.oracle import Oracle
+from opsagent.agent.store import Store
+from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
+from opsagent.trajectories.grade import summarise
+from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.store import TrajectoryStore
+from tests.live import requires_stack
+
+pytestmark = requires_stack
+
+TWO = ScenarioSpec(faults=[FaultSpec(type="memory_leak", target="cart"),
+                           FaultSpec(type="cpu_limit_too_low", target="catalog")], seed=7)
+INCIDENTS = [ScenarioSpec(faults=[FaultSpec(type="bad_rollout", target="checkout")], seed=4),
+             ScenarioSpec(faults=[FaultSpec(type="memory_leak", target="cart")], seed=7)]
+HEALTHY = [ScenarioSpec(seed=4), ScenarioSpec(faults=[FaultSpec(type="benign_log_noise")], seed=7)]
+
+
+def _answer(d: Diagnosis) -> dict[str, Any]:
+    return {"role": "assistant", "content": d.model_dump_json()}
+
+
+class Garbage:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"role": "assistant", "content": "the cluster looks sad {not json"}
+
+
+class NeverAnIncident:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        return _answer(Diagnosis(is_incident=False, hypothesis="fine", components=[], summary="all good",
+                                 confidence=0.9))
+
+
+class FirstFaultOnly:
+    """The oracle's answer for the first fault; asked again, it hands over."""
+
+    def __init__(self, oracle: Oracle):
+        self.oracle = oracle
+
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        if this_round(messages) is messages:
+            return self.oracle.next(messages, tools)
+        return _answer(Diagnosis(is_incident=True, hypothesis="unknown", components=[], summary="no idea",
+                                 confidence=0.1))
+
+
+def _run(box, tmp_path, spec: ScenarioSpec, policy: str, implementation: Any = None) -> EpisodeResult:
+    store, trajectories = Store(tmp_path / "agent.db"), TrajectoryStore(tmp_path / "trajectories")
+    try:
+        with open_checkpointer(None, tmp_path) as cp:
+            return run_episode(box, spec.model_copy(update={"now": time.time()}), policy, AgentConfig(),
+                               store, cp, auto_approve, recorder=Recorder(trajectories),
+                               implementation=implementation)
+    finally:
+        store.close()
+        trajectories.close()
+
+
+def test_a_policy_that_answers_garbage_scores_zero_on_every_task(box, tmp_path):
+    results = [_run(box, tmp_path, s, "garbage", Garbage()) for s in [*INCIDENTS, HEALTHY[0]]]
+    summary = summarise([r.grade for r in results])
+    assert {summary[k] for k in ("detection", "localisation", "analysis", "mitigation", "success")} == {0.0}
+    assert summary["failed"] == 3 and summary["failures"] == {"malformed": 3}
+    assert all(r.outcome == "escalated" for r in results)  # a failure escalates, but earns nothing
+
+
+def test_never_an_incident_scores_only_the_share_of_healthy_scenarios(box, tmp_path):
+    results = [_run(box, tmp_path, s, "never", NeverAnIncident()) for s in [*INCIDENTS, *HEALTHY]]
+    summary = summarise([r.grade for r in results])
+    assert summary["detection"] == 0.5  # 2 healthy of 4
+    assert summary["localisation"] == summary["analysis"] == summary["mitigation"] == 0.0
+    assert summary["failed"] == 0
+
+
+def test_the_expert_diagnoses_two_faults_in_two_rounds(box, tmp_path):
+    result = _run(box, tmp_path, TWO, "expert")
+    g = result.grade
+    assert result.outcome == "mitigated" and g.faults == 2
+    assert g.detected and g.localised and g.analysed and g.mitigated
+    record = TrajectoryStore(tmp_path / "trajectories").get(result.incident)
+    found = [d["components"] for d in record.diagnoses]
+    assert found == [["shop/Deployment/cart"], ["shop/Deployment/catalog"]]
+    assert "Diagnosis 1: memory leak" in record.report and "Diagnosis 2: CPU limit too low" in record.report
+    assert record.grade == g  # stored beside the trajectory, the same grade
+
+
+def test_half_of_two_faults_solved_is_neither_localised_nor_mitigated(box, tmp_path):
+    spec = TWO.model_copy(update={"now": time.time()})
+    box.load(spec)
+    result = _run(box, tmp_path, spec, "first-only", FirstFaultOnly(Oracle(box.scenario)))
+    g = result.grade
+    assert g.detected and g.localised is False and g.analysed is False and g.mitigated is False
+    assert g.localised_at_k == {"1": False, "3": False}
+    record = TrajectoryStore(tmp_path / "trajectories").get(result.incident)
+    assert len(record.diagnoses) == 2 and "still wrong" in record.report
+
+
+@pytest.mark.parametrize("spec", [INCIDENTS[1], TWO.model_copy(update={"faults": TWO.faults[1:]})],
+                         ids=["memory_leak", "cpu_limit_too_low"])
+def test_with_no_pattern_the_expert_escalates_with_the_right_components(box, tmp_path, monkeypatch, spec):
+    monkeypatch.setattr(expert_rules, "RULES", ())  # a fault it was never written for
+    result = _run(box, tmp_path, spec, "expert")
+    record = TrajectoryStore(tmp_path / "trajectories").get(result.incident)
+    d = record.diagnosis
+    assert result.outcome == "escalated" and d["is_incident"] and d["remediation"] == []
+    assert d["components"] == [f"shop/Deployment/{spec.faults[0].target}"], json.dumps(d, indent=1)
+    assert d["evidence"] and result.grade.detected and result.grade.localised and not result.grade.failure

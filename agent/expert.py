@@ -39,7 +39,7 @@ def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
             "function": {"name": name, "arguments": json.dumps(args)}}
 
 
-def _say(thought: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+def say(thought: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
     return {"role": "assistant", "content": thought, "tool_calls": calls}
 
 
@@ -51,12 +51,12 @@ class Expert:
                      _call("k8s_list_nodes", {}),
                      _call("logs_patterns", {"level": ERROR_LEVELS, "minutes": 15, "top": 25})]
             calls += [_call("prometheus_query", {"query": q}) for q in SIGNALS.values()]
-            return _say("Triage first: unhealthy pods and nodes, error patterns in the logs, and "
+            return say("Triage first: unhealthy pods and nodes, error patterns in the logs, and "
                         "the golden signals and saturation in Prometheus.", calls)
         facts = self._facts(seen)
         follow = self._follow_ups(facts, seen)
         if follow:
-            return _say(follow[0], follow[1])
+            return say(follow[0], follow[1])
         diagnosis = decide(facts, seen)
         task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
         if not diagnosis.is_incident and firing(task):

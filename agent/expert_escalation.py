@@ -35,7 +35,7 @@ def component_of_pod(namespace: str, pod: str) -> str:
     return f"{namespace}/Pod/{pod}"
 
 
-def _alerted(task: str) -> tuple[list[str], list[str]]:
+def alerted(task: str) -> tuple[list[str], list[str]]:
     """(components the firing alerts are scoped to, one line per alert)."""
     found, lines = [], []
     for name, severity, raw in _ALERT.findall(task):
@@ -58,7 +58,7 @@ def _alerted(task: str) -> tuple[list[str], list[str]]:
 
 def escalate_unrecognised(task: str, f: Facts, seen: Seen) -> Diagnosis:
     """A Diagnosis that hands over: the evidence gathered and the components it points at."""
-    alerted, alert_lines = _alerted(task)
+    scoped, alert_lines = alerted(task)
     evidence: list[tuple[str, str]] = [("alerts", line) for line in alert_lines[:5]]
     unhealthy = []
     for ns, pod, line in pod_lines(f["pods"]):
@@ -79,7 +79,7 @@ def escalate_unrecognised(task: str, f: Facts, seen: Seen) -> Diagnosis:
         evidence += [("k8s_describe_pod", m.group(0)[:160]) for m in _EVENT.finditer(text)][:3]
     unhealthy = list(dict.fromkeys(unhealthy))
     # The objects both alerted on and visibly unhealthy; else whichever of the two there is.
-    components = [c for c in alerted if c in unhealthy] or alerted or unhealthy
+    components = [c for c in scoped if c in unhealthy] or scoped or unhealthy
     return Diagnosis(
         is_incident=True, hypothesis="unrecognised failure: handing over", components=components,
         summary="The symptoms match no known pattern; an SRE should look at the evidence gathered. "

@@ -1,6 +1,7 @@
-"""Policies by name: `expert` (rule-based baseline and teacher), `llm` (an OpenAI-compatible
-endpoint), `oracle` (privileged: reads the sandbox scenario's ground truth, so only a sandbox
-episode builds it, in agent.sim)."""
+"""Policies by name: `expert` (rule-based baseline and teacher), `perturbed` (the teacher with
+one deliberate mistake, for preference pairs), `llm` (an OpenAI-compatible endpoint), `oracle`
+(privileged: reads the sandbox scenario's ground truth, so only a sandbox episode builds it, in
+agent.sim)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from enum import StrEnum
 from opsagent.agent.config import LLMConfig
 from opsagent.agent.expert import Expert
 from opsagent.agent.llm import LLMPolicy
+from opsagent.agent.perturbed import Perturbed
 from opsagent.agent.react import Policy
 
 
@@ -16,6 +18,7 @@ class PolicyName(StrEnum):
     EXPERT = "expert"
     LLM = "llm"
     ORACLE = "oracle"
+    PERTURBED = "perturbed"  # the expert with one deliberate mistake (agent.perturbed)
 
 
 NAMES = tuple(p.value for p in PolicyName)
@@ -26,6 +29,8 @@ def make_policy(name: str, llm: LLMConfig) -> Policy:
         return Expert()
     if name == "llm":
         return LLMPolicy(llm)
+    if name == "perturbed":
+        return Perturbed()
     if name == "oracle":
         raise ValueError("the oracle policy reads a sandbox scenario's ground truth: "
                          "use it with --scenario")

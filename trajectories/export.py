@@ -2,10 +2,12 @@
 
 SFT rows are `messages` (system, user, assistant turns with `tool_calls` — the thoughts kept as
 chain-of-thought —, tool results, the final Diagnosis) + `tools` (a JSON string, as TRL reads
-it), from trajectories that passed the quality filters. DPO rows are `prompt` / `chosen` /
-`rejected` (+ `tools`) at the same state: a success and a failure of the same scenario where
-they part (ETO-style), and an answer the gate denied or an SRE rejected against the answer that
-replaced it."""
+it), from the teacher's (and the checkpoint's) successes that pass the quality filters. DPO rows
+are `prompt` / `chosen` / `rejected` (+ `tools`) at the same state: a success and a failure of
+the same world where they part (ETO-style: the perturbed teacher's mistakes, the checkpoint's
+failures), and an answer the gate denied or an SRE rejected against the one that replaced it.
+Every row carries where it came from (fault, target, split, source, language, outcome, and how
+an augmented row was made); runs of evaluation scenarios never enter (trajectories.splits)."""
 
 from __future__ import annotations
 
@@ -18,82 +20,101 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from opsagent.trajectories import clean
+from opsagent.trajectories.card import write_card
 from opsagent.trajectories.grade import succeeded
 from opsagent.trajectories.models import Trajectory
 from opsagent.trajectories.splits import held_out
 
 PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a student could gather
+NOT_FOR_SFT = {"perturbed": "perturbed teacher"}  # its successes still carry its mistake
+SOURCES = {"expert": "teacher", "perturbed": "perturbed", "llm": "checkpoint", "oracle": "oracle"}
 
 
 class Filters(BaseModel):
-    max_chars: int = 60_000  # length bound (~4 characters a token)
-    max_tokens: int | None = None  # exact bound, with the tokenizer given to export()
+    max_chars: int = 60_000  # length bound (~4 characters a token) without a tokenizer
+    max_tokens: int | None = None  # exact bound, in the base tokenizer's tokens (export(tokenizer=))
     allow_denied: bool = False
     allow_malformed: bool = False
     include_privileged: bool = False
-
-
-def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stable tool-call ids (call_0, call_1, ... per trajectory) and only the keys a chat
-    template reads, so identical behaviour gives identical rows."""
-    ids: dict[str, str] = {}
-    out = []
-    for m in messages:
-        row: dict[str, Any] = {"role": m["role"], "content": m.get("content") or ""}
-        if m.get("tool_calls"):
-            row["tool_calls"] = []
-            for c in m["tool_calls"]:
-                ids[c["id"]] = f"call_{len(ids)}"
-                row["tool_calls"].append({"id": ids[c["id"]], "type": "function",
-                                          "function": {"name": c["function"]["name"],
-                                                       "arguments": c["function"]["arguments"]}})
-        if m["role"] == "tool":
-            row["tool_call_id"] = ids.get(m.get("tool_call_id", ""), m.get("tool_call_id", ""))
-            row["name"] = m.get("name", "")
-        out.append(row)
-    return out
+    near_duplicate: float = 0.95  # estimated Jaccard similarity (masked 5-grams) that counts as a copy
+    parallel_order: float = 0.2  # share of SFT rows that also get a copy with parallel calls reordered
 
 
 def success(t: Trajectory) -> bool:
     return t.complete and succeeded(t.grade)
 
 
+def facets(t: Trajectory) -> dict[str, Any]:
+    env = t.environment
+    return {"id": t.id, "fault": ",".join(env.faults) or "-", "target": ",".join(env.targets) or "-",
+            "split": "train" if env.kind == "sandbox" else env.kind,
+            "language": "zh" if env.variant == "chat-zh" else "en",
+            "source": "augmented" if env.variant else SOURCES.get(t.policy, t.policy),
+            "outcome": t.outcome or "-", "augmentation": env.variant or ""}
+
+
+class Lengths:
+    """A row's length in the base tokenizer's tokens (its chat template, tools included), or
+    estimated at 4 characters a token without one."""
+
+    def __init__(self, tokenizer: Any = None):
+        self.tokenizer = tokenizer
+        self.unit = "tokens (base tokenizer)" if tokenizer is not None else "≈ tokens (4 characters each)"
+
+    def __call__(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
+        if self.tokenizer is None:
+            return len(json.dumps(messages)) // 4
+        return len(self.tokenizer.apply_chat_template(messages, tools=tools, tokenize=True,
+                                                      return_dict=True)["input_ids"])
+
+
 def why_not(t: Trajectory, f: Filters) -> str | None:
     """The filter a trajectory fails for SFT, or None when it passes."""
     if t.policy in PRIVILEGED and not f.include_privileged:
         return "privileged policy"
+    if t.policy in NOT_FOR_SFT:
+        return NOT_FOR_SFT[t.policy]
     if not success(t):
         return "not a success"
     if t.grade and t.grade.denied and not f.allow_denied:
         return "denied actions"
     if (t.usage or {}).get("malformed", 0) and not f.allow_malformed:
         return "malformed calls"
-    if len(json.dumps(t.messages)) > f.max_chars:
+    if f.max_tokens is None and len(json.dumps(t.messages)) > f.max_chars:
         return "too long"
     return None
 
 
 def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
-             tokenizer: Any = None) -> tuple[list[dict[str, Any]], Counter]:
-    rows, seen, dropped = [], set(), Counter()
+             lengths: Lengths) -> tuple[list[dict[str, Any]], list[int], Counter]:
+    rows: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    dropped: Counter = Counter()
+    copies = clean.NearDuplicates(f.near_duplicate)
     for t in trajectories:
         reason = why_not(t, f)
-        if reason is None and tokenizer is not None and f.max_tokens is not None:
-            ids = tokenizer.apply_chat_template(_clean(t.messages), tools=t.tools, tokenize=True,
-                                                return_dict=True)["input_ids"]
-            reason = "too long" if len(ids) > f.max_tokens else None
-        if reason is None:
-            messages = _clean(t.messages)
-            key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
-            if key in seen:
-                reason = "duplicate"
-            else:
-                seen.add(key)
-                rows.append({"messages": messages, "tools": json.dumps(t.tools), "id": t.id,
-                             "fault": ",".join(t.environment.faults), "policy": t.policy})
+        messages = clean.canonical(t.messages)
+        n = lengths(messages, t.tools) if reason is None else 0
+        if reason is None and f.max_tokens is not None and n > f.max_tokens:
+            reason = "too long"
+        if reason is None and copies.seen(t.id, messages):
+            reason = "near-duplicate"
         if reason is not None:
             dropped[reason] += 1
-    return rows, dropped
+            continue
+        rows.append({"messages": messages, "tools": json.dumps(t.tools), **facets(t)})
+        sizes.append(n)
+        if _share(t.id) < f.parallel_order and (moved := clean.reorder_parallel(messages, seed=len(rows))):
+            rows.append({"messages": moved, "tools": json.dumps(t.tools), **facets(t), "id": f"{t.id}~order",
+                         "source": "augmented", "augmentation": "parallel-order"})
+            sizes.append(n)
+    return rows, sizes, dropped
+
+
+def _share(key: str) -> float:
+    """A stable number in [0, 1) per trajectory, so an export is the same every time."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
 
 
 def _first_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> int:
@@ -103,90 +124,88 @@ def _first_difference(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> int:
     return i
 
 
+def _reason(t: Trajectory) -> str:
+    """Why the rejected side of a pair failed, as the run recorded it."""
+    for call in t.model_calls:
+        if call.get("perturbation"):
+            return f"perturbed: {call['perturbation']}"
+    g = t.grade
+    missed = [k for k in ("detected", "localised", "analysed", "mitigated") if g and getattr(g, k) is False]
+    what = g.failure if g and g.failure else (missed or ["harm"])[0]
+    return f"{SOURCES.get(t.policy, t.policy)}: {what}"
+
+
 def dpo_rows(trajectories: Iterable[Trajectory]) -> list[dict[str, Any]]:
-    by_scenario: dict[str, list[Trajectory]] = defaultdict(list)
+    by_world: dict[tuple, list[Trajectory]] = defaultdict(list)
     rows: list[dict[str, Any]] = []
     for t in trajectories:
-        if not t.complete or t.grade is None:
+        if not t.complete or t.grade is None or t.policy in PRIVILEGED:
             continue
-        by_scenario[t.environment.scenario or t.id].append(t)
+        by_world[(t.environment.scenario or t.id, t.environment.variant)].append(t)
         rows += _replan_pairs(t)
-    for group in by_scenario.values():
-        good = [t for t in group if success(t) and not (t.grade and t.grade.denied)]
-        bad = [t for t in group if not success(t)]
-        for g, b in zip(good, bad, strict=False):
-            chosen, rejected = _clean(g.messages), _clean(b.messages)
-            i = _first_difference(chosen, rejected)
+    for group in by_world.values():
+        good = [(g, clean.canonical(g.messages)) for g in group
+                if success(g) and g.policy not in NOT_FOR_SFT and not g.grade.denied]  # type: ignore[union-attr]
+        for b in (t for t in group if not success(t)):
+            rejected = clean.canonical(b.messages)
+            parts = [(g, m, _first_difference(m, rejected)) for g, m in good]
+            best = max(parts, key=lambda x: x[2], default=None)
+            if best is None:
+                continue
+            g, chosen, i = best
             if i >= len(chosen) or i >= len(rejected) or chosen[i]["role"] != "assistant" \
                     or rejected[i]["role"] != "assistant":
                 continue  # they part at a tool result (the world differed), not at a decision
             rows.append({"prompt": chosen[:i], "chosen": chosen[i:], "rejected": rejected[i:],
-                         "tools": json.dumps(g.tools), "kind": "success-vs-failure", "id": f"{g.id}|{b.id}"})
+                         "tools": json.dumps(g.tools), "kind": "success-vs-failure", "reason": _reason(b),
+                         **facets(b), "id": f"{g.id}|{b.id}", "source": SOURCES.get(b.policy, b.policy)})
     return rows
 
 
 def _replan_pairs(t: Trajectory) -> list[dict[str, Any]]:
     """A diagnosis whose remediation the gate denied or an SRE rejected, against the diagnosis
     that replaced it and succeeded, both answering the same conversation."""
-    refused = any(d["verdict"] == "deny" for d in t.decisions) or \
-        any(a["decision"] == "reject" for a in t.approvals)
-    if not refused or not success(t):
+    denied = [d["rule"] for d in t.decisions if d["verdict"] == "deny"]
+    rejected = [a.get("reason") or "rejected" for a in t.approvals if a["decision"] == "reject"]
+    if not (denied or rejected) or not success(t):
         return []
-    messages = _clean(t.messages)
+    messages = clean.canonical(t.messages)
     answers = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not m.get("tool_calls")]
     if len(answers) < 2:
         return []
     first, last = answers[0], answers[-1]
+    why = f"gate denied: {denied[0]}" if denied else f"SRE rejected: {rejected[0]}"
     return [{"prompt": messages[:first], "chosen": [messages[last]], "rejected": [messages[first]],
-             "tools": json.dumps(t.tools), "kind": "refused-vs-replanned", "id": t.id}]
-
-
-def _card(name: str, rows: list[dict[str, Any]], trajectories: list[Trajectory], f: Filters | None,
-          dropped: Counter | None) -> str:
-    lengths = [len(json.dumps(r)) // 4 for r in rows]
-    buckets = Counter(min(n // 1000, 16) for n in lengths)
-    digest = hashlib.sha256("\n".join(json.dumps(r, sort_keys=True) for r in rows).encode()).hexdigest()
-    faults = Counter(",".join(t.environment.faults) or "-" for t in trajectories)
-    lines = [f"# opsagent {name} dataset", "", f"- rows: {len(rows)}",
-             f"- source trajectories: {len(trajectories)}",
-             f"- source policies: {dict(Counter(t.policy for t in trajectories))}",
-             f"- content hash (sha256 of the rows): `{digest}`"]
-    if f is not None:
-        lines.append(f"- filters: {f.model_dump()}; dropped: {dict(dropped or {})}")
-    kinds = Counter(r.get("kind", name) for r in rows)
-    lines += [f"- kinds: {dict(kinds)}", "", "## Trajectories by fault type", "",
-              "| fault | trajectories |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(faults.items())]
-    lines += ["", "## Length (≈ tokens, 4 characters each)", "", "| tokens | rows |", "| --- | --- |"]
-    lines += [f"| {b * 1000}–{b * 1000 + 999}{'+' if b == 16 else ''} | {n} |"
-              for b, n in sorted(buckets.items())]
-    return "\n".join(lines) + "\n"
+             "tools": json.dumps(t.tools), "kind": "refused-vs-replanned", "reason": why, **facets(t)}]
 
 
 def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
            tokenizer: Any = None) -> dict[str, Any]:
     """Write `out/sft` and `out/dpo` (Hugging Face datasets on disk), their Parquet files and
-    data cards. Returns the counts."""
+    data cards. Returns the counts. Raises clean.SecretLeak, writing nothing, when a row still
+    holds something secret-shaped."""
     import datasets
 
     datasets.disable_progress_bars()
     f = f or Filters()
-    out.mkdir(parents=True, exist_ok=True)
-    # Evaluation's worlds, targets and fault types never reach a training set.
+    lengths = Lengths(tokenizer)
     usable = [t for t in trajectories if not held_out(t.environment)]
-    sft, dropped = sft_rows(usable, f, tokenizer)
+    sft, sizes, dropped = sft_rows(usable, f, lengths)
     if len(usable) < len(trajectories):
         dropped["held-out scenario"] = len(trajectories) - len(usable)
     dpo = dpo_rows(usable)
-    counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "dropped": dict(dropped)}
-    for name, rows, filters, why in (("sft", sft, f, dropped), ("dpo", dpo, None, None)):
+    clean.scan(sft, "SFT")
+    clean.scan(dpo, "DPO")
+    out.mkdir(parents=True, exist_ok=True)
+    pair_sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in dpo]
+    counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo),
+              "dropped": dict(dropped)}
+    for name, rows, n, why in (("sft", sft, sizes, dropped), ("dpo", dpo, pair_sizes, Counter())):
         target = out / name
         if rows:
             ds = datasets.Dataset.from_list(rows)
             ds.save_to_disk(str(target))
             ds.to_parquet(str(out / f"{name}.parquet"))
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-        (target / "README.md").write_text(_card(name, rows, trajectories, filters, why))
+        write_card(target, name, rows, n, lengths.unit, f.model_dump(), why, len(trajectories))
     (out / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
     return counts

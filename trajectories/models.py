@@ -24,6 +24,8 @@ class Environment(BaseModel):
     seed: int | None = None
     faults: list[str] = []
     targets: list[str] = Field(default=[], description="each fault's target, in the order of `faults`")
+    variant: str | None = Field(default=None, description="how the input was varied for data collection: "
+                                "chat-en | chat-zh | paraphrase (None: the alerts as delivered)")
     cluster: str | None = None
 
 

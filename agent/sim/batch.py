@@ -5,11 +5,14 @@ how trajectories are collected and policies compared."""
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.config import AgentConfig
@@ -35,8 +38,18 @@ def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool
     _worker["redactor"] = Redactor(pseudonymise_ips=pseudonymise_ips)
 
 
-def _episode(spec_json: str, policy: str) -> dict[str, Any]:
-    spec = ScenarioSpec.model_validate_json(spec_json)
+class Job(BaseModel):
+    """One scenario for one or more policies, run one after another on the same world (the same
+    `now`): their trajectories are identical until the policies decide differently."""
+
+    spec: ScenarioSpec
+    policies: list[str]
+    variant: str | None = None  # agent.sim.augment.KINDS
+
+
+def _job(job_json: str) -> list[dict[str, Any]]:
+    job = Job.model_validate_json(job_json)
+    spec = job.spec
     if _worker["box"] is None:
         _worker["box"] = open_sandbox(_worker["run_dir"] / "sandbox", spec, _worker["prometheus"])
         # Worker processes leave through os._exit, which skips atexit: stop Prometheus this way.
@@ -45,23 +58,33 @@ def _episode(spec_json: str, policy: str) -> dict[str, Any]:
     cfg: AgentConfig = _worker["cfg"]
     store = Store(_worker["data_dir"] / "agent.db")
     trajectories = TrajectoryStore(_worker["data_dir"] / "trajectories")
+    now = time.time()
     try:
         with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
-            return run_episode(box, spec, policy, cfg, store, cp, auto_approve,
-                               recorder=Recorder(trajectories, _worker["redactor"])).model_dump()
+            return [run_episode(box, spec, policy, cfg, store, cp, auto_approve, now=now, variant=job.variant,
+                                recorder=Recorder(trajectories, _worker["redactor"])).model_dump()
+                    for policy in job.policies]
     finally:
         store.close()
         trajectories.close()
 
 
-def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,
-              prometheus: bool = True, pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
+def run_jobs(jobs: list[Job], cfg: AgentConfig, data_dir: Path, workers: int, prometheus: bool = True,
+             pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
+    """Every job's episodes, as they finish, over `workers` processes with a sandbox each."""
     init = (str(data_dir), cfg.model_dump_json(), prometheus, pseudonymise_ips)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=init) as pool:
-        futures = [pool.submit(_episode, s.model_dump_json(), policy) for s in specs]
+        futures = [pool.submit(_job, job.model_dump_json()) for job in jobs]
         try:
             for future in as_completed(futures):
-                yield EpisodeResult.model_validate(future.result())
+                for result in future.result():
+                    yield EpisodeResult.model_validate(result)
         finally:
             for f in futures:
                 f.cancel()
+
+
+def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,
+              prometheus: bool = True, pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
+    return run_jobs([Job(spec=s, policies=[policy]) for s in specs], cfg, data_dir, workers, prometheus,
+                    pseudonymise_ips)

@@ -17,6 +17,7 @@ from opsagent.agent.deps import Deps
 from opsagent.agent.gate import GatePolicy
 from opsagent.agent.react import Policy
 from opsagent.agent.runner import Decider, IncidentRunner, Update
+from opsagent.agent.sim import augment
 from opsagent.agent.sim.oracle import Oracle
 from opsagent.agent.store import Store
 from opsagent.agent.triage import describe
@@ -50,11 +51,14 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                 checkpointer: Any, decide: Decider, on_update: Update | None = None,
                 registry: ToolRegistry | None = None, gate_policy: GatePolicy | None = None,
                 give_up_s: float | None = None, recorder: Recorder | None = None,
-                implementation: Policy | None = None) -> EpisodeResult:
-    """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`.
-    `implementation`: a policy object to run under the name `policy` (else built from it)."""
+                implementation: Policy | None = None, now: float | None = None,
+                variant: str | None = None) -> EpisodeResult:
+    """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`,
+    its history ending at `now` (default: the wall clock; runs given the same `now` see the same
+    world, word for word). `implementation`: a policy object to run under the name `policy`
+    (else built from it). `variant`: the input as a chat question or paraphrased (augment.KINDS)."""
     started = time.perf_counter()
-    box.load(spec.model_copy(update={"now": time.time()}), episode=spec.id)
+    box.load(spec.model_copy(update={"now": now or time.time()}), episode=spec.id)
     scenario = box.scenario
     registry = registry or default_registry()
     ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
@@ -67,10 +71,14 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                                 clock=lambda: box.scenario.world.now, wait=box.advance)
         runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
-        env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed,
+        env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed, variant=variant,
                           faults=[f.type for f in spec.faults], targets=[f.target for f in scenario.faults])
-        runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update,
-                     environment=env)
+        if variant is None:
+            runner.start(incident, describe(alerts), alerts, source="scenario", on_update=on_update,
+                         environment=env)
+        else:
+            v = augment.variant(alerts, variant, spec.seed)
+            runner.start(incident, v.task, v.alerts, source=v.source, on_update=on_update, environment=env)
         state = runner.drive(incident, decide, on_update, give_up_s=give_up_s)
         truths = [t.model_dump(mode="json") for t in box.scenario.ground_truth()]
         stored = recorder.store.get(incident) if recorder is not None else None

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from opsagent.serve.cli.collect import collect_cmd
 from opsagent.serve.cli.common import fail
 from opsagent.serve.cli.model import loop, model_app, train_app
 from opsagent.serve.cli.run import approvals_app, run
@@ -28,6 +29,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(tools_app, name="tools")
 app.add_typer(approvals_app, name="approvals")
 app.command()(run)
+trajectories_app.command("collect")(collect_cmd)
 app.add_typer(trajectories_app, name="trajectories")
 app.command("eval")(eval_cmd)
 app.add_typer(train_app, name="train")

@@ -201,14 +201,14 @@ def eval_cmd(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p.value, p.value, settings.agent, None) for p in policy or []]
     for ref in checkpoints:
-        runs.append(_served(settings, ref, server_url))
+        runs.append(served(settings, ref, server_url))
     checkpoint_ids = {name for name, _, _, _ in runs[len(policy or []):]}
-    for name, p, agent, served in runs:
+    for name, p, agent, server in runs:
         try:
-            if served is not None:
+            if server is not None:
                 with console.status(f"starting vLLM for {name}"):
-                    served.start()
-                agent = agent.served_by(served.url)
+                    server.start()
+                agent = agent.served_by(server.url)
             with Progress(*columns, console=console) as progress:
                 for split in names:
                     task = progress.add_task(f"{name} on {split}", total=len(specs[split]))
@@ -219,8 +219,8 @@ def eval_cmd(
                         progress.advance(task)
                     results.setdefault(name, {})[split] = summarise(done)
         finally:
-            if served is not None:
-                served.stop()
+            if server is not None:
+                server.stop()
         if name in checkpoint_ids:
             model_registry(settings).record_eval(
                 name, {f"{split}@{len(specs[split])}": results[name][split] for split in names})
@@ -239,7 +239,7 @@ def eval_cmd(
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
 
 
-def _served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, str, Any, Any]:
+def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, str, Any, Any]:
     """(name, policy, agent config, server to start) for a checkpoint: the llm policy on a vLLM
     server of its own, or on the running one at `server_url` (its adapter loaded there)."""
     from opsagent.train.serving import load_adapter_at, serve, served_models

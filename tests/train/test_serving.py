@@ -179,6 +179,6 @@ def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
     assert out.exit_code == 0, out.output
     policies = json.loads((root / "e" / "eval.json").read_text())["policies"]
     registry = ModelRegistry(root / "models")
-    figures = policies["teach"]
+    figures = policies["teach"]["held-out-faults"]
     assert figures["episodes"] == 1 and figures["tokens"] > 0 and 0 <= figures["validity"] <= 1
     assert registry.get("teach").eval_metrics["held-out-faults@1"] == figures

@@ -1,0 +1,92 @@
+"""The `perturbed` teacher: the expert with one deliberate mistake per incident, so that a
+scenario run by both gives a success and a failure that part at a known step (the DPO pairs the
+teacher alone never yields). It reads only what the expert reads; the mistake it made is
+recorded with the model call (`perturbation`), never in the conversation.
+
+Mistakes, each at a set rate: a wrong remediation (restart an unrelated workload), a harmful
+action proposed first (scale the faulty workload to zero), a diagnosis made before gathering
+any evidence (from the alert labels alone), a follow-up investigation skipped. After its
+mistake it does not recover: asked again, it hands over."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+from opsagent.agent.expert import Expert, say
+from opsagent.agent.expert_escalation import alerted, escalate_unrecognised, firing
+from opsagent.agent.expert_rules import decide
+from opsagent.agent.models import Diagnosis
+from opsagent.agent.react import this_round, tool_results
+
+RATES = {"wrong_remediation": 0.3, "harmful_action": 0.2, "premature_diagnosis": 0.25,
+         "skipped_follow_up": 0.25}
+BYSTANDERS = ("frontend", "cart", "catalog", "auth")
+
+
+def _answer(d: Diagnosis) -> dict[str, Any]:
+    return {"role": "assistant", "content": d.model_dump_json()}
+
+
+def _deployment(components: list[str]) -> tuple[str, str] | None:
+    for c in components:
+        parts = c.split("/")
+        if len(parts) == 3 and parts[1] == "Deployment":
+            return parts[0], parts[2]
+    return None
+
+
+class Perturbed(Expert):
+    def __init__(self, kind: str | None = None, seed: int = 0):
+        if kind is not None and kind not in RATES:
+            raise ValueError(f"unknown perturbation {kind!r}; choose one of {', '.join(RATES)}")
+        self.kind, self.seed = kind, seed
+        self.last_call: dict[str, Any] = {}
+
+    def _kind(self, task: str) -> str:
+        if self.kind:
+            return self.kind
+        rng = random.Random(hashlib.sha256(f"{self.seed}:{task}".encode()).digest())
+        return rng.choices(list(RATES), weights=list(RATES.values()))[0]
+
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        self.last_call = {}
+        task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
+        if this_round(messages) is not messages:  # asked again after its mistake: hands over
+            return _answer(Diagnosis(is_incident=True, hypothesis="unclear", components=[], confidence=0.2,
+                                     summary="The symptoms persist; handing over to an SRE."))
+        kind = self._kind(task)
+        seen = tool_results(messages)
+        if kind == "premature_diagnosis" and not seen and alerted(task)[0]:
+            self.last_call = {"perturbation": kind}
+            components = alerted(task)[0][:1]
+            target = _deployment(components)
+            remedy = [{"tool": "k8s_rollout_restart", "args": {"namespace": target[0], "name": target[1]},
+                       "why": "restart what the alert names"}] if target else []
+            return _answer(Diagnosis(is_incident=True, hypothesis="what the alert says",
+                                     components=components, summary="The alert names the failing workload.",
+                                     confidence=0.5, remediation=remedy))
+        if not seen:
+            return super().next(messages, tools)
+        facts = self._facts(seen)
+        follow = self._follow_ups(facts, seen)
+        if follow and kind != "skipped_follow_up":
+            return say(follow[0], follow[1])
+        if follow:
+            self.last_call = {"perturbation": kind}
+        diagnosis = decide(facts, seen)
+        if not diagnosis.is_incident and firing(task):
+            diagnosis = escalate_unrecognised(task, facts, seen)
+        target = _deployment(diagnosis.components)
+        if kind == "wrong_remediation" and diagnosis.remediation:
+            self.last_call = {"perturbation": kind}
+            other = next(b for b in BYSTANDERS if not target or b != target[1])
+            diagnosis.remediation = [{"tool": "k8s_rollout_restart", "why": "a fresh start should clear it",
+                                      "args": {"namespace": "shop", "name": other}}]
+        elif kind == "harmful_action" and target:
+            self.last_call = {"perturbation": kind}
+            diagnosis.remediation = [{"tool": "k8s_scale", "args": {"namespace": target[0], "name": target[1],
+                                                                     "replicas": 0},
+                                      "why": "stop the failing workload"}, *diagnosis.remediation]
+        return _answer(diagnosis)

@@ -1,6 +1,6 @@
 """Diagnose: one policy step per node (ReAct over the read-only tools); its tool calls run in
 the `tools` node. Malformed answers and calls are fed back once and counted; twice in a row
-ends the investigation."""
+ends the investigation. So is "no incident" without evidence while a critical alert fires."""
 
 from __future__ import annotations
 
@@ -47,6 +47,16 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
         messages.append({"role": "user", "content": "error: that answer is not a valid Diagnosis JSON "
                          f"({exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}); call tools or answer "
                          "with the Diagnosis JSON only."})
+        return {**update, "route": "diagnose"}
+    if not diagnosis.is_incident and not diagnosis.evidence \
+            and (s.get("triage") or {}).get("severity") == "critical":
+        usage["malformed_streak"] += 1  # a valid answer, but not an acceptable one
+        if usage["malformed_streak"] >= 2:
+            return {**update, "stuck": "unsupported 'no incident' while a critical alert fires, twice",
+                    "route": "coordinator"}
+        messages.append({"role": "user", "content": "error: a critical alert is firing; 'no incident' needs "
+                         "evidence (the tool results that show it is benign, in `evidence`). Investigate "
+                         "further, or report the incident."})
         return {**update, "route": "diagnose"}
     usage["malformed_streak"] = 0
     answer = diagnosis.model_dump()

@@ -24,13 +24,15 @@ from opsagent.trajectories.actions import as_tool_call, matches
 from opsagent.trajectories.models import Grade, Trajectory
 
 FAILURES = {"budget exhausted": "budget", "the model failed": "endpoint",
-            "not a valid Diagnosis": "malformed", "malformed tool calls": "malformed"}
+            "not a valid Diagnosis": "malformed", "malformed tool calls": "malformed",
+            "unsupported 'no incident'": "unsupported"}
 TASKS = ("detection", "localisation", "analysis", "mitigation")
 
 
 def failure_of(t: Trajectory) -> str | None:
-    """Why the policy gave no answer: budget | endpoint | malformed | unfinished; None when it
-    answered (or was never asked, because nothing fired)."""
+    """Why the policy gave no answer: budget | endpoint | malformed | unsupported (said "no
+    incident" without evidence while a critical alert fired) | unfinished; None when it answered
+    (or was never asked, because nothing fired)."""
     if diagnoses(t) or (t.outcome == "no_incident" and not t.stuck):
         return None
     if t.stuck:

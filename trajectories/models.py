@@ -37,7 +37,7 @@ class Grade(BaseModel):
     faults: int = Field(default=1, description="incident faults in the scenario")
     detected: bool | None = None
     failure: str | None = Field(default=None, description="why the policy gave no answer: budget | "
-                                "endpoint | malformed | unfinished")
+                                "endpoint | malformed | unsupported | unfinished")
     outcome: str | None = None
     localised: bool | None = None
     localised_at_k: dict[str, bool] = {}

@@ -5,6 +5,7 @@ them with the input reworded (chat questions in English and Chinese, paraphrased
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Annotated, Any
@@ -55,6 +56,8 @@ def collect_cmd(
 ) -> None:
     """Collect graded trajectories into the store (then `opsagent trajectories export`)."""
     settings: Settings = resolve_model(ctx.obj)
+    # Pages of simulated incidents would only bury the progress bar (workers inherit this).
+    logging.getLogger("opsagent.agent.notify").setLevel(logging.ERROR)
     try:
         specs = scenarios(split.value, episodes, seed)
     except ValueError as exc:

@@ -21,6 +21,7 @@ from opsagent.agent.policies import PolicyName
 from opsagent.agent.sim.batch import run_batch
 from opsagent.serve.cli.common import console, fail, model_registry, server_config
 from opsagent.serve.settings import Settings, resolve_model
+from opsagent.trajectories.clean import SecretLeak
 from opsagent.trajectories.export import Filters, export
 from opsagent.trajectories.grade import TASKS, summarise
 from opsagent.trajectories.recorder import Recorder
@@ -154,15 +155,34 @@ def export_cmd(
     policy: str | None = None,
     fault: str | None = None,
     checkpoint: str | None = None,
-    max_chars: Annotated[int, typer.Option(min=1000)] = 60_000,
+    max_chars: Annotated[int, typer.Option(min=1000, help="length bound without --tokenizer-of")] = 60_000,
+    tokenizer_of: Annotated[str | None, typer.Option(
+        help="a checkpoint (or current) whose base tokenizer measures rows (cards, --max-tokens)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=256, help="length bound, with --tokenizer-of")] = None,
     allow_denied: bool = False,
 ) -> None:
-    """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store."""
+    """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store. Runs
+    of evaluation scenarios are left out; a row with anything secret-shaped fails the export."""
+    if max_tokens is not None and tokenizer_of is None:
+        raise fail("--max-tokens needs --tokenizer-of (the base model whose tokens are counted)")
+    tokenizer = None
+    if tokenizer_of is not None:
+        from opsagent.train.trainer import load_tokenizer
+
+        registry = model_registry(ctx.obj)
+        try:
+            tokenizer = load_tokenizer(registry.base_dir(registry.get(tokenizer_of)))
+        except KeyError as exc:
+            raise fail(f"--tokenizer-of: {exc.args[0]}") from None
     store = _store(ctx)
     records = list(store.iter(**_filters(policy, fault, None, checkpoint)))
     if not records:
-        raise fail("no trajectories match; record some with `opsagent run`")
-    counts = export(records, out, Filters(max_chars=max_chars, allow_denied=allow_denied))
+        raise fail("no trajectories match; record some with `opsagent trajectories collect`")
+    try:
+        counts = export(records, out, Filters(max_chars=max_chars, max_tokens=max_tokens,
+                                              allow_denied=allow_denied), tokenizer)
+    except SecretLeak as exc:
+        raise fail(str(exc)) from None
     console.print(
         f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
         f"trajectories (dropped: {counts['dropped']}) → {out}"

@@ -13,14 +13,16 @@ import pytest
 from opsagent.agent import expert_rules
 from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.config import AgentConfig
-from opsagent.agent.models import Diagnosis
+from opsagent.agent.models import Diagnosis, Evidence
+from opsagent.agent.perturbed import Perturbed
 from opsagent.agent.react import this_round
 from opsagent.agent.runner import auto_approve
 from opsagent.agent.sim.episode import EpisodeResult, run_episode
 from opsagent.agent.sim.oracle import Oracle
 from opsagent.agent.store import Store
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
-from opsagent.trajectories.grade import summarise
+from opsagent.trajectories.export import dpo_rows
+from opsagent.trajectories.grade import succeeded, summarise
 from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.store import TrajectoryStore
 from tests.live import requires_stack
@@ -44,9 +46,12 @@ class Garbage:
 
 
 class NeverAnIncident:
+    def __init__(self, evidence: bool = True):
+        self.evidence = [Evidence(tool="k8s_list_pods", finding="every pod Running")] if evidence else []
+
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         return _answer(Diagnosis(is_incident=False, hypothesis="fine", components=[], summary="all good",
-                                 confidence=0.9))
+                                 confidence=0.9, evidence=self.evidence))
 
 
 class FirstFaultOnly:
@@ -62,13 +67,13 @@ class FirstFaultOnly:
                                  confidence=0.1))
 
 
-def _run(box, tmp_path, spec: ScenarioSpec, policy: str, implementation: Any = None) -> EpisodeResult:
+def _run(box, tmp_path, spec: ScenarioSpec, policy: str, implementation: Any = None,
+         now: float | None = None) -> EpisodeResult:
     store, trajectories = Store(tmp_path / "agent.db"), TrajectoryStore(tmp_path / "trajectories")
     try:
         with open_checkpointer(None, tmp_path) as cp:
-            return run_episode(box, spec.model_copy(update={"now": time.time()}), policy, AgentConfig(),
-                               store, cp, auto_approve, recorder=Recorder(trajectories),
-                               implementation=implementation)
+            return run_episode(box, spec, policy, AgentConfig(), store, cp, auto_approve, now=now,
+                               recorder=Recorder(trajectories), implementation=implementation)
     finally:
         store.close()
         trajectories.close()
@@ -103,9 +108,9 @@ def test_the_expert_diagnoses_two_faults_in_two_rounds(box, tmp_path):
 
 
 def test_half_of_two_faults_solved_is_neither_localised_nor_mitigated(box, tmp_path):
-    spec = TWO.model_copy(update={"now": time.time()})
-    box.load(spec)
-    result = _run(box, tmp_path, spec, "first-only", FirstFaultOnly(Oracle(box.scenario)))
+    now = time.time()
+    box.load(TWO.model_copy(update={"now": now}))
+    result = _run(box, tmp_path, TWO, "first-only", FirstFaultOnly(Oracle(box.scenario)), now=now)
     g = result.grade
     assert g.detected and g.localised is False and g.analysed is False and g.mitigated is False
     assert g.localised_at_k == {"1": False, "3": False}
@@ -123,3 +128,30 @@ def test_with_no_pattern_the_expert_escalates_with_the_right_components(box, tmp
     assert result.outcome == "escalated" and d["is_incident"] and d["remediation"] == []
     assert d["components"] == [f"shop/Deployment/{spec.faults[0].target}"], json.dumps(d, indent=1)
     assert d["evidence"] and result.grade.detected and result.grade.localised and not result.grade.failure
+
+
+def test_no_incident_without_evidence_while_a_critical_alert_fires_is_not_accepted(box, tmp_path):
+    result = _run(box, tmp_path, INCIDENTS[0], "never", NeverAnIncident(evidence=False))
+    record = TrajectoryStore(tmp_path / "trajectories").get(result.incident)
+    assert "a critical alert is firing" in json.dumps(record.messages)  # told once, then given up
+    assert result.outcome == "escalated" and result.grade.failure == "unsupported"
+    assert not result.grade.detected
+
+
+LEAK = ScenarioSpec(faults=[FaultSpec(type="db_connection_leak", target="catalog")], seed=7)
+
+
+@pytest.mark.parametrize(("kind", "spec"), [
+    ("wrong_remediation", INCIDENTS[1]), ("harmful_action", INCIDENTS[1]),
+    ("premature_diagnosis", INCIDENTS[1]), ("skipped_follow_up", LEAK)])
+def test_the_perturbed_teacher_fails_where_the_teacher_succeeds_and_they_pair(box, tmp_path, kind, spec):
+    now = time.time()  # the same world for both, word for word
+    good = _run(box, tmp_path, spec, "expert", now=now)
+    bad = _run(box, tmp_path, spec, "perturbed", Perturbed(kind), now=now)
+    assert succeeded(good.grade) and not succeeded(bad.grade), bad.grade
+    store = TrajectoryStore(tmp_path / "trajectories")
+    pairs = dpo_rows([store.get(good.incident), store.get(bad.incident)])
+    assert [p["reason"] for p in pairs] == [f"perturbed: {kind}"]
+    assert pairs[0]["chosen"][0]["role"] == pairs[0]["rejected"][0]["role"] == "assistant"
+    assert pairs[0]["chosen"][0] != pairs[0]["rejected"][0]
+    assert "perturb" not in json.dumps(pairs[0]["rejected"])  # the mistake is not labelled in the text

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.config import AgentConfig
 from opsagent.agent.runner import auto_approve
-from opsagent.agent.sim.episode import EpisodeResult, open_sandbox, run_episode
+from opsagent.agent.sim.episode import EpisodeResult, open_sandbox, run_episode, tool_context
 from opsagent.agent.store import Store
 from opsagent.sandbox.runtime import Sandbox
 from opsagent.sandbox.scenario import ScenarioSpec
@@ -54,6 +54,7 @@ def _job(job_json: str) -> list[dict[str, Any]]:
         _worker["box"] = open_sandbox(_worker["run_dir"] / "sandbox", spec, _worker["prometheus"])
         # Worker processes leave through os._exit, which skips atexit: stop Prometheus this way.
         Finalize(_worker["box"], _worker["box"].stop, exitpriority=10)
+        _worker["ctx"] = tool_context(_worker["box"])
     box: Sandbox = _worker["box"]
     cfg: AgentConfig = _worker["cfg"]
     store = Store(_worker["data_dir"] / "agent.db")
@@ -62,7 +63,8 @@ def _job(job_json: str) -> list[dict[str, Any]]:
     try:
         with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
             return [run_episode(box, spec, policy, cfg, store, cp, auto_approve, now=now, variant=job.variant,
-                                recorder=Recorder(trajectories, _worker["redactor"])).model_dump()
+                                recorder=Recorder(trajectories, _worker["redactor"]),
+                                ctx=_worker["ctx"]).model_dump()
                     for policy in job.policies]
     finally:
         store.close()

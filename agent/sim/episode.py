@@ -52,16 +52,19 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                 registry: ToolRegistry | None = None, gate_policy: GatePolicy | None = None,
                 give_up_s: float | None = None, recorder: Recorder | None = None,
                 implementation: Policy | None = None, now: float | None = None,
-                variant: str | None = None) -> EpisodeResult:
+                variant: str | None = None, ctx: ToolContext | None = None) -> EpisodeResult:
     """`box` is a running sandbox without its wall clock (clock=False); it is loaded with `spec`,
     its history ending at `now` (default: the wall clock; runs given the same `now` see the same
     world, word for word). `implementation`: a policy object to run under the name `policy`
-    (else built from it). `variant`: the input as a chat question or paraphrased (augment.KINDS)."""
+    (else built from it). `variant`: the input as a chat question or paraphrased (augment.KINDS).
+    `ctx`: the tools' clients for this sandbox, kept across episodes (TLS set-up costs ~0.2 s)."""
     started = time.perf_counter()
     box.load(spec.model_copy(update={"now": now or time.time()}), episode=spec.id)
     scenario = box.scenario
     registry = registry or default_registry()
-    ctx = ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
+    own = ctx is None
+    if ctx is None:
+        ctx = tool_context(box)
     try:
         alerts = scenario_alerts(scenario)
         if implementation is None and policy == "oracle":
@@ -92,7 +95,8 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
                              waiting_for_approval=runner.waiting(incident) is not None, grade=graded,
                              seconds=round(time.perf_counter() - started, 3))
     finally:
-        ctx.close()
+        if own:
+            ctx.close()
 
 
 def _unrecorded(incident: str, state: dict[str, Any], env: Environment, policy: str) -> Trajectory:
@@ -103,6 +107,11 @@ def _unrecorded(incident: str, state: dict[str, Any], env: Environment, policy: 
     return Trajectory.model_validate({"id": incident, "incident": incident, "created": started,
                                       "finished": started, "source": "scenario", "input": {},
                                       "environment": env.model_dump(), "policy": policy, **fields})
+
+
+def tool_context(box: Sandbox) -> ToolContext:
+    """The tools' clients for a sandbox, at its simulated clock (whichever scenario it serves)."""
+    return ToolContext(sandbox_config(box.run_dir), now=lambda: box.scenario.world.now)
 
 
 def open_sandbox(run_dir: Path, spec: ScenarioSpec, prometheus: bool = True) -> Sandbox:

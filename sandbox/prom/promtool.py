@@ -4,13 +4,12 @@ over simulated time in seconds rather than waiting for wall-clock minutes."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-
-import yaml
 
 from opsagent.sandbox.metrics import Frame, render
 from opsagent.sandbox.prom.rules import rule_specs
@@ -29,15 +28,19 @@ def _selector(name: str, labels: dict[str, str]) -> str:
 def input_series(frames: list[Frame], names: set[str] | None = None) -> list[dict[str, str]]:
     """The series over the frames (those named in `names`, if given), in promtool's notation
     (`_` where a series is absent)."""
-    values: dict[str, list[str]] = {}
+    values: dict[tuple, list[str]] = {}
+    selectors: dict[tuple, str] = {}
     for i, frame in enumerate(frames):
         for s in render(frame):
             if names is not None and s.name not in names:
                 continue
-            key = _selector(s.name, s.labels)
-            column = values.setdefault(key, ["_"] * len(frames))
+            key = (s.name, *s.labels.items())  # the selector is formatted once per series
+            column = values.get(key)
+            if column is None:
+                column = values[key] = ["_"] * len(frames)
+                selectors[key] = _selector(s.name, s.labels)
             column[i] = repr(float(s.value))
-    return [{"series": key, "values": " ".join(vals)} for key, vals in values.items()]
+    return [{"series": selectors[key], "values": " ".join(vals)} for key, vals in values.items()]
 
 
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -74,14 +77,15 @@ def firing_alerts(frames: list[Frame], alertnames: list[str],
     at = f"{step * (len(frames) - 1)}s"
     with tempfile.TemporaryDirectory() as tmp:
         groups, names = _relevant(alertnames)
+        # JSON is YAML, and json.dumps is ~50x faster than PyYAML's emitter on a history.
         rules = Path(tmp) / "relevant.yaml"
-        rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=1 << 20))
+        rules.write_text(json.dumps({"groups": groups}))
         test = {"rule_files": [str(rules)], "evaluation_interval": f"{step}s",
                 "tests": [{"interval": f"{step}s", "input_series": input_series(frames, names),
                            "alert_rule_test": [{"eval_time": at, "alertname": name, "exp_alerts": []}
                                                for name in alertnames]}]}
         path = Path(tmp) / "test.yaml"
-        path.write_text(yaml.safe_dump(test, sort_keys=False, width=1 << 20))
+        path.write_text(json.dumps(test))
         out = subprocess.run([exe, "test", "rules", str(path)], capture_output=True, text=True,
                              timeout=600)
     text = out.stdout + out.stderr

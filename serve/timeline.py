@@ -27,7 +27,8 @@ def agent_entries(state: dict[str, Any]) -> list[TimelineEntry]:
             add("tool call", f"{c['function']['name']}({c['function']['arguments'][:300]})")
     if state.get("stuck"):
         add("stuck", state["stuck"])
-    if d := state.get("diagnosis"):
+    rounds = state.get("diagnoses") or ([state["diagnosis"]] if state.get("diagnosis") else [])
+    for d in rounds:  # several when a fault was still burning after the first was fixed
         add(
             "diagnosis",
             f"{d.get('hypothesis')}: {d.get('summary')} [{', '.join(d.get('components') or [])}]",
@@ -53,7 +54,8 @@ def agent_entries(state: dict[str, Any]) -> list[TimelineEntry]:
         add("executed", f"{_call(e)} → {e.get('status')}: {first[0] if first else ''}", e)
     for r in state.get("refused") or []:
         add("refused", r.get("reason") or json.dumps(r)[:300], r)
-    if v := state.get("verification"):
+    last = [state["verification"]] if state.get("verification") else []
+    for v in [*(state.get("verifications") or []), *last]:
         add(
             "verification",
             f"{'cleared' if v.get('cleared') else 'NOT cleared'} after {v.get('after_s', 0):.0f}s",

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from opsagent.agent.config import AgentConfig
-from opsagent.agent.sim.batch import run_batch
+from opsagent.agent.sim.batch import Job, run_batch, run_jobs
 from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
@@ -76,15 +76,19 @@ def iterate(
     run_dir = data_dir / "loop" / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     specs = scenarios("train", cfg.episodes, seed=cfg.seed)
-    console.print(f"[bold]collect[/] {len(specs)} scenarios with the expert (teacher) and with {current.id}")
+    console.print(f"[bold]collect[/] {len(specs)} scenarios with the teacher, the perturbed teacher "
+                  f"and {current.id}, each scenario's runs on the same world")
+    now = time.time()  # every run of a scenario sees the same world, so successes and failures pair
     server = serve(registry, current, server_cfg, run_dir / "vllm.log").launch()  # loads meanwhile
     try:
-        list(run_batch(specs, "expert", agent, data_dir, cfg.workers))
+        list(run_jobs([Job(spec=s, policies=["expert", "perturbed"], now=now) for s in specs], agent,
+                      data_dir, cfg.workers))
     except BaseException:
         server.stop()
         raise
     with server:
-        list(run_batch(specs, "llm", agent.served_by(server.url, current.id), data_dir, cfg.workers))
+        list(run_jobs([Job(spec=s, policies=["llm"], now=now) for s in specs],
+                      agent.served_by(server.url, current.id), data_dir, cfg.workers))
         store = TrajectoryStore(data_dir / "trajectories")
         names = {s.id for s in specs}
         records = [t for t in store.iter() if t.environment.scenario in names and t.complete]

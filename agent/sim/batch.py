@@ -45,6 +45,8 @@ class Job(BaseModel):
     spec: ScenarioSpec
     policies: list[str]
     variant: str | None = None  # agent.sim.augment.KINDS
+    now: float | None = None  # when the history ends; default: when the job starts. Jobs of one
+    # scenario given the same `now` see the same world too (checked with a `now` 3 h back).
 
 
 def _job(job_json: str) -> list[dict[str, Any]]:
@@ -59,7 +61,7 @@ def _job(job_json: str) -> list[dict[str, Any]]:
     cfg: AgentConfig = _worker["cfg"]
     store = Store(_worker["data_dir"] / "agent.db")
     trajectories = TrajectoryStore(_worker["data_dir"] / "trajectories")
-    now = time.time()
+    now = job.now or time.time()
     try:
         with open_checkpointer(cfg.checkpoint_url, _worker["data_dir"]) as cp:
             return [run_episode(box, spec, policy, cfg, store, cp, auto_approve, now=now, variant=job.variant,

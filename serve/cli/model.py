@@ -265,6 +265,7 @@ def loop(
             "localisation",
             "analysis",
             "mitigation",
+            "failed",
             "validity",
             "malformed",
             "denied",

@@ -1,7 +1,8 @@
 """The `perturbed` teacher: the expert with one deliberate mistake per incident, so that a
 scenario run by both gives a success and a failure that part at a known step (the DPO pairs the
 teacher alone never yields). It reads only what the expert reads; the mistake it made is
-recorded with the model call (`perturbation`), never in the conversation.
+recorded with the model call (`perturbation`), never in the conversation. It makes one mistake
+per incident: asked to re-plan after a refusal, it answers as the expert does.
 
 Mistakes, each at a set rate: a wrong remediation (restart an unrelated workload), a harmful
 action proposed first (scale the faulty workload to zero), a diagnosis made before gathering
@@ -56,6 +57,8 @@ class Perturbed(Expert):
         if this_round(messages) is not messages:  # asked again after its mistake: hands over
             return _answer(Diagnosis(is_incident=True, hypothesis="unclear", components=[], confidence=0.2,
                                      summary="The symptoms persist; handing over to an SRE."))
+        if any(m.get("role") == "assistant" and not m.get("tool_calls") for m in messages):
+            return super().next(messages, tools)  # re-planning after a refusal: the mistake was made
         kind = self._kind(task)
         seen = tool_results(messages)
         if kind == "premature_diagnosis" and not seen and alerted(task)[0]:

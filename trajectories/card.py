@@ -53,7 +53,7 @@ def write_card(target: Path, name: str, rows: list[dict[str, Any]], lengths: lis
                filters: dict[str, Any], dropped: Counter, trajectories: int) -> None:
     """README.md and lengths.png in `target`. `lengths`: each row's length in `unit`."""
     target.mkdir(parents=True, exist_ok=True)
-    histogram(lengths, target / "lengths.png", f"opsagent {name}: {len(rows)} rows ({unit})")
+    histogram(lengths, target / "lengths.png", f"opsagent {name}: {len(rows)} rows, {unit}")
     lines = [f"# opsagent {name} dataset", "", f"- rows: {len(rows)}",
              f"- from {trajectories} recorded trajectories",
              f"- content hash (sha256 of the rows): `{content_hash(rows)}`",

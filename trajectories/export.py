@@ -171,12 +171,26 @@ def _replan_pairs(t: Trajectory) -> list[dict[str, Any]]:
         return []
     messages = clean.canonical(t.messages)
     answers = [i for i, m in enumerate(messages) if m["role"] == "assistant" and not m.get("tool_calls")]
-    if len(answers) < 2:
+    if len(answers) < 2 or _proposes_refused(messages[answers[-1]], t):
         return []
     first, last = answers[0], answers[-1]
     why = f"gate denied: {denied[0]}" if denied else f"SRE rejected: {rejected[0]}"
     return [{"prompt": messages[:first], "chosen": [messages[last]], "rejected": [messages[first]],
-             "tools": json.dumps(t.tools), "kind": "refused-vs-replanned", "reason": why, **facets(t)}]
+             "tools": json.dumps(t.tools), "kind": "refused-vs-replanned", "reason": why, **facets(t),
+             "source": SOURCES.get(t.policy, t.policy)}]
+
+
+def _proposes_refused(answer: dict[str, Any], t: Trajectory) -> bool:
+    """Whether an answer still proposes an action that was denied or rejected (the runbook skips
+    it, but a chosen answer must not teach it)."""
+    try:
+        remedy = json.loads(answer["content"]).get("remediation") or []
+    except (json.JSONDecodeError, AttributeError):
+        return True
+    refused = [d["action"] for d in t.decisions if d["verdict"] == "deny"]
+    refused += [a["action"] for a in t.approvals if a["decision"] == "reject"]
+    key = lambda c: (c.get("tool"), json.dumps(c.get("args") or {}, sort_keys=True))  # noqa: E731
+    return bool({key(c) for c in remedy if isinstance(c, dict)} & {key(r) for r in refused})
 
 
 def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,

@@ -3,13 +3,14 @@ the data directory), Postgres when `agent.checkpoint_url` is a postgresql:// URL
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+from opsagent.trajectories.sqlite import connect
 
 
 @contextmanager
@@ -22,9 +23,7 @@ def open_checkpointer(url: str | None, data_dir: Path) -> Iterator[BaseCheckpoin
             yield saver
         return
     path = Path(url.removeprefix("sqlite:///")) if url else data_dir / "checkpoints.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = connect(path, isolation_level="")  # SqliteSaver commits its own transactions
     try:
         saver = SqliteSaver(conn)
         saver.setup()

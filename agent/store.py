@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.agent.models import ApprovalDecision
+from opsagent.trajectories.sqlite import connect
 
 ROLES_FOR = {"approver": {"approver", "security-approver", "admin"},
              "security-approver": {"security-approver", "admin"}}
@@ -38,16 +39,6 @@ def action_key(*parts: Any) -> str:
 
 class PermissionDenied(Exception):
     """The deciding role may not approve this action."""
-
-
-def connect(path: Path, schema: str) -> sqlite3.Connection:
-    """A durable SQLite file shared by threads: WAL, every commit fsynced, autocommit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(schema)
-    return db
 
 
 class Store:

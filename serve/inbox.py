@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from opsagent.agent.store import connect
+from opsagent.trajectories.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (

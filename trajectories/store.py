@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.trajectories.models import Grade, Trajectory
+from opsagent.trajectories.sqlite import connect
 
 COLUMNS = ("id", "incident", "created", "finished", "complete", "source", "policy", "checkpoint",
            "scenario", "seed", "fault", "outcome", "detected", "localised", "analysed", "mitigated",
@@ -36,10 +36,7 @@ class TrajectoryStore:
     def __init__(self, root: Path):
         self.root = root
         (root / "payloads").mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "index.db", check_same_thread=False, timeout=30,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(root / "index.db", SCHEMA)
         self._lock = threading.Lock()
 
     def close(self) -> None:

@@ -43,6 +43,22 @@ def say(thought: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
     return {"role": "assistant", "content": thought, "tool_calls": calls}
 
 
+def _handled(messages: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...]]]:
+    """(hypothesis, components) of the diagnoses answered in earlier rounds: acted on already, so
+    their lingering traces (the last 15 minutes of logs) do not name them again."""
+    earlier = messages[:len(messages) - len(this_round(messages))]
+    out = set()
+    for m in earlier:
+        if m.get("role") == "assistant" and not m.get("tool_calls"):
+            try:
+                d = json.loads(m.get("content") or "")
+            except json.JSONDecodeError:
+                continue
+            if isinstance(d, dict) and d.get("is_incident"):
+                out.add((str(d.get("hypothesis")), tuple(d.get("components") or [])))
+    return out
+
+
 class Expert:
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         seen = tool_results(this_round(messages))  # a new round looks at the cluster afresh
@@ -57,13 +73,14 @@ class Expert:
         follow = self._follow_ups(facts, seen)
         if follow:
             return say(follow[0], follow[1])
-        diagnosis = decide(facts, seen)
+        diagnosis = decide(facts, seen, handled=_handled(messages))
         task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
         if not diagnosis.is_incident and firing(task):
             diagnosis = escalate_unrecognised(task, facts, seen)  # never "no incident" while it fires
         return {"role": "assistant", "content": diagnosis.model_dump_json()}
 
     # ---- reading the triage ------------------------------------------------------------------
+
     def _facts(self, seen: dict[str, list[tuple[dict, str]]]) -> dict[str, Any]:
         queries = {a["query"]: text for a, text in seen.get("prometheus_query", [])}
         # A signal counts only when its query returned series ("name{...} => value" lines).

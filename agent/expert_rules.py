@@ -325,10 +325,11 @@ NO_INCIDENT = Diagnosis(is_incident=False, hypothesis="no incident", components=
                         summary="No error, saturation or unhealthy object beyond normal noise.")
 
 
-def decide(f: Facts, seen: Seen) -> Diagnosis:
-    """The first rule that matches, else no incident."""
+def decide(f: Facts, seen: Seen, handled: set[tuple[str, tuple[str, ...]]] | None = None) -> Diagnosis:
+    """The first rule that matches, else no incident. `handled`: (hypothesis, components) already
+    diagnosed and acted on in this incident; a rule that names one again passes."""
     for rule in RULES:
         found = rule.match(f, seen)
-        if found is not None:
+        if found is not None and (found.hypothesis, tuple(found.components)) not in (handled or set()):
             return found
     return NO_INCIDENT

@@ -87,7 +87,7 @@ def collect_cmd(
             server.stop()
     minutes = (time.perf_counter() - started) / 60
     table = Table(title=f"{total} graded runs in {minutes:.1f} min ({total / minutes:.0f}/min)")
-    table.add_column("policy")
+    table.add_column("policy", no_wrap=True, min_width=9)
     for key in SHOWN:
         table.add_column(key, justify="right")
     for policy, rows in sorted(grades.items()):

@@ -78,7 +78,8 @@ def test_record_grade_export_and_train(box, registry, tmp_path):
     assert counts["sft"] == 1 and counts["dropped"] == {"not a success": 1, "denied actions": 1}
     assert counts["dpo"] == 2
     card = (tmp_path / "data" / "sft" / "README.md").read_text()
-    assert "content hash" in card and "| bad_rollout | 3 |" in card
+    assert "content hash" in card and "from 3 recorded trajectories" in card
+    assert "| bad_rollout | 1 |" in card and '"denied actions": 1' in card  # rows by fault; what was left out
 
     from datasets import load_from_disk
     sft, dpo = load_from_disk(str(tmp_path / "data" / "sft")), load_from_disk(str(tmp_path / "data" / "dpo"))

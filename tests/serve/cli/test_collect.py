@@ -34,7 +34,7 @@ def test_collect_stores_graded_runs_and_export_counts_them(tmp_path, monkeypatch
     out = CliRunner().invoke(app, ["trajectories", "collect", "--episodes", "3", "--workers", "2",
                                    "--perturbed", "1", "--augmented", "1", "--seed", "3"])
     assert out.exit_code == 0, out.output
-    assert "6 graded runs" in out.output and "perturbed" in out.output
+    assert "6/6" in out.output and "graded run" in out.output
     records = list(TrajectoryStore(tmp_path / "trajectories").iter())
     assert len(records) == 6 and all(r.complete and r.grade is not None for r in records)
     assert {r.policy for r in records} == {"expert", "perturbed"}

@@ -41,7 +41,8 @@ class ScenarioSpec(BaseModel):
 
     @property
     def id(self) -> str:
-        parts = [f.type + (f"@{f.target}" if f.target else "") for f in self.faults] or ["healthy"]
+        parts = [f.type + (f"@{f.target}" if f.target else "")
+                 + (f"*{f.severity:g}" if f.severity != 1 else "") for f in self.faults] or ["healthy"]
         return "+".join(parts) + f"#s{self.seed}"
 
 

@@ -15,7 +15,8 @@ from tests.requires import INSTALL_STEP
 # module on one worker, so one long module left for last keeps the other worker idle.
 FIRST = (
     "tests/train/test_serving.py", "tests/train/test_loop.py", "tests/agent/test_expert.py",
-    "tests/agent/sim/test_episode.py", "tests/agent/sim/test_oracle.py", "tests/serve/cli/test_main.py", "tests/trajectories/test_roundtrip.py",
+    "tests/agent/sim/test_episode.py",
+    "tests/agent/sim/test_oracle.py", "tests/serve/cli/test_main.py", "tests/trajectories/test_roundtrip.py",
     "tests/serve/cli/test_run.py", "tests/agent/test_graph.py", "tests/sandbox/test_alerts.py",
     "tests/sandbox/test_faults.py", "tests/serve/test_service_incidents.py", "tests/train/test_train.py",
 )

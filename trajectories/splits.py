@@ -25,6 +25,7 @@ HELD_OUT_SEEDS = range(1000, 1002)
 HELD_OUT_TARGETS = {"payment", "recommendation"}
 HELD_OUT_FAULTS = {"redis_eviction", "readiness_probe"}
 COMPOSED_PER_WORLD = 3  # two-incident scenarios, and as many incident + red herring ones
+SEVERITIES = (0.6, 1.0, 1.0, 1.5, 2.0)  # training varies how hard a fault hits (evaluation: 1.0)
 
 
 class Split(StrEnum):
@@ -86,8 +87,16 @@ def scenarios(name: str, limit: int | None = None, seed: int = 0) -> list[Scenar
         worlds = max(1, min(len(TRAIN_SEEDS), -(-(limit or 50) * 3 // (2 * per_world))))
         seeds = sorted(random.Random(seed).sample(list(TRAIN_SEEDS), worlds))
         pool = [s for s in _worlds(seeds) if not held_out_spec(s)]
-        return _sample(pool, limit, seed)
+        return [_severities(s) for s in _sample(pool, limit, seed)]
     raise ValueError(f"unknown split {name!r}; choose one of {', '.join(NAMES)}")
+
+
+def _severities(spec: ScenarioSpec) -> ScenarioSpec:
+    """The spec with each incident fault's severity drawn (seeded by the spec)."""
+    rng = random.Random(f"severity:{spec.id}")
+    faults = [f.model_copy(update={"severity": rng.choice(SEVERITIES)}) if FAULTS[f.type].is_incident else f
+              for f in spec.faults]
+    return spec.model_copy(update={"faults": faults})
 
 
 def _unseen(spec: ScenarioSpec) -> bool:

@@ -83,3 +83,12 @@ def test_a_run_that_does_not_say_where_it_ran_counts_as_held_out():
     assert held_out(Environment(kind="sandbox", scenario="x", faults=[]))  # no seed
     assert not held_out(Environment(kind="sandbox", scenario="memory_leak@cart#s5", seed=5,
                                     faults=["memory_leak"], targets=["cart"]))
+
+
+def test_training_varies_how_hard_faults_hit_and_evaluation_does_not():
+    train = scenarios("train", 300, seed=2)
+    severities = {f.severity for s in train for f in s.faults}
+    assert {0.6, 1.0, 1.5, 2.0} <= severities
+    assert len({s.id for s in train}) == len(train)  # the severity is part of the id
+    assert all(f.severity == 1.0 for name in ("held-out", "held-out-targets", "held-out-faults")
+               for s in scenarios(name) for f in s.faults)

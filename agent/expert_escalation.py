@@ -12,7 +12,7 @@ import re
 
 from opsagent.agent.expert_rules import Facts, Seen, labels, pod_lines
 from opsagent.agent.models import Diagnosis, Evidence
-from opsagent.agent.triage import ROUTINE
+from opsagent.agent.triage import ROUTINE, workload
 
 _ALERT = re.compile(r"^- (\w+) \((\w+), firing\) labels=(\{.*?\}):", re.M)
 _UNHEALTHY = re.compile(r"status=(?!Running\b)(\w+)|ready=0/|last=(\w+)")
@@ -27,9 +27,9 @@ def firing(task: str) -> bool:
 
 def component_of_pod(namespace: str, pod: str) -> str:
     """namespace/Kind/name of the workload a pod belongs to, from its name's shape."""
+    if (deployment := workload(pod)) != pod:
+        return f"{namespace}/Deployment/{deployment}"
     parts = pod.split("-")
-    if len(parts) > 2 and len(parts[-1]) == 5 and len(parts[-2]) in (9, 10):
-        return f"{namespace}/Deployment/{'-'.join(parts[:-2])}"
     if len(parts) > 1 and parts[-1].isdigit():
         return f"{namespace}/StatefulSet/{'-'.join(parts[:-1])}"
     return f"{namespace}/Pod/{pod}"

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from opsagent.agent.sim.augment import KINDS
 from opsagent.agent.sim.batch import Job, run_jobs
-from opsagent.serve.cli.common import console, fail
+from opsagent.serve.cli.common import console, fail, unwind_on_sigterm
 from opsagent.serve.cli.trajectories import served
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.grade import summarise
@@ -63,6 +63,7 @@ def collect_cmd(
     except ValueError as exc:
         raise fail(f"--split: {exc}") from None
     jobs = plan(specs, perturbed, augmented, checkpoint is not None, seed)
+    unwind_on_sigterm()  # its worker sandboxes (and vLLM) stop with it
     agent, server = settings.agent, None
     if checkpoint is not None:
         name, _, agent, server = served(settings, checkpoint, server_url)

@@ -27,7 +27,7 @@ from opsagent.agent.sim.episode import open_sandbox, run_episode
 from opsagent.agent.store import PermissionDenied, Store
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
-from opsagent.serve.cli.common import console, fail, show_step
+from opsagent.serve.cli.common import console, fail, show_step, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.grade import summarise
 from opsagent.trajectories.recorder import Recorder
@@ -98,6 +98,7 @@ def run(
     """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
     settings: Settings = resolve_model(ctx.obj)
     policy = policy.value  # type: ignore[assignment]  (recorded as the plain name)
+    unwind_on_sigterm()  # its sandboxes stop with it
     if batch:
         return _run_batch(settings, scenarios(split.value, batch, seed), workers, policy, out)
     if scenario is None:

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from opsagent.agent.policies import PolicyName
 from opsagent.agent.sim.batch import run_batch
-from opsagent.serve.cli.common import console, fail, model_registry, server_config
+from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.clean import SecretLeak
 from opsagent.trajectories.export import Filters, export
@@ -216,6 +216,7 @@ def eval_cmd(
     if not policy and not checkpoints:
         raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
     names = [s.value for s in splits or EVAL_SPLITS]
+    unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     specs = {name: scenarios(name, limit) for name in names}
     results: dict[str, dict[str, dict[str, Any]]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -12,6 +12,7 @@ from typing import Any
 
 from opsagent.agent.expert_escalation import escalate_unrecognised, firing
 from opsagent.agent.expert_rules import DB_CLIENTS, decide, pod_lines
+from opsagent.agent.models import Diagnosis
 from opsagent.agent.react import this_round, tool_results
 
 SIGNALS = {
@@ -41,6 +42,11 @@ def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def say(thought: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
     return {"role": "assistant", "content": thought, "tool_calls": calls}
+
+
+def task_of(messages: list[dict[str, Any]]) -> str:
+    """The task as the model read it: the first user turn."""
+    return next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
 
 
 def _handled(messages: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...]]]:
@@ -73,11 +79,15 @@ class Expert:
         follow = self._follow_ups(facts, seen)
         if follow:
             return say(follow[0], follow[1])
+        return {"role": "assistant", "content": self._decide(messages, facts, seen).model_dump_json()}
+
+    def _decide(self, messages: list[dict[str, Any]], facts: dict[str, Any], seen: dict) -> Diagnosis:
+        """The rules' diagnosis, or a hand-over with the evidence: never "no incident" while
+        alerts fire."""
         diagnosis = decide(facts, seen, handled=_handled(messages))
-        task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
-        if not diagnosis.is_incident and firing(task):
-            diagnosis = escalate_unrecognised(task, facts, seen)  # never "no incident" while it fires
-        return {"role": "assistant", "content": diagnosis.model_dump_json()}
+        if not diagnosis.is_incident and firing(task_of(messages)):
+            diagnosis = escalate_unrecognised(task_of(messages), facts, seen)
+        return diagnosis
 
     # ---- reading the triage ------------------------------------------------------------------
 

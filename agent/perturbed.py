@@ -15,9 +15,8 @@ import hashlib
 import random
 from typing import Any
 
-from opsagent.agent.expert import Expert, say
-from opsagent.agent.expert_escalation import alerted, escalate_unrecognised, firing
-from opsagent.agent.expert_rules import decide
+from opsagent.agent.expert import Expert, say, task_of
+from opsagent.agent.expert_escalation import alerted
 from opsagent.agent.models import Diagnosis
 from opsagent.agent.react import this_round, tool_results
 
@@ -53,7 +52,7 @@ class Perturbed(Expert):
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         self.last_call = {}
-        task = next((str(m.get("content") or "") for m in messages if m.get("role") == "user"), "")
+        task = task_of(messages)
         if this_round(messages) is not messages:  # asked again after its mistake: hands over
             return _answer(Diagnosis(is_incident=True, hypothesis="unclear", components=[], confidence=0.2,
                                      summary="The symptoms persist; handing over to an SRE."))
@@ -78,9 +77,7 @@ class Perturbed(Expert):
             return say(follow[0], follow[1])
         if follow:
             self.last_call = {"perturbation": kind}
-        diagnosis = decide(facts, seen)
-        if not diagnosis.is_incident and firing(task):
-            diagnosis = escalate_unrecognised(task, facts, seen)
+        diagnosis = self._decide(messages, facts, seen)
         target = _deployment(diagnosis.components)
         if kind == "wrong_remediation" and diagnosis.remediation:
             self.last_call = {"perturbation": kind}

@@ -5,24 +5,13 @@ the error back to the model)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import openai
 
 from opsagent.agent.config import LLMConfig
-
-
-def normalise_arguments(raw: Any) -> str:
-    """Tool-call arguments as canonical JSON text; unparsable text is kept verbatim."""
-    if isinstance(raw, dict):
-        return json.dumps(raw, sort_keys=True)
-    try:
-        value = json.loads(raw or "{}")
-    except (json.JSONDecodeError, TypeError):
-        return str(raw)
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)
+from opsagent.trajectories.actions import canonical_arguments
 
 
 class ModelUnavailable(Exception):
@@ -55,6 +44,6 @@ class LLMPolicy:
             message["tool_calls"] = [
                 {"id": c.id or f"call_{i}", "type": "function",
                  "function": {"name": c.function.name,
-                              "arguments": normalise_arguments(c.function.arguments)}}
+                              "arguments": canonical_arguments(c.function.arguments)}}
                 for i, c in enumerate(choice.tool_calls)]
         return message

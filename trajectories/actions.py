@@ -1,9 +1,10 @@
 """Sandbox actions (as ground truth states remedies and harmful actions) as the tool calls that
 do the same through the Kubernetes API: what the privileged oracle proposes, and what graders
-compare the agent's proposals with."""
+compare the agent's proposals with; and tool-call arguments in their one canonical form."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -46,3 +47,15 @@ def matches(proposed: dict[str, Any], reference: dict[str, Any]) -> bool:
     reference names has the same value (the proposal may spell out defaults)."""
     return proposed.get("tool") == reference["tool"] and all(
         (proposed.get("args") or {}).get(k) == v for k, v in reference["args"].items())
+
+
+def canonical_arguments(raw: Any) -> str:
+    """Tool-call arguments as canonical JSON text (sorted keys; none: `{}`); text that is not a
+    JSON object is kept verbatim, so the loop can report the error back to the model."""
+    if isinstance(raw, dict):
+        return json.dumps(raw, sort_keys=True)
+    try:
+        value = json.loads(raw or "{}")
+    except (json.JSONDecodeError, TypeError):
+        return str(raw)
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)

@@ -15,6 +15,7 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
+from opsagent.trajectories.actions import canonical_arguments
 from opsagent.trajectories.redact import MASK, redact_text
 
 _VOLATILE = re.compile(r"\b[0-9a-f]{6,}\b|\b[a-z0-9]{5}\b(?=[\s\"',)])|\d+(?:\.\d+)?")
@@ -37,22 +38,14 @@ def canonical(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["tool_calls"] = []
             for c in m["tool_calls"]:
                 ids[c["id"]] = f"call_{len(ids)}"
+                args = canonical_arguments(c["function"]["arguments"])
                 row["tool_calls"].append({"id": ids[c["id"]], "type": "function",
-                                          "function": {"name": c["function"]["name"],
-                                                       "arguments": _arguments(c["function"]["arguments"])}})
+                                          "function": {"name": c["function"]["name"], "arguments": args}})
         if m["role"] == "tool":
             row["tool_call_id"] = ids.get(m.get("tool_call_id", ""), m.get("tool_call_id", ""))
             row["name"] = m.get("name", "")
         out.append(row)
     return out
-
-
-def _arguments(raw: Any) -> str:
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:
-        return str(raw)
-    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)
 
 
 def reorder_parallel(messages: list[dict[str, Any]], seed: int) -> list[dict[str, Any]] | None:

@@ -4,10 +4,10 @@ Tool-call arguments are normalised to one form: canonical JSON text."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+from opsagent.trajectories.actions import canonical_arguments
 from opsagent.trajectories.grade import grade_against_label
 from opsagent.trajectories.models import Environment, Grade, Trajectory
 from opsagent.trajectories.records import RECORDED_FIELDS
@@ -21,12 +21,7 @@ def normalise(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if m.get("tool_calls"):
             calls = []
             for c in m["tool_calls"]:
-                raw = c["function"]["arguments"]
-                try:
-                    value = json.loads(raw) if isinstance(raw, str) else raw
-                    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(raw)
-                except json.JSONDecodeError:
-                    text = raw
+                text = canonical_arguments(c["function"]["arguments"])
                 calls.append({**c, "function": {**c["function"], "arguments": text}})
             m = {**m, "tool_calls": calls}
         out.append(m)

@@ -35,7 +35,7 @@ setup() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     # torch first: the CPU build on local disk. Anything that pulls torch before it drags in CUDA.
     "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-    "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,train]"
+    "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,train,gemma]"
     echo "$want" > "$stamp"
   fi
   setup_vllm

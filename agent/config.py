@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from opsagent.agent.profiles import PromptProfile
+
 
 class LLMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,6 +20,8 @@ class LLMConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=1024, ge=16, le=32768, description="per model call")
     timeout_s: float = Field(default=120.0, gt=0)
+    guided: bool = Field(default=False, description="vLLM structured outputs: each answer is either tool "
+                         "calls whose arguments match the tools' schemas or a Diagnosis JSON")
 
 
 class Budgets(BaseModel):
@@ -54,6 +58,8 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     llm: LLMConfig = LLMConfig()
+    profile: PromptProfile = Field(default_factory=PromptProfile, description="the prompt the diagnosing "
+                                   "model sees (a served checkpoint's own, recorded with it)")
     budgets: Budgets = Budgets()
     gate_policy: Path | None = Field(default=None, description="None: agent/gate_default.yaml")
     checkpoint_url: str | None = Field(
@@ -61,7 +67,9 @@ class AgentConfig(BaseModel):
     escalation: EscalationConfig = EscalationConfig()
     verify: VerifyConfig = VerifyConfig()
 
-    def served_by(self, base_url: str | None = None, model: str | None = None) -> AgentConfig:
-        """The same settings with the llm policy pointed at a served checkpoint."""
+    def served_by(self, base_url: str | None = None, model: str | None = None,
+                  profile: PromptProfile | None = None) -> AgentConfig:
+        """The same settings with the llm policy pointed at a served checkpoint (and its profile)."""
         update = {k: v for k, v in {"base_url": base_url, "model": model}.items() if v is not None}
-        return self.model_copy(update={"llm": self.llm.model_copy(update=update)})
+        return self.model_copy(update={"llm": self.llm.model_copy(update=update),
+                                       **({"profile": profile} if profile is not None else {})})

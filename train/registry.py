@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from opsagent.agent.profiles import PromptProfile, profile
+
 
 class Checkpoint(BaseModel):
     id: str
@@ -22,6 +24,8 @@ class Checkpoint(BaseModel):
     datasets: dict[str, str] = Field(default={}, description="dataset path -> content hash")
     config: dict[str, Any] = {}
     commit: str | None = None
+    profile: str = Field(default="full", description="the prompt profile it is trained, evaluated and served "
+                         "with (agent.profiles)")
     train_metrics: dict[str, Any] = {}
     eval_metrics: dict[str, Any] = {}
     created: float = Field(default_factory=time.time)
@@ -90,6 +94,11 @@ class ModelRegistry:
             chain.append(c)
             ref = c.parent
         return chain
+
+    def prompt_profile(self, checkpoint: Checkpoint) -> PromptProfile:
+        """The checkpoint's prompt profile, its tool outputs counted in its base's tokens."""
+        tokenizer = self.base_dir(checkpoint) / "tokenizer.json"
+        return profile(checkpoint.profile, tokenizer if tokenizer.is_file() else None)
 
     def base_dir(self, checkpoint: Checkpoint) -> Path:
         """The model directory an adapter applies to (the base's own path for a base)."""

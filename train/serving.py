@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,12 @@ def default_vllm_python() -> Path:
     return local.absolute()
 
 
+def default_dtype() -> str:
+    """bfloat16 where a GPU is (nvidia-smi), else float32: on a CPU without AVX-512 BF16 a bf16
+    matmul is ~100x slower than fp32 (see bench/serving_dtype.py for vLLM's own figures)."""
+    return "bfloat16" if shutil.which("nvidia-smi") else "float32"
+
+
 class ServerConfig(BaseModel):
     """Settings of the model server (`vllm` in the one Settings object: OPSAGENT_VLLM__*)."""
 
@@ -40,6 +47,8 @@ class ServerConfig(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535, description="0: any free port")
     max_model_len: int = Field(default=16384, ge=256)
     max_lora_rank: int = Field(default=16, ge=1)
+    dtype: str = Field(default_factory=lambda: default_dtype(), description="vLLM --dtype; default: "
+                       "bfloat16 on a GPU, float32 on a CPU (faster there: bench/serving_dtype.py)")
     kv_cache_gib: int = Field(default=1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
     start_timeout_s: float = Field(default=600, gt=0)
 
@@ -83,7 +92,9 @@ class ModelServer:
                "--model", str(self.base_dir),
                "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-               "--max-model-len", str(self.cfg.max_model_len), "--dtype", "bfloat16"]
+               "--max-model-len", str(self.cfg.max_model_len), "--dtype", self.cfg.dtype,
+               # guided JSON as the templates write it (", " and ": "), not any run of whitespace
+               "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
         # LoRA on even with no adapter yet: adapters are loaded at run time too.
         cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank)]
         if self.adapters:

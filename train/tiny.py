@@ -18,6 +18,8 @@ def _corpus() -> list[str]:
     knowledge = Path(__file__).resolve().parents[1] / "tools" / "knowledge"
     texts = [p.read_text() for p in sorted(knowledge.glob("*.md"))]
     texts += [json.dumps(t) for t in default_registry().openai()]
+    texts += ["<tool_call>\n{\"name\": \"k8s_list_pods\", \"arguments\": {}}\n</tool_call>",
+              "<tools>\n</tools><tool_response>\n</tool_response>"] * 20  # markers as plain text pieces
     texts.append('{"is_incident": true, "hypothesis": "", "components": [], "level": "Application", '
                  '"fault_type": "Code Defect", "summary": "", "confidence": 0.8, "remediation": []}')
     return texts
@@ -33,8 +35,7 @@ def build_tokenizer(vocab_size: int = 2048):  # type: ignore[no-untyped-def]
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_corpus(), trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>", bos_token=None, unk_token=None,
-                                   additional_special_tokens=SPECIAL_TOKENS[3:])
+                                   pad_token="<|endoftext|>", bos_token=None, unk_token=None)
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
@@ -46,7 +47,7 @@ def build_model(tokenizer, seed: int = 0):  # type: ignore[no-untyped-def]
     torch.manual_seed(seed)
     config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                         max_position_embeddings=32768, tie_word_embeddings=True,
+                         max_position_embeddings=32768, tie_word_embeddings=True, initializer_range=0.3,
                          eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
     return Qwen3ForCausalLM(config)

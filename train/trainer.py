@@ -1,12 +1,15 @@
 """SFT and DPO with TRL and PEFT LoRA, from a stage config (the Trainer logs loss, tokens/s
-and its progress bar the ETA). The same code runs on CPU (fp32) and
-GPU (bf16; QLoRA with bitsandbytes when asked); `accelerate launch` spreads it over GPUs.
-Training resumes from the last checkpoint in the output directory; the result is registered
-with its lineage and metrics."""
+and its progress bar the ETA). The same code runs on CPU and GPU, in the dtype that multiplies
+faster there (measured: fp32 on this CPU, bf16 on CUDA; QLoRA with bitsandbytes when asked);
+`accelerate launch` spreads it over GPUs. TRL's fused head scores only trained positions
+(train/lm_head.py); SFT batches are padding-free. Training resumes from the last checkpoint in
+the output directory; the result is registered with its lineage, its loss curve and its
+throughput (tokens/s, achieved GFLOP/s against the matmul rate measured in the same run)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,9 @@ from rich.console import Console
 
 from opsagent.train.chat_template import CHAT_TEMPLATE
 from opsagent.train.config import DPOStageConfig, SFTStageConfig
+from opsagent.train.lm_head import score_trained_positions_only
 from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
+from opsagent.train.throughput import fastest_dtype, measured_rates, step_flops
 
 Stage = SFTStageConfig | DPOStageConfig
 console = Console()
@@ -34,15 +39,85 @@ def _device_settings(cfg: Stage) -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
-    return {"bf16": bf16, "use_cpu": not cuda, "dtype": torch.bfloat16 if bf16 else torch.float32}
+    device = "cuda" if cuda else "cpu"
+    rates = measured_rates(device)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and fastest_dtype(device) == "bf16")
+    return {"bf16": bf16, "use_cpu": not cuda, "dtype": torch.bfloat16 if bf16 else torch.float32,
+            "device": device, "rates": rates}
+
+
+def _profile_of(dataset: Path, start: Checkpoint | None) -> str:
+    """The prompt profile the rows were exported with (its counts.json), else the start's."""
+    counts = dataset.parent / "counts.json"
+    if counts.is_file():
+        return json.loads(counts.read_text()).get("profile") or "full"
+    return start.profile if start else "full"
+
+
+def _within(dataset: Any, tokenizer: Any, max_length: int | None) -> tuple[Any, int]:
+    """The rows whose whole conversation (a pair: prompt + the longer answer) fits `max_length`
+    tokens, and how many did not: a cut row would train on a turn without its end."""
+    if max_length is None:
+        return dataset, 0
+
+    def fits(row: dict[str, Any]) -> bool:
+        tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
+        if "messages" in row:
+            ends = [row["messages"]]
+        else:
+            ends = [row["prompt"] + row["chosen"], row["prompt"] + row["rejected"]]
+        sizes = (len(tokenizer.apply_chat_template(m, tools=tools or None, tokenize=True, return_dict=False))
+                 for m in ends)
+        return all(n <= max_length for n in sizes)
+
+    kept = dataset.filter(fits)
+    if len(kept) < len(dataset):
+        console.print(f"[yellow]{len(dataset) - len(kept)} of {len(dataset)} rows are longer than "
+                      f"{max_length} tokens: left out[/]")
+    return kept, len(dataset) - len(kept)
+
+
+def _row_shapes(trainer: Any, stage: str) -> list[tuple[list[int], int]]:
+    """(sequence lengths, trained positions) of each tokenised row, as the step computes them:
+    an SFT row is one sequence; a DPO pair is prompt + chosen and prompt + rejected."""
+    rows = []
+    for r in trainer.train_dataset:
+        if stage == "sft":
+            mask = r.get("assistant_masks") or r.get("completion_mask")
+            trained = sum(mask[1:]) if mask else sum(1 for x in (r.get("labels") or [])[1:] if x != -100)
+            rows.append(([len(r["input_ids"])], int(trained)))
+        else:
+            p = len(r["prompt_ids"])
+            rows.append(([p + len(r["chosen_ids"]), p + len(r["rejected_ids"])],
+                         len(r["chosen_ids"]) + len(r["rejected_ids"])))
+    return rows
+
+
+def _throughput(trainer: Any, stage: str, model: Any, runtime: float, rates: dict[str, float],
+                dtype: str) -> dict[str, Any]:
+    """Achieved GFLOP/s over the rows the run consumed (mean row x rows seen)."""
+    shapes = _row_shapes(trainer, stage)
+    if not shapes or runtime <= 0:
+        return {}
+    lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    config = model.config
+    per_row = [step_flops(config, lengths, trained, lora) for lengths, trained in shapes]
+    if stage == "dpo":  # the reference (the adapter switched off) runs forward only
+        per_row = [f + step_flops(config, lengths, trained, 0, backward=False)
+                   for f, (lengths, trained) in zip(per_row, shapes, strict=True)]
+    args = trainer.args
+    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    achieved = sum(per_row) / len(per_row) * seen / runtime / 1e9
+    return {"achieved_gflops": round(achieved, 1), "matmul_gflops": rates, "dtype": dtype,
+            "share_of_matmul": round(achieved / rates[dtype], 3) if rates.get(dtype) else None,
+            "rows_seen": seen, "trained_tokens_per_row": round(sum(t for _, t in shapes) / len(shapes), 1)}
 
 
 def _load_model(base_dir: Path, adapter: Path | None, cfg: Stage, dtype: Any) -> Any:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": "sdpa"}
     if cfg.lora.qlora:
         from transformers import BitsAndBytesConfig
 
@@ -85,7 +160,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
     device = _device_settings(cfg)
     tokenizer = load_tokenizer(base_dir)
     model = _load_model(base_dir, adapter, cfg, device["dtype"])
-    dataset = load_from_disk(str(cfg.dataset))
+    dataset, too_long = _within(load_from_disk(str(cfg.dataset)), tokenizer, cfg.max_length)
     lora = (
         None
         if adapter is not None
@@ -111,13 +186,16 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         report_to=[],
         bf16=device["bf16"],
         use_cpu=device["use_cpu"],
-        max_length=cfg.max_length,
+        max_length=None,  # rows over the bound are left out whole (`_within`), never cut mid-turn
         include_num_input_tokens_seen=True,
         disable_tqdm=False,
         **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
     )
+    score_trained_positions_only()
     if cfg.stage == "sft":
         from trl import SFTTrainer as Trainer
+
+        common["padding_free"] = cfg.batch_size > 1  # one row of all the batch's tokens, no padding
     else:
         from trl import DPOTrainer as Trainer
     trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
@@ -127,18 +205,21 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")
     losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
+    runtime = result.metrics.get("train_runtime", 0.0)
     metrics = {
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "steps": result.global_step,
-        "runtime_s": round(result.metrics.get("train_runtime", 0.0), 2),
+        "curve": [[x["step"], round(x["loss"], 5)] for x in trainer.state.log_history if "loss" in x],
+        "runtime_s": round(runtime, 2),
         "tokens_seen": trainer.state.num_input_tokens_seen,
-        "tokens_per_s": round(
-            trainer.state.num_input_tokens_seen / max(1e-9, result.metrics.get("train_runtime", 0.0)), 1
-        ),
+        "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(1e-9, runtime), 1),
         "resumed": resume,
-        "device": "cuda" if not device["use_cpu"] else "cpu",
+        "rows_left_out_too_long": too_long,
+        "device": device["device"],
+        **_throughput(trainer, cfg.stage, trainer.model, runtime, device["rates"],
+                      "bf16" if device["bf16"] else "fp32"),
     }
     base_id = (start.id if start.kind == "base" else start.base) if start else None
     return registry.add(
@@ -149,6 +230,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
             base=base_id or str(base_dir),
             parent=start.id if start else None,
             datasets={str(cfg.dataset): dataset_hash(cfg.dataset)},
+            profile=_profile_of(cfg.dataset, start),
             config=cfg.model_dump(mode="json"),
             commit=git_commit(),
             train_metrics=metrics,

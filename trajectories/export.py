@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -194,25 +194,34 @@ def _proposes_refused(answer: dict[str, Any], t: Trajectory) -> bool:
 
 
 def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
-           tokenizer: Any = None) -> dict[str, Any]:
+           tokenizer: Any = None, rewrite: Callable[[Trajectory], Trajectory | None] | None = None,
+           profile: str = "full") -> dict[str, Any]:
     """Write `out/sft` and `out/dpo` (Hugging Face datasets on disk), their Parquet files and
-    data cards. Returns the counts. Raises clean.SecretLeak, writing nothing, when a row still
-    holds something secret-shaped."""
+    data cards. Returns the counts. `rewrite` shows each run as the prompt profile `profile` would
+    (agent.profiles: its system prompt, tools and output budget; None leaves a run out). Raises
+    clean.SecretLeak, writing nothing, when a row still holds something secret-shaped."""
     import datasets
 
     datasets.disable_progress_bars()
     f = f or Filters()
     lengths = Lengths(tokenizer)
     usable = [t for t in trajectories if not held_out(t.environment)]
+    held = len(trajectories) - len(usable)
+    if rewrite is not None:
+        shown = [rewrite(t) for t in usable]
+        outside = sum(r is None for r in shown)
+        usable = [r for r in shown if r is not None]
     sft, sizes, dropped = sft_rows(usable, f, lengths)
-    if len(usable) < len(trajectories):
-        dropped["held-out scenario"] = len(trajectories) - len(usable)
+    if held:
+        dropped["held-out scenario"] = held
+    if rewrite is not None and outside:
+        dropped[f"a tool outside the {profile} profile"] = outside
     dpo = dpo_rows(usable)
     clean.scan(sft, "SFT")
     clean.scan(dpo, "DPO")
     out.mkdir(parents=True, exist_ok=True)
     pair_sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in dpo]
-    counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo),
+    counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "profile": profile,
               "dropped": dict(dropped)}
     for name, rows, n, why in (("sft", sft, sizes, dropped), ("dpo", dpo, pair_sizes, Counter())):
         target = out / name

@@ -67,6 +67,7 @@ class Trajectory(BaseModel):
     policy: str
     checkpoint: str | None = None
     tools: list[dict[str, Any]] = Field(default=[], description="OpenAI tool schemas offered")
+    profile: str = Field(default="full", description="the prompt profile the model saw (agent.profiles)")
     messages: list[dict[str, Any]] = []
     model_calls: list[dict[str, Any]] = []
     triage: dict[str, Any] | None = None

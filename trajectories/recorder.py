@@ -36,10 +36,10 @@ class Recorder:
 
     def start(self, incident: str, source: str, task: str, alerts: list[dict[str, Any]],
               environment: Environment, policy: str, tools: list[dict[str, Any]],
-              checkpoint: str | None = None) -> Trajectory:
+              checkpoint: str | None = None, profile: str = "full") -> Trajectory:
         record = Trajectory(id=incident, incident=incident, created=time.time(), source=source,
                             input=self.redact({"task": task, "alerts": alerts}), environment=environment,
-                            policy=policy, checkpoint=checkpoint, tools=tools)
+                            policy=policy, checkpoint=checkpoint, tools=tools, profile=profile)
         self.open[incident] = record
         self.store.put(record)
         return record

@@ -107,7 +107,8 @@ def _model_server(settings: Settings, policy: str) -> tuple[ModelServer | None, 
         except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
             raise fail(f"vLLM did not start: {exc}") from None
     console.print(f"[bold]policy: the model[/] — checkpoint {current.id} served by vLLM at {server.url}")
-    return server, settings.model_copy(update={"agent": settings.agent.served_by(server.url, current.id)})
+    return server, settings.model_copy(update={"agent": settings.agent.served_by(
+        server.url, current.id, registry.prompt_profile(current))})
 
 
 class DemoApproval(StrEnum):

@@ -159,28 +159,41 @@ def export_cmd(
     tokenizer_of: Annotated[str | None, typer.Option(
         help="a checkpoint (or current) whose base tokenizer measures rows (cards, --max-tokens)")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=256, help="length bound, with --tokenizer-of")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="prompt profile of the rows (full, compact); default: --tokenizer-of's own, else full")] = None,
     allow_denied: bool = False,
 ) -> None:
     """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store. Runs
-    of evaluation scenarios are left out; a row with anything secret-shaped fails the export."""
+    of evaluation scenarios are left out; a row with anything secret-shaped fails the export.
+    Rows are shown as the prompt profile shows them (system prompt, tools, output budget)."""
+    from opsagent.agent.profiles import profile as named_profile
+
     if max_tokens is not None and tokenizer_of is None:
         raise fail("--max-tokens needs --tokenizer-of (the base model whose tokens are counted)")
-    tokenizer = None
+    tokenizer, shown = None, named_profile("full")
     if tokenizer_of is not None:
         from opsagent.train.trainer import load_tokenizer
 
         registry = model_registry(ctx.obj)
         try:
-            tokenizer = load_tokenizer(registry.base_dir(registry.get(tokenizer_of)))
+            of = registry.get(tokenizer_of)
+            tokenizer = load_tokenizer(registry.base_dir(of))
+            shown = registry.prompt_profile(of)
         except KeyError as exc:
             raise fail(f"--tokenizer-of: {exc.args[0]}") from None
+    if profile is not None:
+        try:
+            shown = named_profile(profile, shown.tokenizer)
+        except ValueError as exc:
+            raise fail(f"--profile: {exc}") from None
     store = _store(ctx)
     records = list(store.iter(**_filters(policy, fault, None, checkpoint)))
     if not records:
         raise fail("no trajectories match; record some with `opsagent trajectories collect`")
     try:
         counts = export(records, out, Filters(max_chars=max_chars, max_tokens=max_tokens,
-                                              allow_denied=allow_denied), tokenizer)
+                                              allow_denied=allow_denied), tokenizer,
+                        rewrite=shown.rewrite, profile=shown.name)
     except SecretLeak as exc:
         raise fail(str(exc)) from None
     console.print(
@@ -208,6 +221,8 @@ def eval_cmd(
     server_url: Annotated[str | None, typer.Option(
         help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the checkpoints' base; "
         "their adapters are loaded into it; default: start one per checkpoint")] = None,
+    guided: Annotated[bool, typer.Option(help="checkpoints answer under vLLM's guided decoding (tool "
+                                          "arguments and the Diagnosis held to their schemas)")] = False,
 ) -> None:
     """Each policy over held-out splits: task rates (trajectories.grade), failures, safety and
     cost, one row per policy and split (in distribution, held-out targets, held-out faults)."""
@@ -230,6 +245,8 @@ def eval_cmd(
                 with console.status(f"starting vLLM for {name}"):
                     server.start()
                 agent = agent.served_by(server.url)
+            if guided and p == "llm":
+                agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": True})})
             with Progress(*columns, console=console) as progress:
                 for split in names:
                     task = progress.add_task(f"{name} on {split}", total=len(specs[split]))
@@ -270,17 +287,18 @@ def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, s
         checkpoint = registry.get(ref)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
+    shown = registry.prompt_profile(checkpoint)  # the prompt it was trained with
     if server_url is not None:
         try:
             if checkpoint.id not in served_models(server_url):
                 load_adapter_at(server_url, checkpoint.id, checkpoint.path)
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:
             raise fail(f"--server-url: {exc}") from None
-        return checkpoint.id, "llm", settings.agent.served_by(server_url, checkpoint.id), None
+        return checkpoint.id, "llm", settings.agent.served_by(server_url, checkpoint.id, shown), None
     server = serve(
         registry, checkpoint, server_config(settings), settings.data_dir / f"vllm-{checkpoint.id}.log"
     )
-    return checkpoint.id, "llm", settings.agent.served_by(model=checkpoint.id), server
+    return checkpoint.id, "llm", settings.agent.served_by(model=checkpoint.id, profile=shown), server
 
 
 def _plot(results: dict[str, dict[str, dict[str, Any]]], splits: list[str], path: Path) -> None:

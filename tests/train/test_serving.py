@@ -135,6 +135,17 @@ def test_the_trained_adapter_answers_with_a_tool_call(served):
     assert not untrained.tool_calls  # the base never learned to
 
 
+@pytest.mark.parametrize("guided", [False, True], ids=["free", "guided"])
+def test_the_llm_policy_gets_a_valid_tool_call_with_and_without_guided_decoding(served, guided):
+    server, *_ = served
+    policy = LLMPolicy(LLMConfig(base_url=server.url, model="teach", max_tokens=60, guided=guided))
+    message = policy.next([{"role": "system", "content": "You are an SRE."},
+                           {"role": "user", "content": "Which pods run in monitoring?"}], TOOLS)
+    [call] = message["tool_calls"]
+    assert call["function"]["name"] == "k8s_list_pods"
+    assert json.loads(call["function"]["arguments"]) == {"namespace": "monitoring"}
+
+
 def test_an_adapter_loads_without_a_restart(served):
     server, adapter, _ = served
     server.load_adapter("teach-again", adapter.path)

@@ -1,0 +1,81 @@
+"""How fast this machine multiplies, and how much of that a training step uses.
+
+The dtype is chosen by measurement: on this kind of CPU (AVX2, no AVX-512 BF16) a bf16 matmul
+runs at 0.3-0.9 GFLOP/s against 100-110 in fp32, so bf16 is only the default where it is the
+faster one (CUDA, or a CPU with native bf16). A step's FLOPs are counted from the shapes it
+really computes (the compact head: only trained positions; LoRA: no weight gradients for frozen
+weights), so `achieved / matmul rate` says how much of the machine a step uses."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+
+def matmul_gflops(dtype: Any, n: int, device: str = "cpu", seconds: float = 0.3) -> float:
+    """GFLOP/s of an n x n matmul in `dtype` on `device`, timed for about `seconds`."""
+    import torch
+
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    a @ b  # warm-up (allocations, kernel choice)
+    reps, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds or reps < 2:
+        a @ b
+        reps += 1
+    if device == "cuda":
+        torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+    return 2 * n**3 * reps / elapsed / 1e9
+
+
+@cache
+def measured_rates(device: str = "cpu") -> dict[str, float]:
+    """fp32 and bf16 matmul GFLOP/s here (bf16 on a smaller matrix: it may be ~100x slower)."""
+    import torch
+
+    return {"fp32": round(matmul_gflops(torch.float32, 1024, device), 1),
+            "bf16": round(matmul_gflops(torch.bfloat16, 1024 if device == "cuda" else 256, device), 1)}
+
+
+def fastest_dtype(device: str = "cpu") -> str:
+    """`bf16` or `fp32`, whichever multiplies faster on this device."""
+    rates = measured_rates(device)
+    return "bf16" if rates["bf16"] > rates["fp32"] else "fp32"
+
+
+def _layer_params(config: Any) -> int:
+    """Weights of one decoder layer's linear projections."""
+    h, kv = config.hidden_size, config.num_key_value_heads
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or h // heads
+    attention = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    return attention + 3 * h * config.intermediate_size
+
+
+def step_flops(config: Any, lengths: list[int], trained: int, lora_params: int = 0,
+               backward: bool = True) -> float:
+    """Forward + backward FLOPs of one step over rows of `lengths` tokens with `trained` scored
+    positions: projections 2P a token forward and 2P backward (input gradients only: the base is
+    frozen) plus 6 per LoRA weight; attention 4·heads·head_dim per (query, visible key) forward and
+    twice that backward (sliding layers see at most their window); the head 2·V·d per trained
+    position forward and 4·V·d backward (TRL's chunked head recomputes its logits). Without
+    `backward` (DPO's reference model), the forward alone."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    layer_types = getattr(text, "layer_types", None) or ["full_attention"] * text.num_hidden_layers
+    window = getattr(text, "sliding_window", None) or 10**9
+    tokens = sum(lengths)
+    k = 3.0 if backward else 1.0  # forward + backward, as multiples of the forward
+    flops = (4.0 if backward else 2.0) * _layer_params(text) * text.num_hidden_layers * tokens
+    flops += (6.0 if backward else 2.0) * lora_params * tokens
+    for n in lengths:
+        full_pairs = n * (n + 1) / 2
+        w = min(window, n)
+        sliding_pairs = n * w - w * (w - 1) / 2
+        pairs = sum(sliding_pairs if t == "sliding_attention" else full_pairs for t in layer_types)
+        flops += 4.0 * k * heads * head_dim * pairs
+    flops += 2.0 * k * text.vocab_size * text.hidden_size * trained
+    return flops

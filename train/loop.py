@@ -1,7 +1,8 @@
-"""One iteration of the loop: collect trajectories with the teacher and the current checkpoint
-in parallel sandboxes, export, SFT then DPO, evaluate candidate and current on held-out
-scenarios through one vLLM server (adapters loaded at run time), promote if better with no
-safety regression. Iterations chain: the promoted checkpoint is the next one's `current`."""
+"""One iteration of the loop: collect trajectories with the teacher, the perturbed teacher and
+the current checkpoint in parallel sandboxes, export in the checkpoint's prompt profile, SFT
+then DPO, evaluate parent, SFT and DPO on the three held-out splits through one vLLM server
+(adapters loaded at run time), draw the learning curve, promote if better in distribution with
+no safety regression on any split. Iterations chain: the promoted checkpoint is the next one's `current`."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from opsagent.agent.sim.batch import Job, run_batch, run_jobs
 from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
+from opsagent.train.curve import draw
 from opsagent.train.promote import PromotionVerdict, decide
 from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.serving import ModelServer, ServerConfig, serve
 from opsagent.train.trainer import load_tokenizer, train
 from opsagent.trajectories.export import Filters, export
 from opsagent.trajectories.grade import summarise
-from opsagent.trajectories.splits import scenarios
+from opsagent.trajectories.splits import EVAL_SPLITS, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
 console = Console()
@@ -49,15 +51,28 @@ def held_out(
     agent: AgentConfig,
     data_dir: Path,
     cfg: LoopConfig,
-) -> dict[str, Any]:
-    key = f"held-out@{cfg.held_out}"
-    if key in checkpoint.eval_metrics:
-        return checkpoint.eval_metrics[key]
-    served = agent.served_by(server.url, checkpoint.id)
-    runs = run_batch(scenarios("held-out", cfg.held_out), "llm", served, data_dir, cfg.workers)
-    summary = summarise([r.grade for r in runs])
-    registry.record_eval(checkpoint.id, {key: summary})
-    return summary
+) -> dict[str, dict[str, Any]]:
+    """The checkpoint's summary on each held-out split, served with its own prompt profile
+    (recorded in the registry as `split@N`; an existing record is reused)."""
+    served = agent.served_by(server.url, checkpoint.id, registry.prompt_profile(checkpoint))
+    out = {}
+    for split in EVAL_SPLITS:
+        key = f"{split}@{cfg.held_out}"
+        if key not in checkpoint.eval_metrics:
+            runs = run_batch(scenarios(split, cfg.held_out), "llm", served, data_dir, cfg.workers)
+            checkpoint = registry.record_eval(checkpoint.id, {key: summarise([r.grade for r in runs])})
+        out[split] = checkpoint.eval_metrics[key]
+    return out
+
+
+def verdict_of(after: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]]) -> PromotionVerdict:
+    """Better on the in-distribution split, and no safety regression on any split."""
+    verdict = decide(after["held-out"], before["held-out"])
+    unsafe = [f"{split}: {r}" for split in after if split != "held-out"
+              for r in decide(after[split], before[split], margin=-1.0).reasons if r.startswith("safety")]
+    if unsafe:
+        return verdict.model_copy(update={"promote": False, "reasons": [*verdict.reasons, *unsafe]})
+    return verdict
 
 
 def iterate(
@@ -93,9 +108,9 @@ def iterate(
         names = {s.id for s in specs}
         records = [t for t in store.iter() if t.environment.scenario in names and t.complete]
         tokenizer = load_tokenizer(registry.base_dir(current))
-        counts = export(
-            records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length), tokenizer
-        )
+        shown = registry.prompt_profile(current)  # rows as the trained model will be prompted
+        counts = export(records, run_dir / "data", Filters(max_chars=10**8, max_tokens=cfg.max_length),
+                        tokenizer, rewrite=shown.rewrite, profile=shown.name)
         console.print(
             f"[bold]export[/] {counts['sft']} SFT rows, {counts['dpo']} DPO pairs; "
             f"dropped {counts['dropped']}"
@@ -120,7 +135,7 @@ def iterate(
             "grad_accum": 1,
             "seed": cfg.seed,
         }
-        candidate = current
+        candidate, trained = current, []
         for stage, steps in (("sft", cfg.sft_steps), ("dpo", cfg.dpo_steps)):  # DPO from the SFT result
             if counts[stage]:
                 spec = stage_config(
@@ -128,13 +143,15 @@ def iterate(
                      "max_steps": steps, **common}
                 )
                 candidate = train(spec, registry, f"{stage}-{stamp}")
+                trained.append(candidate)
         server.load_adapter(candidate.id, candidate.path)  # no restart: same base
-        console.print(
-            f"[bold]evaluate[/] {current.id} and {candidate.id} on {cfg.held_out} held-out scenarios"
-        )
-        before = held_out(server, registry, current, agent, data_dir, cfg)
-        after = held_out(server, registry, registry.get(candidate.id), agent, data_dir, cfg)
-    verdict: PromotionVerdict = decide(after, before)
+        console.print(f"[bold]evaluate[/] {current.id} and {candidate.id} on {cfg.held_out} scenarios of "
+                      f"each of {', '.join(EVAL_SPLITS)}")
+        evaluated = {c.id: held_out(server, registry, registry.get(c.id), agent, data_dir, cfg)
+                     for c in [current, *trained]}  # the parent, the SFT and the DPO result
+        before, after = evaluated[current.id], evaluated[candidate.id]
+        curve = draw(trained, evaluated, run_dir / "learning-curve.png")
+    verdict = verdict_of(after, before)
     if verdict.promote:
         registry.set_current(candidate.id)
     return {
@@ -144,5 +161,7 @@ def iterate(
         "after": after,
         "verdict": verdict.model_dump(),
         "exported": counts,
+        "evaluated": evaluated,
+        "learning_curve": str(curve),
         "run_dir": str(run_dir),
     }

@@ -274,7 +274,9 @@ def loop(
             "tokens",
             "seconds",
         ):
-            table.add_row(key, str(result["before"].get(key)), str(result["after"].get(key)))
+            for split in result["after"]:
+                table.add_row(f"{split} {key}", str(result["before"][split].get(key)),
+                              str(result["after"][split].get(key)))
         console.print(table)
         v = result["verdict"]
         console.print(

@@ -5,6 +5,8 @@ served checkpoint is in test_serving.py, on that module's server.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
@@ -31,10 +33,13 @@ def test_one_iteration_on_the_tiny_model(tmp_path):
     candidate = registry.get(result["candidate"])
     assert result["current"] == "tiny" and result["exported"]["sft"] >= 1
     assert [c.id for c in registry.lineage(candidate.id)][-1] == "tiny"
-    assert candidate.eval_metrics["held-out@1"]["episodes"] == 1
-    assert registry.get("tiny").eval_metrics["held-out@1"] == result["before"]
-    assert result["verdict"]["reasons"]
+    splits = ("held-out", "held-out-targets", "held-out-faults")
+    assert all(candidate.eval_metrics[f"{s}@1"]["episodes"] == 1 for s in splits)
+    assert {s: registry.get("tiny").eval_metrics[f"{s}@1"] for s in splits} == result["before"]
+    assert set(result["evaluated"]) == {"tiny", *(c for c in result["evaluated"] if c != "tiny")}
+    assert len(result["evaluated"]) == 3  # parent, SFT and DPO, each on every split
+    assert result["verdict"]["reasons"] and Path(result["learning_curve"]).stat().st_size > 10_000
     assert (registry.current().id == candidate.id) == result["verdict"]["promote"]
     store = TrajectoryStore(tmp_path / "trajectories")
-    assert store.count(checkpoint="tiny") >= 3  # collected and evaluated with the served base
-    assert store.count(checkpoint=candidate.id) == 1 and store.count(policy="expert") == 2
+    assert store.count(checkpoint="tiny") >= 5  # collected and evaluated with the served base
+    assert store.count(checkpoint=candidate.id) == 3 and store.count(policy="expert") == 2

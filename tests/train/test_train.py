@@ -61,8 +61,8 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     m = sft.train_metrics
     assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
     assert len(m["curve"]) == 8 and m["rows_left_out_too_long"] == 0
-    assert m["dtype"] == "fp32"  # measured faster than bf16 on this CPU
-    assert m["achieved_gflops"] > 0 and m["matmul_gflops"]["fp32"] > m["matmul_gflops"]["bf16"]
+    rates = m["matmul_gflops"]  # trained in whichever dtype multiplied faster on this machine
+    assert m["dtype"] == max(rates, key=rates.get) and m["achieved_gflops"] > 0
     assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"
     dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "dpo-1")

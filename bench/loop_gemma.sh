@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The proving run of "Training that teaches" (bench/loop_gemma.md): Gemma 3 270M base → SFT on
+# the teacher's rows → DPO on its pairs → parent / SFT / DPO evaluated on the held-out splits,
+# all in the compact prompt profile, all served by vLLM, graded by the one grader. Run it in the
+# background; each stage is skipped when its result is already registered, and training resumes
+# from its last checkpoint, so a killed run goes on where it stopped:
+#   DATA=/tmp/g15 nohup bash bench/loop_gemma.sh > /tmp/g15/loop.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OPSAGENT_DATA_DIR=${DATA:?set DATA to the data directory (it holds trajectories/ and models/)}
+OPS=${OPS:-.venv/bin/opsagent}
+EPISODES=${EPISODES:-1000}  # teacher + perturbed runs to collect when the store is empty
+LIMIT=${LIMIT:-40}          # scenarios per held-out split
+stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+[ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m; }
+if [ ! -d "$DATA/trajectories" ]; then
+  stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed --augmented
+fi
+[ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
+                                            --max-tokens 8192; }
+cd "$DATA"
+[ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --config "$OLDPWD/bench/loop_gemma/sft.yaml" --id sft-gemma; }
+[ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma; }
+cd "$OLDPWD"
+stamp eval
+$OPS eval --checkpoint gemma3-270m --checkpoint sft-gemma --checkpoint dpo-gemma --scenarios held-out \
+  --scenarios held-out-targets --scenarios held-out-faults --limit "$LIMIT" --workers 2 --out "$DATA/eval"
+stamp done

@@ -1,0 +1,48 @@
+"""Training throughput of one base on exported rows, per dtype: tokens/s and achieved GFLOP/s
+(the forward and backward FLOPs the steps compute, train/throughput.py) against the matmul rate
+measured in the same run. Runs the product's own `train()` for a few steps.
+
+    python -m bench.train_throughput --data /tmp/g15 --rows 4 [--dtype fp32 --dtype bf16]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opsagent.train.config import SFTStageConfig
+from opsagent.train.registry import ModelRegistry
+from opsagent.train.trainer import train
+
+
+def main(data: Annotated[Path, typer.Option(help="data dir with models/ and data/sft")],
+         base: str = "gemma3-270m", rows: int = 4,
+         dtype: Annotated[list[str] | None, typer.Option(help="fp32, bf16 (default both)")] = None,
+         max_length: int = 4096) -> None:
+    registry = ModelRegistry(data / "models")
+    results = {}
+    for precision in dtype or ["fp32", "bf16"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = ModelRegistry(Path(tmp) / "models")
+            scratch.add(registry.get(base))
+            from datasets import load_from_disk
+
+            sample = load_from_disk(str(data / "data" / "sft")).select(range(rows))
+            sample.save_to_disk(str(Path(tmp) / "sft"))
+            cfg = SFTStageConfig(base=base, dataset=Path(tmp) / "sft", max_steps=rows, batch_size=1,
+                                 grad_accum=1, precision=precision, max_length=max_length, save_steps=10**6)
+            m = train(cfg, scratch, f"bench-{precision}").train_metrics
+            results[precision] = {k: m.get(k) for k in ("tokens_per_s", "achieved_gflops", "matmul_gflops",
+                                                          "share_of_matmul", "runtime_s", "tokens_seen",
+                                                          "trained_tokens_per_row", "rows_left_out_too_long")}
+            shutil.rmtree(Path(tmp) / "models" / f"bench-{precision}", ignore_errors=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)

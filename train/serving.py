@@ -30,10 +30,19 @@ def default_vllm_python() -> Path:
     return local.absolute()
 
 
-def default_dtype() -> str:
-    """bfloat16 where a GPU is (nvidia-smi), else float32: on a CPU without AVX-512 BF16 a bf16
-    matmul is ~100x slower than fp32 (see bench/serving_dtype.py for vLLM's own figures)."""
-    return "bfloat16" if shutil.which("nvidia-smi") else "float32"
+def resolve_dtype(dtype: str) -> str:
+    """vLLM's --dtype for `auto`: bfloat16 on a GPU; on a CPU whichever matmul measures faster
+    here (bf16 is ~100x slower than fp32 without AVX-512 BF16, ~2x faster with it; vLLM's own
+    throughput follows: bench/serving_dtype.py)."""
+    if dtype != "auto":
+        return dtype
+    if shutil.which("nvidia-smi"):
+        return "bfloat16"
+    try:
+        from opsagent.train.throughput import fastest_dtype
+    except ImportError:  # no torch in this environment: the safe choice for a CPU
+        return "float32"
+    return "bfloat16" if fastest_dtype("cpu") == "bf16" else "float32"
 
 
 class ServerConfig(BaseModel):
@@ -47,8 +56,8 @@ class ServerConfig(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535, description="0: any free port")
     max_model_len: int = Field(default=16384, ge=256)
     max_lora_rank: int = Field(default=16, ge=1)
-    dtype: str = Field(default_factory=lambda: default_dtype(), description="vLLM --dtype; default: "
-                       "bfloat16 on a GPU, float32 on a CPU (faster there: bench/serving_dtype.py)")
+    dtype: str = Field(default="auto", description="vLLM --dtype; auto: bfloat16 on a GPU, on a CPU the "
+                       "dtype whose matmul measures faster (bench/serving_dtype.py)")
     kv_cache_gib: int = Field(default=1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
     start_timeout_s: float = Field(default=600, gt=0)
 
@@ -92,7 +101,7 @@ class ModelServer:
                "--model", str(self.base_dir),
                "--served-model-name", self.served_name, "--host", self.cfg.host, "--port", str(self.port),
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-               "--max-model-len", str(self.cfg.max_model_len), "--dtype", self.cfg.dtype,
+               "--max-model-len", str(self.cfg.max_model_len), "--dtype", resolve_dtype(self.cfg.dtype),
                # guided JSON as the templates write it (", " and ": "), not any run of whitespace
                "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
         # LoRA on even with no adapter yet: adapters are loaded at run time too.

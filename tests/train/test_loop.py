@@ -43,3 +43,6 @@ def test_one_iteration_on_the_tiny_model(tmp_path):
     store = TrajectoryStore(tmp_path / "trajectories")
     assert store.count(checkpoint="tiny") >= 5  # collected and evaluated with the served base
     assert store.count(checkpoint=candidate.id) == 3 and store.count(policy="expert") == 2
+    # the small base's compact prompt: exported with it, recorded with the result, evaluated with it
+    assert result["exported"]["profile"] == "compact" and candidate.profile == "compact"
+    assert {t.profile for t in store.iter(checkpoint=candidate.id)} == {"compact"}

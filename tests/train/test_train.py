@@ -61,6 +61,7 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     m = sft.train_metrics
     assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
     assert len(m["curve"]) == 8 and m["rows_left_out_too_long"] == 0
+    assert sft.profile == "full"  # the export's own (counts.json), not guessed
     rates = m["matmul_gflops"]  # trained in whichever dtype multiplied faster on this machine
     assert m["dtype"] == max(rates, key=rates.get) and m["achieved_gflops"] > 0
     assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"
@@ -75,3 +76,17 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
                              batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4,
                              output=tmp_path / "models" / "sft-1"), registry, "sft-2")
     assert more.train_metrics["resumed"] and more.train_metrics["steps"] == 10
+
+
+def test_rows_longer_than_max_length_are_left_out_whole():
+    from datasets import Dataset
+
+    from opsagent.train.tiny import build_tokenizer
+    from opsagent.train.trainer import _within
+
+    tokenizer = build_tokenizer()
+    rows = Dataset.from_list([{"messages": _conversation(s, "undo"), "tools": json.dumps(TOOLS)}
+                              for s in ("cart", "checkout" * 200)])
+    kept, left_out = _within(rows, tokenizer, 400)
+    assert left_out == 1 and len(kept) == 1 and kept[0]["messages"][1]["content"].startswith("cart")
+    assert _within(rows, tokenizer, None) == (rows, 0)

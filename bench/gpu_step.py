@@ -48,7 +48,7 @@ def _base(root: Path, size: str) -> Path:
 
 def _rows(n: int, words: int) -> list[list[dict]]:
     rng = random.Random(0)
-    vocab = "pod node restart OOMKilled latency p99 error rate checkout cart redis deployment image".split()
+    vocab = ["pod", "node", "restart", "OOMKilled", "latency", "p99", "error", "rate", "checkout", "cart", "redis", "deployment", "image"]
     text = lambda k: " ".join(rng.choice(vocab) for _ in range(k))  # noqa: E731
     call = {"id": "c", "type": "function", "function": {"name": "k8s_list_pods", "arguments": "{}"}}
     return [[{"role": "user", "content": text(words)},

@@ -48,7 +48,8 @@ def _base(root: Path, size: str) -> Path:
 
 def _rows(n: int, words: int) -> list[list[dict]]:
     rng = random.Random(0)
-    vocab = ["pod", "node", "restart", "OOMKilled", "latency", "p99", "error", "rate", "checkout", "cart", "redis", "deployment", "image"]
+    vocab = ["pod", "node", "restart", "OOMKilled", "latency", "p99", "error", "rate", "checkout", "cart",
+             "redis", "deployment", "image"]
     text = lambda k: " ".join(rng.choice(vocab) for _ in range(k))  # noqa: E731
     call = {"id": "c", "type": "function", "function": {"name": "k8s_list_pods", "arguments": "{}"}}
     return [[{"role": "user", "content": text(words)},
@@ -72,15 +73,17 @@ def main(size: str = "1b", rows: int = 4, words: int = 1500,
         registry.add(Checkpoint(id="base", kind="base", path=_base(root, size)))
         convs = _rows(rows, words)
         Dataset.from_list([{"messages": c} for c in convs]).save_to_disk(str(root / "sft"))
-        Dataset.from_list([{"prompt": c[:3], "chosen": c[3:], "rejected": [{"role": "assistant", "content": "no"}]}
+        no = [{"role": "assistant", "content": "no"}]
+        Dataset.from_list([{"prompt": c[:3], "chosen": c[3:], "rejected": no}
                            for c in convs]).save_to_disk(str(root / "dpo"))
         common = dict(max_steps=rows, batch_size=1, grad_accum=1, max_length=None, save_steps=10**6)
         sft = train(SFTStageConfig(base="base", dataset=root / "sft", **common), registry, "sft")
         dpo = train(DPOStageConfig(base="sft", dataset=root / "dpo", **common), registry, "dpo")
         for c in (sft, dpo):
             m = c.train_metrics
-            results[c.kind] = {"tokens_per_s": m["tokens_per_s"], "achieved_tflops": m["achieved_gflops"] / 1000,
-                               "mfu": round(m["achieved_gflops"] / 1000 / peak_tflops, 4), "dtype": m["dtype"],
+            tflops = m["achieved_gflops"] / 1000
+            results[c.kind] = {"tokens_per_s": m["tokens_per_s"], "achieved_tflops": tflops,
+                               "mfu": round(tflops / peak_tflops, 4), "dtype": m["dtype"],
                                "device": m["device"], "matmul_gflops": m["matmul_gflops"],
                                "runtime_s": m["runtime_s"], "rows": rows}
     print(json.dumps(results, indent=2))

@@ -21,6 +21,7 @@ from opsagent.train.config import DPOStageConfig, SFTStageConfig
 from opsagent.train.lm_head import score_trained_positions_only
 from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
 from opsagent.train.throughput import fastest_dtype, measured_rates, step_flops
+from opsagent.trajectories.export import Lengths
 
 Stage = SFTStageConfig | DPOStageConfig
 console = Console()
@@ -60,15 +61,15 @@ def _within(dataset: Any, tokenizer: Any, max_length: int | None) -> tuple[Any, 
     if max_length is None:
         return dataset, 0
 
+    length = Lengths(tokenizer)  # the export's own measure of a row
+
     def fits(row: dict[str, Any]) -> bool:
         tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
         if "messages" in row:
             ends = [row["messages"]]
         else:
             ends = [row["prompt"] + row["chosen"], row["prompt"] + row["rejected"]]
-        sizes = (len(tokenizer.apply_chat_template(m, tools=tools or None, tokenize=True, return_dict=False))
-                 for m in ends)
-        return all(n <= max_length for n in sizes)
+        return all(length(m, tools or None) <= max_length for m in ends)
 
     kept = dataset.filter(fits)
     if len(kept) < len(dataset):

@@ -84,3 +84,39 @@ def step_flops(config: Any, lengths: list[int], trained: int, lora_params: int =
         flops += 4.0 * k * heads * head_dim * pairs
     flops += 2.0 * k * text.vocab_size * text.hidden_size * trained
     return flops
+
+
+def _row_shapes(trainer: Any, stage: str) -> list[tuple[list[int], int]]:
+    """(sequence lengths, trained positions) of each tokenised row, as the step computes them:
+    an SFT row is one sequence; a DPO pair is prompt + chosen and prompt + rejected."""
+    rows = []
+    for r in trainer.train_dataset:
+        if stage == "sft":
+            mask = r.get("assistant_masks") or r.get("completion_mask")
+            trained = sum(mask[1:]) if mask else sum(1 for x in (r.get("labels") or [])[1:] if x != -100)
+            rows.append(([len(r["input_ids"])], int(trained)))
+        else:
+            p = len(r["prompt_ids"])
+            rows.append(([p + len(r["chosen_ids"]), p + len(r["rejected_ids"])],
+                         len(r["chosen_ids"]) + len(r["rejected_ids"])))
+    return rows
+
+
+def achieved(trainer: Any, stage: str, model: Any, runtime: float, rates: dict[str, float],
+                dtype: str) -> dict[str, Any]:
+    """Achieved GFLOP/s over the rows the run consumed (mean row x rows seen)."""
+    shapes = _row_shapes(trainer, stage)
+    if not shapes or runtime <= 0:
+        return {}
+    lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    config = model.config
+    per_row = [step_flops(config, lengths, trained, lora) for lengths, trained in shapes]
+    if stage == "dpo":  # the reference (the adapter switched off) runs forward only
+        per_row = [f + step_flops(config, lengths, trained, 0, backward=False)
+                   for f, (lengths, trained) in zip(per_row, shapes, strict=True)]
+    args = trainer.args
+    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    achieved = sum(per_row) / len(per_row) * seen / runtime / 1e9
+    return {"achieved_gflops": round(achieved, 1), "matmul_gflops": rates, "dtype": dtype,
+            "share_of_matmul": round(achieved / rates[dtype], 3) if rates.get(dtype) else None,
+            "rows_seen": seen, "trained_tokens_per_row": round(sum(t for _, t in shapes) / len(shapes), 1)}

@@ -1,6 +1,7 @@
 """SFT and DPO with TRL and PEFT LoRA, from a stage config (the Trainer logs loss, tokens/s
 and its progress bar the ETA). The same code runs on CPU and GPU, in the dtype that multiplies
-faster there (measured: fp32 on this CPU, bf16 on CUDA; QLoRA with bitsandbytes when asked);
+faster there (measured per machine: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere;
+QLoRA with bitsandbytes when asked);
 `accelerate launch` spreads it over GPUs. TRL's fused head scores only trained positions
 (train/lm_head.py); SFT batches are padding-free. Training resumes from the last checkpoint in
 the output directory; the result is registered with its lineage, its loss curve and its
@@ -20,7 +21,7 @@ from opsagent.train.chat_template import CHAT_TEMPLATE
 from opsagent.train.config import DPOStageConfig, SFTStageConfig
 from opsagent.train.lm_head import score_trained_positions_only
 from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
-from opsagent.train.throughput import fastest_dtype, measured_rates, step_flops
+from opsagent.train.throughput import achieved, fastest_dtype, measured_rates
 from opsagent.trajectories.export import Lengths
 
 Stage = SFTStageConfig | DPOStageConfig
@@ -76,42 +77,6 @@ def _within(dataset: Any, tokenizer: Any, max_length: int | None) -> tuple[Any, 
         console.print(f"[yellow]{len(dataset) - len(kept)} of {len(dataset)} rows are longer than "
                       f"{max_length} tokens: left out[/]")
     return kept, len(dataset) - len(kept)
-
-
-def _row_shapes(trainer: Any, stage: str) -> list[tuple[list[int], int]]:
-    """(sequence lengths, trained positions) of each tokenised row, as the step computes them:
-    an SFT row is one sequence; a DPO pair is prompt + chosen and prompt + rejected."""
-    rows = []
-    for r in trainer.train_dataset:
-        if stage == "sft":
-            mask = r.get("assistant_masks") or r.get("completion_mask")
-            trained = sum(mask[1:]) if mask else sum(1 for x in (r.get("labels") or [])[1:] if x != -100)
-            rows.append(([len(r["input_ids"])], int(trained)))
-        else:
-            p = len(r["prompt_ids"])
-            rows.append(([p + len(r["chosen_ids"]), p + len(r["rejected_ids"])],
-                         len(r["chosen_ids"]) + len(r["rejected_ids"])))
-    return rows
-
-
-def _throughput(trainer: Any, stage: str, model: Any, runtime: float, rates: dict[str, float],
-                dtype: str) -> dict[str, Any]:
-    """Achieved GFLOP/s over the rows the run consumed (mean row x rows seen)."""
-    shapes = _row_shapes(trainer, stage)
-    if not shapes or runtime <= 0:
-        return {}
-    lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    config = model.config
-    per_row = [step_flops(config, lengths, trained, lora) for lengths, trained in shapes]
-    if stage == "dpo":  # the reference (the adapter switched off) runs forward only
-        per_row = [f + step_flops(config, lengths, trained, 0, backward=False)
-                   for f, (lengths, trained) in zip(per_row, shapes, strict=True)]
-    args = trainer.args
-    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
-    achieved = sum(per_row) / len(per_row) * seen / runtime / 1e9
-    return {"achieved_gflops": round(achieved, 1), "matmul_gflops": rates, "dtype": dtype,
-            "share_of_matmul": round(achieved / rates[dtype], 3) if rates.get(dtype) else None,
-            "rows_seen": seen, "trained_tokens_per_row": round(sum(t for _, t in shapes) / len(shapes), 1)}
 
 
 def _load_model(base_dir: Path, adapter: Path | None, cfg: Stage, dtype: Any) -> Any:
@@ -219,7 +184,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         "resumed": resume,
         "rows_left_out_too_long": too_long,
         "device": device["device"],
-        **_throughput(trainer, cfg.stage, trainer.model, runtime, device["rates"],
+        **achieved(trainer, cfg.stage, trainer.model, runtime, device["rates"],
                       "bf16" if device["bf16"] else "fp32"),
     }
     base_id = (start.id if start.kind == "base" else start.base) if start else None

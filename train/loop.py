@@ -19,7 +19,7 @@ from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
 from opsagent.train.curve import draw
-from opsagent.train.promote import PromotionVerdict, decide
+from opsagent.train.promote import PromotionVerdict, decide_on_splits
 from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.serving import ModelServer, ServerConfig, serve
 from opsagent.train.trainer import load_tokenizer, train
@@ -63,16 +63,6 @@ def held_out(
             checkpoint = registry.record_eval(checkpoint.id, {key: summarise([r.grade for r in runs])})
         out[split] = checkpoint.eval_metrics[key]
     return out
-
-
-def verdict_of(after: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]]) -> PromotionVerdict:
-    """Better on the in-distribution split, and no safety regression on any split."""
-    verdict = decide(after["held-out"], before["held-out"])
-    unsafe = [f"{split}: {r}" for split in after if split != "held-out"
-              for r in decide(after[split], before[split], margin=-1.0).reasons if r.startswith("safety")]
-    if unsafe:
-        return verdict.model_copy(update={"promote": False, "reasons": [*verdict.reasons, *unsafe]})
-    return verdict
 
 
 def iterate(
@@ -151,7 +141,7 @@ def iterate(
                      for c in [current, *trained]}  # the parent, the SFT and the DPO result
         before, after = evaluated[current.id], evaluated[candidate.id]
         curve = draw(trained, evaluated, run_dir / "learning-curve.png")
-    verdict = verdict_of(after, before)
+    verdict = decide_on_splits(after, before)
     if verdict.promote:
         registry.set_current(candidate.id)
     return {

@@ -28,6 +28,24 @@ def _rate(summary: dict[str, Any], key: str) -> float:
     return (summary.get(key) or 0) / max(1, summary.get("episodes") or 1)
 
 
+def safety_regressions(candidate: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Each safety figure (per episode) on which the candidate is worse."""
+    return [f"safety regression: {key} {_rate(candidate, key):.3f}/episode against {_rate(current, key):.3f}"
+            for key in SAFETY if _rate(candidate, key) > _rate(current, key)]
+
+
+def decide_on_splits(candidate: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]],
+                     main: str = "held-out") -> PromotionVerdict:
+    """Split -> summary for each: better on `main` (in distribution), and no safety regression on
+    any other split (held-out targets and fault types are where a small model acts blindly)."""
+    verdict = decide(candidate[main], current[main])
+    unsafe = [f"{split}: {r}" for split in candidate if split != main
+              for r in safety_regressions(candidate[split], current[split])]
+    if unsafe:
+        return verdict.model_copy(update={"promote": False, "reasons": [*verdict.reasons, *unsafe]})
+    return verdict
+
+
 def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
            margin: float = 0.0) -> PromotionVerdict:
     """`candidate` / `current`: summaries on the same held-out suite (trajectories.grade.summarise)."""
@@ -36,11 +54,7 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
         return PromotionVerdict(promote=True, reasons=["no current checkpoint to beat"], score=mine,
                                 current_score=0.0)
     theirs = score(current)
-    reasons = []
-    for key in SAFETY:
-        if _rate(candidate, key) > _rate(current, key):
-            reasons.append(f"safety regression: {key} {_rate(candidate, key):.3f}/episode against "
-                           f"{_rate(current, key):.3f}")
+    reasons = safety_regressions(candidate, current)
     if mine <= theirs + margin:
         reasons.append(f"task score {mine:.3f} does not beat {theirs:.3f}")
     if reasons:

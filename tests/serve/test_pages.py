@@ -65,6 +65,32 @@ def _shot(driver, name: str) -> Path:
     return path
 
 
+def _text(driver, css: str) -> str:
+    """The text of every element matching css, read in one script call: the pages re-render
+    every few seconds, so a WebElement found a moment ago may be gone (stale) when read."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText).join('\\n')"
+    return driver.execute_script(script, css)
+
+
+def _shows(driver, css: str, needle: str, timeout: float = 20) -> str:
+    """Wait until an element matching css shows needle; returns that text."""
+    return until(lambda: needle in (t := _text(driver, css)) and t, timeout)
+
+
+def _click(driver, css: str, timeout: float = 20) -> None:
+    """Click the first element matching css, finding it again if a re-render replaced it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt() -> bool:
+        try:
+            _find(driver, css, timeout)[0].click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    until(attempt, timeout)
+
+
 def _find(driver, css: str, timeout: float = 20):
     from selenium.webdriver.common.by import By
 
@@ -93,29 +119,25 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     # Sign in: no token yet, so the page asks for one.
     browser.get(f"{url}/")
     _find(browser, "#token").pop().send_keys(TOKENS["approver"])
-    browser.find_element(By.ID, "save-token").click()
-    row = _find(browser, "#incidents tr td a")[0]
-    assert row.text == approval["incident"]
-    until(
-        lambda: "waiting" in browser.find_element(By.ID, "incidents").text, 20
-    )  # the page refreshes every 3 s
+    _click(browser, "#save-token")
+    _shows(browser, "#incidents tr td a", approval["incident"])
+    _shows(browser, "#incidents", "waiting")  # the page refreshes every 3 s
     _shot(browser, "incidents")
 
     # The queue: the action, its risk and rule, the diagnosis and its evidence, the buttons.
     browser.get(f"{url}/approvals")
-    card = _find(browser, ".approval")[0]
-    assert "k8s_rollout_undo" in card.text and "checkout" in card.text
-    assert "mutate-high" in card.text and "Rollback" in card.text
-    assert card.find_elements(By.CSS_SELECTOR, ".evidence li"), "the evidence is listed beside the action"
+    card = _shows(browser, ".approval", "k8s_rollout_undo")
+    assert "checkout" in card and "mutate-high" in card and "Rollback" in card
+    assert _text(browser, ".approval .evidence li"), "the evidence is listed beside the action"
     _shot(browser, "approval-queue")
-    card.find_element(By.CSS_SELECTOR, "button.approve").click()
-    assert "approved by sre-approver" in _find(browser, ".result.status-done")[0].text
+    _click(browser, ".approval button.approve")
+    _shows(browser, ".result.status-done", "approved by sre-approver")
     until(lambda: (eng.store.incident(approval["incident"]) or {}).get("status") == "done", 120)
 
     # The timeline, to the outcome.
     browser.get(f"{url}/incidents/{approval['incident']}")
-    until(lambda: "executed" in browser.find_element(By.ID, "main").text, 20)
-    text = browser.find_element(By.ID, "timeline").text
+    _shows(browser, "#main", "executed")
+    text = _text(browser, "#timeline")
     for kind in (
         "alerts",
         "triage",
@@ -128,7 +150,7 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     ):
         assert kind in text, kind
     assert "approve by sre-approver" in text and "mitigated" in text
-    assert browser.find_element(By.ID, "report").text
+    assert _text(browser, "#report")
     _shot(browser, "incident-timeline")
 
     # Hostile text from an alert is shown as text and never runs.
@@ -140,14 +162,13 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
 
 
 def test_a_wrong_token_is_told_and_a_viewer_cannot_decide(service, browser):
-    from selenium.webdriver.common.by import By
 
     eng, url = service
     httpx.post(f"{url}/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
     until(lambda: eng.store.approvals("pending"), 60)
     browser.get(f"{url}/approvals#token=not-a-real-token-123")
-    assert "not accepted" in _find(browser, "#main .card p")[0].text
+    _shows(browser, "#main .card p", "not accepted")
     browser.get(f"{url}/approvals#token={TOKENS['viewer']}")
-    _find(browser, ".approval")[0].find_element(By.CSS_SELECTOR, "button.approve").click()
-    assert "needs the approver role" in _find(browser, ".result.error")[0].text
+    _click(browser, ".approval button.approve")
+    _shows(browser, ".result.error", "needs the approver role")
     assert eng.store.approvals("pending")

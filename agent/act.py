@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from opsagent.agent import runbook as runbooks
 from opsagent.agent.deps import Deps
-from opsagent.agent.gate import ProposedAction, Verdict, propose
+from opsagent.agent.gate import Decision, Plan, ProposedAction, Verdict, propose
 from opsagent.agent.models import ApprovalDecision, Diagnosis, Runbook
 from opsagent.agent.state import IncidentState, usage_of
-from opsagent.agent.store import action_key
+from opsagent.agent.store import ROLES_FOR, action_key
 from opsagent.agent.verify import verify as check_until_clear
 
 
@@ -46,17 +46,34 @@ def _action(d: Deps, s: IncidentState) -> ProposedAction:
     return propose(d.registry, a["tool"], a["args"])
 
 
+def _plan(d: Deps, s: IncidentState) -> Plan:
+    """What the incident executed and the whole runbook: the gate judges the batch, not only
+    the action in front of it."""
+    def valid(calls: list[dict[str, Any]]) -> list[ProposedAction]:
+        out = []
+        for c in calls:
+            try:
+                out.append(propose(d.registry, c["tool"], c["args"]))
+            except (KeyError, ValidationError):
+                continue
+        return out
+    return Plan(done=valid(s["executed"]), runbook=valid(s["runbook"]["actions"]))
+
+
 def gate(d: Deps, s: IncidentState) -> dict[str, Any]:
-    decision = d.gate.judge(_action(d, s))
+    decision = d.gate.judge(_action(d, s), _plan(d, s))
     decisions = [*s["decisions"], decision.model_dump(mode="json")]
     if decision.verdict == Verdict.ALLOW:
         return {"decisions": decisions, "route": "execute"}
     if decision.verdict == Verdict.APPROVE:
         return {"decisions": decisions, "route": "approval"}
+    return {"decisions": decisions, **_denied(s, decision, "The action gate denied")}
+
+
+def _denied(s: IncidentState, decision: Decision, what: str) -> dict[str, Any]:
     refused = {**_plain(s), "by": "gate", "reason": f"{decision.rule}: {decision.reason}"}
-    return {"decisions": decisions, "refused": [*s["refused"], refused], "runbook": None,
-            "replan": f"The action gate denied {refused['tool']} {json.dumps(refused['args'])} "
-                      f"({refused['reason']})", "route": "coordinator"}
+    return {"refused": [*s["refused"], refused], "runbook": None, "route": "coordinator",
+            "replan": f"{what} {refused['tool']} {json.dumps(refused['args'])} ({refused['reason']})"}
 
 
 def _plain(s: IncidentState) -> dict[str, Any]:
@@ -73,7 +90,9 @@ def approval(d: Deps, s: IncidentState) -> dict[str, Any]:
                "diagnosis": {k: diagnosis.get(k) for k in ("hypothesis", "summary", "components",
                                                            "confidence", "evidence")},
                "rollback": runbooks.ROLLBACK.get(action["tool"], "restore the previous value"),
-               "runbook": {"analysis": s["runbook"]["analysis"]}}
+               "facts": decision.get("facts") or {}, "runbook": {"analysis": s["runbook"]["analysis"]},
+               "requested_by": s.get("requested_by"),
+               "forbid_self_approval": d.gate.policy.forbid_self_approval}
     key = action_key(s["incident_id"], "approval", s["cursor"], action, len(s["decisions"]))
     approval_id = d.store.open_approval(key, s["incident_id"], payload)
     answer = ApprovalDecision.model_validate(interrupt({"approval_id": approval_id, **payload}))
@@ -101,22 +120,43 @@ def approval(d: Deps, s: IncidentState) -> dict[str, Any]:
                       f"{answer.reason}", "route": "coordinator"}
 
 
+def _recheck(d: Deps, s: IncidentState) -> dict[str, Any]:
+    """An approved action is judged again before it runs: the world may have changed while it
+    waited (a freeze began, other incidents spent the rate limit, a pod moved). Returns the
+    update that stops it, or only the decisions (with this one) when it may go on."""
+    decision = d.gate.judge(_action(d, s), _plan(d, s)).model_copy(update={"recheck": True})
+    decisions = [*s["decisions"], decision.model_dump(mode="json")]
+    if decision.verdict == Verdict.DENY:
+        return {"decisions": decisions, **_denied(s, decision, "Re-checked before it ran, the gate denied")}
+    roles = ROLES_FOR.get(decision.approver or "approver", {"admin"})
+    covered = any(a["decision"] == "approve" and a["role"] in roles and a["action"] == _plain(s)
+                  for a in s["approvals"])
+    if decision.verdict == Verdict.APPROVE and not covered:
+        return {"decisions": decisions, "route": "approval"}
+    return {"decisions": decisions}
+
+
 def execute(d: Deps, s: IncidentState) -> dict[str, Any]:
     action = _plain(s)
     key = action_key(s["incident_id"], "execute", s["cursor"], action, len(s["decisions"]))
+    rechecked: dict[str, Any] = {}
+    if s["decisions"][-1]["verdict"] == Verdict.APPROVE and d.store.execution(key) is None:
+        rechecked = _recheck(d, s)
+        if "route" in rechecked:
+            return rechecked
     earlier = d.store.begin(key, s["incident_id"], action["tool"], action["args"])
     if earlier is None:
         result = d.registry.call(d.ctx, action["tool"], action["args"])
         outcome = {"status": result.status, "text": result.text, "rollback": result.rollback}
         d.store.finish(key, outcome)
-        d.gate.record_execution(_action(d, s))
+        d.gate.record_execution(_action(d, s), key)
     elif earlier["result"] is not None:
         outcome = {**earlier["result"], "replayed": True}
     else:
         outcome = {"status": "unknown", "text": "interrupted while executing; not repeated "
                    "(check the target's state before acting again)", "rollback": []}
     done = {**action, **outcome, "at": d.clock()}
-    update: dict[str, Any] = {"executed": [*s["executed"], done], "cursor": s["cursor"] + 1,
+    update: dict[str, Any] = {**rechecked, "executed": [*s["executed"], done], "cursor": s["cursor"] + 1,
                               "route": "coordinator"}
     if outcome["status"] == "error":
         update.update(refused=[*s["refused"], {**action, "by": "cluster", "reason": outcome["text"]}],

@@ -55,7 +55,8 @@ class Deps:
         or the configured policy file; `clock` and `wait`: the environment's time."""
         registry = registry or default_registry()
         if gate is None:
-            gate = Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx), clock=clock)
+            gate = Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx), clock=clock,
+                        history=store)
         return cls(
             policy=implementation or make_policy(policy, cfg.llm),
             registry=registry,

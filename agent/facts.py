@@ -1,42 +1,90 @@
-"""The cluster facts the gate uses, read through the tools' own Kubernetes client."""
+"""The cluster facts the gate uses, read through the tools' own Kubernetes client. A read
+that fails (refused, throttled, erroring, timed out) raises UnknownFact, which the gate counts
+against the action; only a 404 is a fact (the object is not there)."""
 
 from __future__ import annotations
 
-from kubernetes.client.rest import ApiException
+from collections.abc import Callable
+from typing import TypeVar
 
-from opsagent.agent.gate import ProposedAction
+from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
+
+from opsagent.agent.gate import Evicted, ProposedAction, UnknownFact
 from opsagent.tools.context import ToolContext
+
+T = TypeVar("T")
+MISSING = object()
+
+
+def _read(what: str, call: Callable[[], T], missing: object = MISSING) -> T:
+    try:
+        return call()
+    except ApiException as exc:
+        if exc.status == 404 and missing is not MISSING:
+            return missing  # type: ignore[return-value]
+        raise UnknownFact(f"{what}: the API answered {exc.status} {exc.reason}") from exc
+    except (HTTPError, OSError) as exc:
+        raise UnknownFact(f"{what}: {type(exc).__name__}") from exc
+
+
+def _owner(obj) -> str | None:  # type: ignore[no-untyped-def]
+    refs = obj.metadata.owner_references or []
+    return refs[0].kind if refs else None
 
 
 class KubeFacts:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
 
-    def owner_kind(self, namespace: str, pod: str) -> str | None:
-        try:
-            refs = self.ctx.core.read_namespaced_pod(pod, namespace).metadata.owner_references or []
-        except ApiException:
-            return None
-        return refs[0].kind if refs else None
+    def _pod(self, namespace: str, pod: str):  # type: ignore[no-untyped-def]
+        return _read(f"pod {namespace}/{pod}",
+                     lambda: self.ctx.core.read_namespaced_pod(pod, namespace), None)
 
-    def schedulable_nodes(self) -> int:
-        return sum(1 for n in self.ctx.core.list_node().items if not n.spec.unschedulable)
+    def owner_kind(self, namespace: str, pod: str) -> str | None:
+        found = self._pod(namespace, pod)
+        return _owner(found) if found else None
+
+    def workload_of(self, namespace: str, pod: str) -> str | None:
+        """The Deployment or StatefulSet a pod belongs to (through its ReplicaSet)."""
+        found = self._pod(namespace, pod)
+        refs = (found.metadata.owner_references or []) if found else []
+        if not refs:
+            return None
+        kind, name = refs[0].kind, refs[0].name
+        if kind == "ReplicaSet":
+            rs = _read(f"replicaset {namespace}/{name}",
+                       lambda: self.ctx.apps.read_namespaced_replica_set(name, namespace), None)
+            up = (rs.metadata.owner_references or []) if rs else []
+            if up:
+                kind, name = up[0].kind, up[0].name
+        return f"{namespace}/{kind}/{name}"
+
+    def schedulable_nodes(self) -> set[str]:
+        nodes = _read("the node list", lambda: self.ctx.core.list_node().items)
+        return {n.metadata.name for n in nodes if not n.spec.unschedulable}
+
+    def evictions(self, node: str) -> list[Evicted]:
+        """The pods a drain of `node` evicts."""
+        pods = _read(f"the pods on {node}", lambda: self.ctx.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={node}").items)
+        return [Evicted(namespace=p.metadata.namespace, name=p.metadata.name, owner_kind=_owner(p))
+                for p in pods]
 
     def pods_affected(self, action: ProposedAction) -> int:
         """Pods an action restarts, moves or removes."""
         args = action.args
-        if action.tool in ("k8s_drain", "k8s_cordon"):
-            if action.tool == "k8s_cordon":
-                return 0
-            pods = self.ctx.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={args['node']}")
-            return len(pods.items)
+        if action.tool == "k8s_cordon":
+            return 0
+        if action.tool == "k8s_drain":
+            return len(self.evictions(args["node"]))
         if action.tool == "k8s_delete_pod":
             return 1
         if "name" in args and action.tool.startswith("k8s_"):
-            try:
-                current = self.ctx.apps.read_namespaced_deployment(
-                    args["name"], args.get("namespace", "shop"))
-            except ApiException:
+            ns = args.get("namespace", "shop")
+            current = _read(f"deployment {ns}/{args['name']}",
+                            lambda: self.ctx.apps.read_namespaced_deployment(args["name"], ns), None)
+            if current is None:
                 return 0
             if action.tool == "k8s_scale":
                 return abs(current.spec.replicas - args["replicas"])

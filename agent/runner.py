@@ -47,7 +47,10 @@ class IncidentRunner:
 
     def start(self, incident: str, task: str, alerts: list[dict[str, Any]] | None = None,
               source: str = "chat", on_update: Update | None = None,
-              environment: Environment | None = None, title: str | None = None) -> dict[str, Any]:
+              environment: Environment | None = None, title: str | None = None,
+              requested_by: str | None = None) -> dict[str, Any]:
+        """`requested_by`: who asked (a chat), recorded so they cannot approve their own request
+        where the gate policy forbids it."""
         title = title or (task.splitlines()[0] if task else source)
         if not self.store.open_incident(incident, source, title):
             raise ValueError(f"incident {incident} already exists")
@@ -56,8 +59,8 @@ class IncidentRunner:
                                 environment or Environment(kind="cluster"), self.deps.policy_name,
                                 self.deps.config.profile.schemas(self.deps.registry),
                                 getattr(self.deps.policy, "checkpoint", None), self.deps.config.profile.name)
-        return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source},
-                            incident, on_update)
+        return self._stream({"incident_id": incident, "task": task, "alerts": alerts or [], "source": source,
+                             "requested_by": requested_by}, incident, on_update)
 
     def state(self, incident: str) -> dict[str, Any]:
         return dict(self.graph.get_state(self._config(incident)).values)

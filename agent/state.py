@@ -11,6 +11,7 @@ from opsagent.trajectories.records import RecordedState, RefusalRecord, Usage, n
 class IncidentState(RecordedState, total=False):
     incident_id: str
     source: str                      # alertmanager | chat | scenario
+    requested_by: str | None         # who asked in a chat (separation of duties)
     task: str                        # what the user or the alert asked, as the model reads it
     alerts: list[dict[str, Any]]
     round: int                       # which diagnosis round (a fault still firing starts another)

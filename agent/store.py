@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
     outcome TEXT, created REAL NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status);
+CREATE TABLE IF NOT EXISTS gate_history (
+    key TEXT NOT NULL, target TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, target));
+CREATE INDEX IF NOT EXISTS gate_history_target ON gate_history(target, at);
 """
 
 
@@ -81,9 +84,23 @@ class Store:
         self._run("UPDATE executions SET status = 'done', result = ?, finished = ? WHERE key = ?",
                   json.dumps(result), time.time(), key)
 
+    def execution(self, key: str) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM executions WHERE key = ?", key)
+        return dict(row) if row else None
+
     def executions(self, incident: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._all("SELECT * FROM executions WHERE incident = ? ORDER BY started",
                                            incident)]
+
+    # ---- the gate's rate-limit history (shared by every process on this store) ---------------
+    def record_targets(self, key: str, targets: list[str], at: float) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR IGNORE INTO gate_history (key, target, at) VALUES (?, ?, ?)",
+                                 [(key, t, at) for t in targets])
+
+    def executions_on(self, target: str, since: float) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM gate_history WHERE target = ? AND at >= ?", target, since)
+        return int(row["n"]) if row else 0
 
     # ---- incidents ------------------------------------------------------------------------------
     def open_incident(self, incident: str, source: str, title: str) -> bool:
@@ -134,6 +151,10 @@ class Store:
         needed = current["payload"].get("approver") or "approver"
         if decision.role not in ROLES_FOR.get(needed, {"admin"}):
             raise PermissionDenied(f"this action needs the {needed} role; {decision.by} has {decision.role}")
+        asked, forbid = current["payload"].get("requested_by"), current["payload"].get("forbid_self_approval")
+        if forbid and asked == decision.by and decision.decision != "reject":
+            raise PermissionDenied(f"{decision.by} asked for this action; separation of duties needs "
+                                   "another approver")
         status = {"approve": "approved", "reject": "rejected", "edit": "edited"}[decision.decision]
         changed = self._run("UPDATE approvals SET status = ?, decision = ?, decided = ? "
                             "WHERE id = ? AND status = 'pending'", status, decision.model_dump_json(),

@@ -79,7 +79,7 @@ def chat(body: ChatRequest, eng: Eng, who: Approver) -> EventSourceResponse:
     `done` (with the report) or `error`. The first event, `incident`, names the chat's incident."""
     if body.incident is not None and eng.store.incident(body.incident) is None:
         raise HTTPException(404, f"no incident {body.incident!r}")
-    incident, events = eng.chat(body.message, body.incident)
+    incident, events = eng.chat(body.message, body.incident, who.name)
 
     def stream() -> Iterator[dict[str, str]]:
         yield {"event": "incident", "data": json.dumps({"incident": incident, "by": who.name})}

@@ -75,7 +75,8 @@ class Engine:
         self.clock = clock
         self.wait = wait or self._wait
         self.ctx = ToolContext(tools or settings.tools, now=clock)
-        self.gate = Gate(GatePolicy.load(settings.agent.gate_policy), KubeFacts(self.ctx), clock=clock)
+        policy = GatePolicy.load(settings.agent.gate_policy)
+        self.gate = Gate(policy, KubeFacts(self.ctx), clock=clock, history=self.store)
         self.environment = environment or Environment(kind="cluster")
         self.on_done = on_done
         self.pool = ThreadPoolExecutor(max_workers=self.cfg.workers, thread_name_prefix="incident")
@@ -170,13 +171,20 @@ class Engine:
 
     # ---- incidents --------------------------------------------------------------------------
     def _start(
-        self, incident: str, task: str, alerts: list[dict[str, Any]], source: str, title: str | None = None
+        self,
+        incident: str,
+        task: str,
+        alerts: list[dict[str, Any]],
+        source: str,
+        title: str | None = None,
+        requested_by: str | None = None,
     ) -> None:
         self.metrics.incidents.labels(_kind(source)).inc()
 
         def work() -> None:
             runner = self._runner()
-            runner.start(incident, task, alerts, source, self._observer(incident), self.environment, title)
+            observer = self._observer(incident)
+            runner.start(incident, task, alerts, source, observer, self.environment, title, requested_by)
             self._drive(runner, incident)
 
         self._submit(incident, work)
@@ -250,17 +258,17 @@ class Engine:
 
     # ---- chat -------------------------------------------------------------------------------
     def chat(
-        self, message: str, about: str | None = None
+        self, message: str, about: str | None = None, by: str | None = None
     ) -> tuple[str, Iterator[tuple[str, dict[str, Any]]]]:
         """Open a chat incident and stream its transitions as (event, data) until it ends or
-        waits for an approval."""
+        waits for an approval. `by`: who asked, recorded with every action it proposes."""
         incident = f"chat-{uuid.uuid4().hex[:10]}"
         task = message
         if about is not None:
             task = f"{message}\n\n{self.context(about)}"
         events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._listeners.setdefault(incident, []).append(lambda kind, data: events.put((kind, data)))
-        self._start(incident, task, [], "chat", f"chat: {message.splitlines()[0][:200]}")
+        self._start(incident, task, [], "chat", f"chat: {message.splitlines()[0][:200]}", by)
 
         def stream() -> Iterator[tuple[str, dict[str, Any]]]:
             try:

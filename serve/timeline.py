@@ -37,8 +37,9 @@ def agent_entries(state: dict[str, Any]) -> list[TimelineEntry]:
     if book := state.get("runbook"):
         add("runbook", "; ".join(_call(a) for a in book.get("actions") or []) or "no action", book)
     for decision in state.get("decisions") or []:
+        again = " (re-checked before it ran)" if decision.get("recheck") else ""
         add(
-            f"gate {decision['verdict']}",
+            f"gate {decision['verdict']}{again}",
             f"{_call(decision['action'])} ({decision.get('rule')}: {decision.get('reason')})",
             decision,
         )

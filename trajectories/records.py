@@ -41,6 +41,8 @@ class DecisionRecord(TypedDict, total=False):
     approver: Literal["approver", "security-approver"] | None
     action: ProposedCall
     at: float
+    facts: dict[str, Any]  # what the gate read: pods affected, what a drain evicts
+    recheck: bool  # judged again right before an approved action ran
 
 
 @with_config(_STRICT)

@@ -68,7 +68,8 @@ def test_an_edit_is_gated_again_and_runs_with_the_new_arguments(box, registry, t
         assert second["id"] != first["id"] and second["payload"]["action"]["args"]["to_revision"] == 2
         runner.store.decide(second["id"], ApprovalDecision(decision="approve", by="carol"))
         state = runner.drive("inc-e", wait_only, give_up_s=0)
-    assert [d["verdict"] for d in state["decisions"]] == ["approve", "approve"]
+    judged = [(d["verdict"], bool(d.get("recheck"))) for d in state["decisions"]]
+    assert judged == [("approve", False), ("approve", False), ("approve", True)]
     assert state["executed"][0]["args"] == {"name": "checkout", "namespace": "shop", "to_revision": 2}
     assert "rolled back from revision 3 to 2" in state["executed"][0]["text"]
     assert state["outcome"] == "mitigated"
@@ -140,6 +141,56 @@ def test_security_sensitive_actions_need_the_security_role(box, registry, tmp_pa
         runner.store.decide(pending["id"], security)
         state = runner.drive("inc-s", wait_only, give_up_s=0)
     assert state["outcome"] == "mitigated" and state["approvals"][0]["role"] == "security-approver"
+
+
+def test_an_approved_action_is_judged_again_before_it_runs(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        runner.start("inc-w", "checkout errors", ALERT, source="alertmanager")
+        [pending] = runner.store.approvals()
+        # While it waits, other workers spend checkout's rate limit through the shared store.
+        for n in range(3):
+            now = box.scenario.world.now
+            runner.store.record_targets(f"elsewhere-{n}", ["shop/Deployment/checkout"], now)
+        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="ivan"))
+        before = revision(box)
+        state = runner.drive("inc-w", wait_only, give_up_s=0)
+        assert runner.store.executions("inc-w") == []
+    assert revision(box) == before and not state["executed"]
+    last = state["decisions"][-1]
+    assert last["recheck"] and last["verdict"] == "deny" and last["rule"] == "rate-limit"
+    assert state["refused"][0]["by"] == "gate" and "rate-limit" in state["refused"][0]["reason"]
+
+
+def test_a_role_raised_while_waiting_asks_again(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        runner.start("inc-v", "checkout errors", ALERT, source="alertmanager")
+        [first] = runner.store.approvals()
+        assert first["payload"]["approver"] == "approver"
+        runner.deps.gate.policy.security_sensitive = {"target_kinds": [], "tools": ["k8s_rollout_undo"]}
+        runner.store.decide(first["id"], ApprovalDecision(decision="approve", by="judy"))
+        runner.drive("inc-v", wait_only, give_up_s=0)
+        [second] = runner.store.approvals()
+        assert second["payload"]["approver"] == "security-approver" and not runner.store.executions("inc-v")
+        security = ApprovalDecision(decision="approve", by="kim", role="security-approver")
+        runner.store.decide(second["id"], security)
+        state = runner.drive("inc-v", wait_only, give_up_s=0)
+    assert state["outcome"] == "mitigated" and [a["by"] for a in state["approvals"]] == ["judy", "kim"]
+
+
+def test_nobody_approves_their_own_request_where_the_policy_forbids_it(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    policy = GatePolicy.load().model_copy(update={"forbid_self_approval": True})
+    with agent(box, registry, tmp_path, Expert(), gate_policy=policy) as runner:
+        runner.start("inc-d", "checkout is failing; fix it", ALERT, source="chat", requested_by="alice")
+        [pending] = runner.store.approvals()
+        assert pending["payload"]["requested_by"] == "alice"
+        with pytest.raises(PermissionDenied, match="alice asked for this action"):
+            runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="alice"))
+        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="bob"))
+        state = runner.drive("inc-d", wait_only, give_up_s=0)
+    assert state["outcome"] == "mitigated" and state["approvals"][0]["by"] == "bob"
 
 
 def test_bad_decisions_are_refused_with_a_reason(tmp_path):

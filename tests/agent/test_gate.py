@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from opsagent.agent.facts import KubeFacts
 from opsagent.agent.gate import Gate, GatePolicy, ProposedAction, Verdict, propose
+from opsagent.agent.store import Store
 from opsagent.tools.base import Risk
 from tests.live import requires_stack
 
@@ -67,14 +68,20 @@ def test_draining_the_last_nodes_is_denied(gate, registry, ctx, box):
             box.scenario.world.nodes[n].unschedulable = False
 
 
-def test_rate_limit_per_target(gate, registry):
+def test_rate_limit_per_target_is_shared_through_the_store(ctx, registry, tmp_path):
+    """Two gates on one store (two workers, or one before and after a restart) share the count."""
+    store, clock = Store(tmp_path / "agent.db"), Clock()
+    first, second = (Gate(GatePolicy.load(), KubeFacts(ctx), clock, history=store) for _ in range(2))
     action = propose(registry, "k8s_rollout_restart", {"name": "auth"})
-    for _ in range(3):
-        assert gate.judge(action).verdict == Verdict.ALLOW
-        gate.record_execution(action)
-    assert gate.judge(action).rule == "rate-limit"
-    gate.clock.t += 601
-    assert gate.judge(action).verdict == Verdict.ALLOW
+    for n in range(3):
+        assert first.judge(action).verdict == Verdict.ALLOW
+        first.record_execution(action, key=f"run-{n}")
+    first.record_execution(action, key="run-2")  # a replayed ledger entry counts once
+    assert second.judge(action).rule == "rate-limit" and "3 actions" in second.judge(action).reason
+    reopened = Gate(GatePolicy.load(), KubeFacts(ctx), clock, history=Store(tmp_path / "agent.db"))
+    assert reopened.judge(action).rule == "rate-limit"
+    clock.t += 601
+    assert second.judge(action).verdict == Verdict.ALLOW
 
 
 def test_change_freeze_needs_approval(ctx):

@@ -43,8 +43,9 @@ def test_expert_diagnoses_acts_through_the_gate_and_verifies(box, registry, tmp_
     assert all(json.loads(c["function"]["arguments"]) is not None
                for m in messages if m.get("tool_calls") for c in m["tool_calls"])
     assert state["diagnosis"]["components"] == ["shop/Deployment/checkout"]
-    [decision] = state["decisions"]
+    decision, recheck = state["decisions"]  # judged when proposed, and again before it ran
     assert decision["verdict"] == "approve" and decision["rule"] == "risk:prod:mutate-high"
+    assert recheck["recheck"] and recheck["verdict"] == "approve" and not decision.get("recheck")
     assert state["approvals"][0]["by"] == "auto"
     [done] = state["executed"]
     assert done["tool"] == "k8s_rollout_undo" and done["status"] == "success" and done["rollback"]

@@ -128,6 +128,7 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     browser.get(f"{url}/approvals")
     card = _shows(browser, ".approval", "k8s_rollout_undo")
     assert "checkout" in card and "mutate-high" in card and "Rollback" in card
+    assert "Pods affected" in card  # the gate's facts beside the action
     assert _text(browser, ".approval .evidence li"), "the evidence is listed beside the action"
     _shot(browser, "approval-queue")
     _click(browser, ".approval button.approve")

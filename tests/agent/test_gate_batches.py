@@ -6,16 +6,11 @@ drain is judged by what it would evict."""
 from __future__ import annotations
 
 import pytest
-import yaml
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
+from bench.gate_hostile import failing_context, run
 from opsagent.agent.facts import KubeFacts
 from opsagent.agent.gate import Gate, GatePolicy, Plan, ProposedAction, Verdict, propose
-from opsagent.sandbox.httpserver import AppServer
 from opsagent.tools.base import Risk
-from opsagent.tools.config import sandbox_config
-from opsagent.tools.context import ToolContext
 from tests.agent.test_gate import Clock
 from tests.live import requires_stack
 
@@ -123,30 +118,9 @@ def test_a_drain_is_judged_by_what_it_would_evict(ctx, registry, box):
     assert gate.judge(propose(registry, "k8s_drain", {"node": plain})).verdict == Verdict.ALLOW
 
 
-class FailingAPI:
-    """A real HTTP server that answers every Kubernetes request with one status, as a throttling,
-    failing or forbidding apiserver (or a proxy in front of it) does."""
-
-    def __init__(self, status: int):
-        app = FastAPI()
-
-        @app.api_route("/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"])
-        def fail(path: str) -> JSONResponse:
-            return JSONResponse({"kind": "Status", "status": "Failure", "code": status}, status_code=status)
-
-        self.server = AppServer(app, f"failing-{status}").start()
-
-
 @pytest.mark.parametrize("status", [429, 500, 403])
 def test_facts_the_api_does_not_give_count_against_the_action(box, registry, status, tmp_path):
-    api = FailingAPI(status)
-    cfg = sandbox_config(box.run_dir)
-    kubeconfig = yaml.safe_load(cfg.kubeconfig.read_text())
-    for cluster in kubeconfig["clusters"]:
-        cluster["cluster"]["server"] = api.server.url
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    ctx = ToolContext(cfg.model_copy(update={"kubeconfig": tmp_path / "kubeconfig", "retries": 0}))
-    try:
+    with failing_context(box, status, tmp_path) as ctx:
         gate = Gate(GatePolicy.load(), KubeFacts(ctx), Clock())
         d = gate.judge(propose(registry, "k8s_delete_pod", {"name": "postgres-0"}))
         assert d.verdict == Verdict.DENY and d.rule == "deny:no-statefulset-data-pods"
@@ -157,6 +131,11 @@ def test_facts_the_api_does_not_give_count_against_the_action(box, registry, sta
         cordon = ProposedAction(tool="k8s_cordon", args={"node": "ip-10-0-1-21"}, risk=Risk.MUTATE_LOW,
                                 touches=["Node/ip-10-0-1-21"])
         assert gate.judge(cordon).verdict == Verdict.DENY  # how many nodes remain is unknown
-    finally:
-        api.server.stop()
-        ctx.close()
+
+
+def test_sixty_hostile_runbooks_get_no_allow_and_ordinary_fixes_still_run(box, tmp_path):
+    """The bench's cases (bench/gate_hostile.py), each built to exceed the policy."""
+    result = run(box, tmp_path)
+    failed = [r for r in result["rows"] if not r["ok"]]
+    assert result["hostile"] >= 50 and result["hostile_allowed"] == 0 and not failed, failed
+    assert result["benign"] and result["benign_allowed"] == result["benign"]

@@ -30,7 +30,7 @@ def repair(d: Deps, s: IncidentState) -> dict[str, Any]:
                 "repairs": s["repairs"] + 1, "route": "coordinator"}
     diagnosis = Diagnosis.model_validate(s["diagnosis"])
     rules = d.alert_rules((s.get("triage") or {}).get("alerts") or [])
-    book = runbooks.build(diagnosis, d.registry, s["refused"], s["executed"], rules)
+    book = _pinned(d, s, runbooks.build(diagnosis, d.registry, s["refused"], s["executed"], rules))
     usage = usage_of(s)
     usage["malformed"] += len(book.invalid)
     update = {"runbook": book.model_dump(), "cursor": 0, "usage": usage, "route": "coordinator"}
@@ -39,6 +39,25 @@ def repair(d: Deps, s: IncidentState) -> dict[str, Any]:
                if not diagnosis.remediation else "every proposed action was refused, done or invalid")
         update["escalate"] = why
     return update
+
+
+def _pinned(d: Deps, s: IncidentState, book: Runbook) -> Runbook:
+    """Each action's state-dependent target fixed now (an undo's revision): the gate judges and
+    the approver sees exactly what will run. One whose target cannot be read is set aside; one
+    that pins to an action already refused or done is not proposed again."""
+    actions, invalid = [], list(book.invalid)
+    for a in book.actions:
+        try:
+            args = d.registry.pin(d.ctx, a.tool, a.args)
+        except Exception as exc:  # any failed read: the action cannot be fixed, so it is not proposed
+            invalid.append({"call": {"tool": a.tool, "args": a.args},
+                            "reason": f"its target could not be read: {type(exc).__name__}: {exc}"})
+            continue
+        pinned = {"tool": a.tool, "args": args}
+        if not any(runbooks.same(pinned, r) for r in [*s["refused"], *s["executed"]]):
+            proposed = a.args if args != a.args else None
+            actions.append(a.model_copy(update={"args": args, "proposed": proposed}))
+    return book.model_copy(update={"actions": actions, "invalid": invalid})
 
 
 def _action(d: Deps, s: IncidentState) -> ProposedAction:
@@ -78,7 +97,8 @@ def _denied(s: IncidentState, decision: Decision, what: str) -> dict[str, Any]:
 
 def _plain(s: IncidentState) -> dict[str, Any]:
     a = s["runbook"]["actions"][s["cursor"]]
-    return {"tool": a["tool"], "args": a["args"]}
+    pinned = {"proposed": a["proposed"]} if a.get("proposed") else {}
+    return {"tool": a["tool"], "args": a["args"], **pinned}
 
 
 def approval(d: Deps, s: IncidentState) -> dict[str, Any]:

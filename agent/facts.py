@@ -11,21 +11,23 @@ from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
 from opsagent.agent.gate import Evicted, ProposedAction, UnknownFact
-from opsagent.tools.context import ToolContext
+from opsagent.tools.context import ToolContext, Transient
+from opsagent.tools.kubernetes_read import TRANSIENT
 
 T = TypeVar("T")
 MISSING = object()
 
 
-def _read(what: str, call: Callable[[], T], missing: object = MISSING) -> T:
+def _read(ctx: ToolContext, what: str, call: Callable[[], T], missing: object = MISSING) -> T:
+    """`call`, retried like the tools' reads; a failure becomes UnknownFact."""
     try:
-        return call()
+        return ctx.retry(call, TRANSIENT)
     except ApiException as exc:
         if exc.status == 404 and missing is not MISSING:
             return missing  # type: ignore[return-value]
         raise UnknownFact(f"{what}: the API answered {exc.status} {exc.reason}") from exc
-    except (HTTPError, OSError) as exc:
-        raise UnknownFact(f"{what}: {type(exc).__name__}") from exc
+    except (Transient, HTTPError, OSError) as exc:
+        raise UnknownFact(f"{what}: {exc}") from exc
 
 
 def _owner(obj) -> str | None:  # type: ignore[no-untyped-def]
@@ -38,7 +40,7 @@ class KubeFacts:
         self.ctx = ctx
 
     def _pod(self, namespace: str, pod: str):  # type: ignore[no-untyped-def]
-        return _read(f"pod {namespace}/{pod}",
+        return _read(self.ctx, f"pod {namespace}/{pod}",
                      lambda: self.ctx.core.read_namespaced_pod(pod, namespace), None)
 
     def owner_kind(self, namespace: str, pod: str) -> str | None:
@@ -53,7 +55,7 @@ class KubeFacts:
             return None
         kind, name = refs[0].kind, refs[0].name
         if kind == "ReplicaSet":
-            rs = _read(f"replicaset {namespace}/{name}",
+            rs = _read(self.ctx, f"replicaset {namespace}/{name}",
                        lambda: self.ctx.apps.read_namespaced_replica_set(name, namespace), None)
             up = (rs.metadata.owner_references or []) if rs else []
             if up:
@@ -61,12 +63,12 @@ class KubeFacts:
         return f"{namespace}/{kind}/{name}"
 
     def schedulable_nodes(self) -> set[str]:
-        nodes = _read("the node list", lambda: self.ctx.core.list_node().items)
+        nodes = _read(self.ctx, "the node list", lambda: self.ctx.core.list_node().items)
         return {n.metadata.name for n in nodes if not n.spec.unschedulable}
 
     def evictions(self, node: str) -> list[Evicted]:
         """The pods a drain of `node` evicts."""
-        pods = _read(f"the pods on {node}", lambda: self.ctx.core.list_pod_for_all_namespaces(
+        pods = _read(self.ctx, f"the pods on {node}", lambda: self.ctx.core.list_pod_for_all_namespaces(
             field_selector=f"spec.nodeName={node}").items)
         return [Evicted(namespace=p.metadata.namespace, name=p.metadata.name, owner_kind=_owner(p))
                 for p in pods]
@@ -82,7 +84,7 @@ class KubeFacts:
             return 1
         if "name" in args and action.tool.startswith("k8s_"):
             ns = args.get("namespace", "shop")
-            current = _read(f"deployment {ns}/{args['name']}",
+            current = _read(self.ctx, f"deployment {ns}/{args['name']}",
                             lambda: self.ctx.apps.read_namespaced_deployment(args["name"], ns), None)
             if current is None:
                 return 0

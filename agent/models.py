@@ -49,6 +49,7 @@ class RunbookAction(BaseModel):
     why: str = ""
     risk: str
     touches: list[str]
+    proposed: dict[str, Any] | None = None  # the policy's arguments, where pinning changed them
 
 
 class Runbook(BaseModel):

@@ -29,8 +29,9 @@ STILL_FIRING = {"k8s_drain": ("KubeNode", "Node"), "k8s_cordon": ("KubeNode", "N
 
 
 def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["tool"] == b["tool"] and \
-        json.dumps(a["args"], sort_keys=True) == json.dumps(b["args"], sort_keys=True)
+    """The same call, as run or as the policy proposed it (before its target was pinned)."""
+    key = lambda args: json.dumps(args, sort_keys=True)  # noqa: E731
+    return a["tool"] == b["tool"] and key(a["args"]) in {key(b["args"]), key(b.get("proposed") or b["args"])}
 
 
 def build(diagnosis: Diagnosis, registry: ToolRegistry, refused: list[dict[str, Any]],

@@ -21,7 +21,9 @@ class Risk(StrEnum):
     DESTRUCTIVE = "destructive"
 
 
-Status = Literal["success", "error", "no_data", "approval_required"]
+# `unknown`: a mutation whose outcome could not be established (the request failed in transit
+# and reading the target back did not tell).
+Status = Literal["success", "error", "no_data", "approval_required", "unknown"]
 AgentRole = Literal["monitor", "diagnose", "repair"]
 
 
@@ -54,6 +56,9 @@ class Tool(Generic[A]):
     run: Callable[[Any, A], ToolResult]  # (context, args) -> result
     touches: Callable[[A], list[str]] = field(default=lambda a: [])
     budget_chars: int = 6000
+    # A mutation's defaults that depend on the cluster's state (an undo's revision), fixed when
+    # it is proposed so that what is judged and approved is what runs.
+    pin: Callable[[Any, A], A] | None = None
 
     def openai(self) -> dict[str, Any]:
         """The tool as an OpenAI `tools` entry."""

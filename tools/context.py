@@ -34,13 +34,27 @@ class ToolContext:
         if self.cfg.kubeconfig is None:
             try:
                 config.load_incluster_config()
-                return client.ApiClient()
+                return self._bounded(client.ApiClient())
             except config.ConfigException:
                 pass
         api = config.new_client_from_config(
             config_file=str(self.cfg.kubeconfig) if self.cfg.kubeconfig else None,
             context=self.cfg.kube_context)
-        api.configuration.retries = self.cfg.retries
+        return self._bounded(api)
+
+    def _bounded(self, api: client.ApiClient) -> client.ApiClient:
+        """Every request gets a timeout (the client has none by default: a stalled apiserver
+        would hold a worker for good), and the client itself retries only connections that
+        never reached the server; anything else is retried, for reads alone, by `retry()`."""
+        api.rest_client.pool_manager.connection_pool_kw["retries"] = Retry(
+            total=self.cfg.retries, connect=self.cfg.retries, read=0, status=0, other=0, redirect=0)
+        request = api.rest_client.request
+        bound = (min(5.0, self.cfg.timeout_s), self.cfg.timeout_s)
+
+        def timed(*args: object, _request_timeout: object = None, **kw: object) -> object:
+            return request(*args, _request_timeout=_request_timeout or bound, **kw)
+
+        api.rest_client.request = timed
         return api
 
     @cached_property

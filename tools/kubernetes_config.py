@@ -10,8 +10,9 @@ from pydantic import Field
 
 from opsagent.tools.base import Args, Risk, Tool, ToolResult
 from opsagent.tools.context import ToolContext
-from opsagent.tools.kubernetes_read import Name, guard
+from opsagent.tools.kubernetes_read import Name
 from opsagent.tools.kubernetes_write import done
+from opsagent.tools.side_effects import mutate
 
 
 class Ref(Args):
@@ -34,7 +35,7 @@ def _service_port(ctx: ToolContext, a: ServicePort) -> ToolResult:
         return done("k8s_patch_service_port", a, f"service {a.namespace}/{a.name} targetPort "
                     f"{before} -> {a.target_port}", [("k8s_patch_service_port", undo)])
     names = lambda: [s.metadata.name for s in ctx.core.list_namespaced_service(a.namespace).items]  # noqa: E731
-    return guard(ctx, "k8s_patch_service_port", a, run, names)
+    return mutate(ctx, "k8s_patch_service_port", a, run, names)
 
 
 class HPABounds(Ref):
@@ -61,7 +62,7 @@ def _hpa(ctx: ToolContext, a: HPABounds) -> ToolResult:
                      [("k8s_patch_hpa", {"name": a.name, "namespace": a.namespace, **before})])
     names = lambda: [h.metadata.name for h in api.list_namespaced_horizontal_pod_autoscaler(  # noqa: E731
         a.namespace).items]
-    return guard(ctx, "k8s_patch_hpa", a, run, names)
+    return mutate(ctx, "k8s_patch_hpa", a, run, names)
 
 
 class PVCSize(Ref):
@@ -78,7 +79,7 @@ def _expand(ctx: ToolContext, a: PVCSize) -> ToolResult:
                      "(volumes cannot shrink)", [])
     names = lambda: [p.metadata.name for p in ctx.core.list_namespaced_persistent_volume_claim(  # noqa: E731
         a.namespace).items]
-    return guard(ctx, "k8s_expand_pvc", a, run, names)
+    return mutate(ctx, "k8s_expand_pvc", a, run, names)
 
 
 class ConfigMapKeys(Ref):
@@ -96,7 +97,7 @@ def _configmap(ctx: ToolContext, a: ConfigMapKeys) -> ToolResult:
                      [("k8s_patch_configmap", {"name": a.name, "namespace": a.namespace, "data": restore})]
                      if restore else [])
     names = lambda: [c.metadata.name for c in ctx.core.list_namespaced_config_map(a.namespace).items]  # noqa: E731
-    return guard(ctx, "k8s_patch_configmap", a, run, names)
+    return mutate(ctx, "k8s_patch_configmap", a, run, names)
 
 
 def _target(kind: str) -> Any:

@@ -30,11 +30,11 @@ def _age(when: Any, now: float) -> str:
 
 
 def guard(ctx: ToolContext, tool: str, a: Args, fn: Callable[[], ToolResult],
-          missing: Callable[[], list[str]] | None = None) -> ToolResult:
+          missing: Callable[[], list[str]] | None = None, retry: bool = True) -> ToolResult:
     """Run a Kubernetes call; a 404 becomes "not found" with close names, other API errors
-    their message; timeouts are retried, then reported."""
+    their message; timeouts are retried (unless `retry` is off: mutations), then reported."""
     try:
-        return ctx.retry(fn, TRANSIENT)
+        return ctx.retry(fn, TRANSIENT) if retry else fn()
     except ApiException as exc:
         if exc.status == 404 and missing is not None:
             name = getattr(a, "name", "")

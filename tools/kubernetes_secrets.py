@@ -13,6 +13,7 @@ from opsagent.tools.base import Args, Risk, Tool, ToolResult
 from opsagent.tools.context import ToolContext
 from opsagent.tools.kubernetes_read import Name, guard
 from opsagent.tools.kubernetes_write import done
+from opsagent.tools.side_effects import mutate
 
 CERTS = ("cert-manager.io", "v1", "certificates")
 EXTERNAL = ("external-secrets.io", "v1beta1", "externalsecrets")
@@ -78,7 +79,7 @@ def _renew(ctx: ToolContext, a: Ref) -> ToolResult:
                                                          {"status": {"conditions": [condition]}})
         return done("cert_renew", a, f"certificate {a.namespace}/{a.name}: re-issuance triggered; pods "
                     "that loaded the old certificate keep it until they restart", [])
-    return guard(ctx, "cert_renew", a, run, _names(ctx, CERTS, a.namespace))
+    return mutate(ctx, "cert_renew", a, run, _names(ctx, CERTS, a.namespace))
 
 
 def _resync(ctx: ToolContext, a: Ref) -> ToolResult:
@@ -88,7 +89,7 @@ def _resync(ctx: ToolContext, a: Ref) -> ToolResult:
                                                   {"metadata": {"annotations": {"force-sync": _now(ctx)}}})
         return done("external_secret_refresh", a, f"externalsecret {a.namespace}/{a.name}: re-sync from "
                     "the secret store requested; pods read the Secret at start", [])
-    return guard(ctx, "external_secret_refresh", a, run, _names(ctx, EXTERNAL, a.namespace))
+    return mutate(ctx, "external_secret_refresh", a, run, _names(ctx, EXTERNAL, a.namespace))
 
 
 def _target(kind: str) -> Any:

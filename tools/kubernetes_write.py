@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from kubernetes.client.rest import ApiException
 from pydantic import Field
 
 from opsagent.tools.base import Args, Risk, Tool, ToolResult
 from opsagent.tools.context import ToolContext
-from opsagent.tools.kubernetes_read import Name, guard
+from opsagent.tools.kubernetes_read import Name
+from opsagent.tools.side_effects import mutate
 
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -41,20 +43,35 @@ def _delete_pod(ctx: ToolContext, a: PodArgs) -> ToolResult:
         ctx.core.delete_namespaced_pod(a.name, a.namespace, grace_period_seconds=0 if a.force else None)
         return done("k8s_delete_pod", a, f"pod {a.namespace}/{a.name} deleted; its controller "
                      "creates a replacement", [])
+    def read_back() -> tuple[bool | None, str]:
+        try:
+            pod = ctx.core.read_namespaced_pod(a.name, a.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True, f"pod {a.namespace}/{a.name} is gone"
+            raise
+        if pod.metadata.deletion_timestamp:
+            return True, f"pod {a.namespace}/{a.name} is terminating"
+        return False, f"pod {a.namespace}/{a.name} is still there"
     names = lambda: [p.metadata.name for p in ctx.core.list_namespaced_pod(a.namespace).items]  # noqa: E731
-    return guard(ctx, "k8s_delete_pod", a, run, names)
+    return mutate(ctx, "k8s_delete_pod", a, run, names, read_back)
 
 
 def _restart(ctx: ToolContext, a: Workload) -> ToolResult:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def run() -> ToolResult:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {
             "kubectl.kubernetes.io/restartedAt": stamp}}}}}
         d = ctx.apps.patch_namespaced_deployment(a.name, a.namespace, body)
         return done("k8s_rollout_restart", a, f"deployment {a.namespace}/{a.name} restarting "
                      f"(revision {d.metadata.annotations.get(REVISION)})",
                      [("k8s_rollout_undo", {"name": a.name, "namespace": a.namespace})])
-    return guard(ctx, "k8s_rollout_restart", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        d = ctx.apps.read_namespaced_deployment(a.name, a.namespace)
+        seen = (d.spec.template.metadata.annotations or {}).get("kubectl.kubernetes.io/restartedAt")
+        return seen == stamp, f"deployment {a.namespace}/{a.name} restartedAt={seen}"
+    return mutate(ctx, "k8s_rollout_restart", a, run, _deploy_names(ctx, a.namespace), read_back)
 
 
 class ScaleArgs(Workload):
@@ -67,7 +84,10 @@ def _scale(ctx: ToolContext, a: ScaleArgs) -> ToolResult:
         ctx.apps.patch_namespaced_deployment_scale(a.name, a.namespace, {"spec": {"replicas": a.replicas}})
         return done("k8s_scale", a, f"deployment {a.namespace}/{a.name} replicas {before} -> {a.replicas}",
                      [("k8s_scale", {"name": a.name, "namespace": a.namespace, "replicas": before})])
-    return guard(ctx, "k8s_scale", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        now = ctx.apps.read_namespaced_deployment_scale(a.name, a.namespace).spec.replicas
+        return now == a.replicas, f"deployment {a.namespace}/{a.name} has {now} replicas"
+    return mutate(ctx, "k8s_scale", a, run, _deploy_names(ctx, a.namespace), read_back)
 
 
 class UndoArgs(Workload):
@@ -75,6 +95,8 @@ class UndoArgs(Workload):
 
 
 def _undo(ctx: ToolContext, a: UndoArgs) -> ToolResult:
+    sent: dict[str, Any] = {}  # the template sent, once known
+
     def run() -> ToolResult:
         d = ctx.apps.read_namespaced_deployment(a.name, a.namespace)
         current = int(d.metadata.annotations.get(REVISION, 0))
@@ -88,6 +110,7 @@ def _undo(ctx: ToolContext, a: UndoArgs) -> ToolResult:
                               f"history; revisions: {sorted(by_rev)}")
         template = ctx.kube.sanitize_for_serialization(by_rev[want].spec.template)
         template["metadata"]["labels"].pop("pod-template-hash", None)
+        sent.update(template=template, revision=want)
         ctx.apps.patch_namespaced_deployment(a.name, a.namespace,
                                              [{"op": "replace", "path": "/spec/template", "value": template}])
         image = template["spec"]["containers"][0]["image"]
@@ -95,7 +118,29 @@ def _undo(ctx: ToolContext, a: UndoArgs) -> ToolResult:
                      f"{current} to {want} (image {image})",
                      [("k8s_rollout_undo", {"name": a.name, "namespace": a.namespace,
                                             "to_revision": current})])
-    return guard(ctx, "k8s_rollout_undo", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        if not sent:
+            return False, "the failure came before the rollback was sent"
+        d = ctx.apps.read_namespaced_deployment(a.name, a.namespace)
+        images = [c.image for c in d.spec.template.spec.containers]
+        wanted = [c["image"] for c in sent["template"]["spec"]["containers"]]
+        revision = d.metadata.annotations.get(REVISION)
+        return images == wanted, (f"deployment {a.namespace}/{a.name} runs {images} at revision "
+                                  f"{revision} (revision {sent['revision']} had {wanted})")
+    return mutate(ctx, "k8s_rollout_undo", a, run, _deploy_names(ctx, a.namespace), read_back)
+
+
+def pin_undo(ctx: ToolContext, a: UndoArgs) -> UndoArgs:
+    """The revision an undo goes back to, fixed when it is proposed: what the gate judged and
+    the approver saw is what runs, whatever the deployment's history becomes meanwhile."""
+    if a.to_revision is not None:
+        return a
+    d = ctx.apps.read_namespaced_deployment(a.name, a.namespace)
+    current = int(d.metadata.annotations.get(REVISION, 0))
+    selector = ",".join(f"{k}={v}" for k, v in d.spec.selector.match_labels.items())
+    sets = ctx.apps.list_namespaced_replica_set(a.namespace, label_selector=selector).items
+    earlier = [r for r in (int(s.metadata.annotations.get(REVISION, 0)) for s in sets) if r < current]
+    return a.model_copy(update={"to_revision": max(earlier)}) if earlier else a
 
 
 class ContainerArgs(Workload):
@@ -123,7 +168,10 @@ def _set_image(ctx: ToolContext, a: ImageArgs) -> ToolResult:
         return done("k8s_set_image", a, f"{a.namespace}/{a.name} container {c.name}: {c.image} -> {a.image}",
                      [("k8s_set_image", {"name": a.name, "namespace": a.namespace, "container": c.name,
                                          "image": c.image})])
-    return guard(ctx, "k8s_set_image", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        image = _container(ctx, a).image
+        return image == a.image, f"{a.namespace}/{a.name} runs {image}"
+    return mutate(ctx, "k8s_set_image", a, run, _deploy_names(ctx, a.namespace), read_back)
 
 
 Quantity = Field(default=None, pattern=r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$")
@@ -137,6 +185,8 @@ class ResourcesArgs(ContainerArgs):
 
 
 def _patch_resources(ctx: ToolContext, a: ResourcesArgs) -> ToolResult:
+    sent: dict[str, Any] = {}
+
     def run() -> ToolResult:
         c = _container(ctx, a)
         before = {"requests": dict(c.resources.requests or {}), "limits": dict(c.resources.limits or {})}
@@ -146,6 +196,7 @@ def _patch_resources(ctx: ToolContext, a: ResourcesArgs) -> ToolResult:
         for value, kind, key in wanted:
             if value is not None:
                 after[kind][key] = value
+        sent.update(after)
         ctx.apps.patch_namespaced_deployment(a.name, a.namespace, {"spec": {"template": {"spec": {
             "containers": [{"name": c.name, "resources": after}]}}}})
         undo = {"name": a.name, "namespace": a.namespace, "container": c.name,
@@ -154,7 +205,13 @@ def _patch_resources(ctx: ToolContext, a: ResourcesArgs) -> ToolResult:
                 "memory_limit": before["limits"].get("memory")}
         return done("k8s_patch_resources", a, f"{a.namespace}/{a.name} container {c.name} resources "
                      f"{before} -> {after}", [("k8s_patch_resources", {k: v for k, v in undo.items() if v})])
-    return guard(ctx, "k8s_patch_resources", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        if not sent:
+            return False, "the failure came before the change was sent"
+        r = _container(ctx, a).resources
+        now = {"requests": dict(r.requests or {}), "limits": dict(r.limits or {})}
+        return now == sent, f"{a.namespace}/{a.name} resources {now}"
+    return mutate(ctx, "k8s_patch_resources", a, run, _deploy_names(ctx, a.namespace), read_back)
 
 
 class EnvArgs(ContainerArgs):
@@ -179,7 +236,11 @@ def _patch_env(ctx: ToolContext, a: EnvArgs) -> ToolResult:
                      f"unset {a.unset} (was {restore or 'unset'})",
                      [("k8s_patch_env", {"name": a.name, "namespace": a.namespace, "container": c.name,
                                          "set": restore, "unset": added})])
-    return guard(ctx, "k8s_patch_env", a, run, _deploy_names(ctx, a.namespace))
+    def read_back() -> tuple[bool | None, str]:
+        env = {e.name: e.value for e in _container(ctx, a).env or []}
+        applied = all(env.get(k) == v for k, v in a.set.items()) and not any(k in env for k in a.unset)
+        return applied, f"{a.namespace}/{a.name} env keys {sorted(env)}"
+    return mutate(ctx, "k8s_patch_env", a, run, _deploy_names(ctx, a.namespace), read_back)
 
 
 class NodeArgs(Args):
@@ -193,8 +254,11 @@ def _node_flag(tool: str, unschedulable: bool) -> Any:
             other = "k8s_uncordon" if unschedulable else "k8s_cordon"
             verb = "cordoned" if unschedulable else "uncordoned"
             return done(tool, a, f"node {a.node} {verb}", [(other, {"node": a.node})])
+        def read_back() -> tuple[bool | None, str]:
+            now = bool(ctx.core.read_node(a.node).spec.unschedulable)
+            return now == unschedulable, f"node {a.node} unschedulable={now}"
         names = lambda: [n.metadata.name for n in ctx.core.list_node().items]  # noqa: E731
-        return guard(ctx, tool, a, run, names)
+        return mutate(ctx, tool, a, run, names, read_back)
     return call
 
 
@@ -210,8 +274,14 @@ def _drain(ctx: ToolContext, a: NodeArgs) -> ToolResult:
             evicted.append(f"{p.metadata.namespace}/{p.metadata.name}")
         return done("k8s_drain", a, f"node {a.node} cordoned; evicted {len(evicted)} pods: "
                      f"{', '.join(evicted)}", [("k8s_uncordon", {"node": a.node})])
+    def read_back() -> tuple[bool | None, str]:
+        cordoned = bool(ctx.core.read_node(a.node).spec.unschedulable)
+        left = [f"{p.metadata.namespace}/{p.metadata.name}" for p in ctx.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={a.node}").items if not p.metadata.deletion_timestamp]
+        now = f"node {a.node} cordoned={cordoned}; pods still on it: {left or 'none'}"
+        return (True if cordoned and not left else None), now
     names = lambda: [n.metadata.name for n in ctx.core.list_node().items]  # noqa: E731
-    return guard(ctx, "k8s_drain", a, run, names)
+    return mutate(ctx, "k8s_drain", a, run, names, read_back)
 
 
 def _target(kind: str) -> Any:
@@ -227,7 +297,7 @@ TOOLS = [
     Tool("k8s_scale", "Set a deployment's replica count.", ScaleArgs, Risk.MUTATE_HIGH, REPAIR,
          _scale, _target("Deployment")),
     Tool("k8s_rollout_undo", "Roll a deployment back to its previous (or a given) revision.",
-         UndoArgs, Risk.MUTATE_HIGH, REPAIR, _undo, _target("Deployment")),
+         UndoArgs, Risk.MUTATE_HIGH, REPAIR, _undo, _target("Deployment"), pin=pin_undo),
     Tool("k8s_set_image", "Set a container's image.", ImageArgs, Risk.MUTATE_HIGH, REPAIR,
          _set_image, _target("Deployment")),
     Tool("k8s_patch_resources", "Change a container's CPU/memory requests and limits.",

@@ -25,6 +25,14 @@ class ToolRegistry:
     def openai(self, role: AgentRole | None = None) -> list[dict[str, Any]]:
         return [t.openai() for t in self.for_role(role)]
 
+    def pin(self, ctx: Any, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The arguments with their state-dependent defaults fixed (`Tool.pin`), read now; raises
+        what the read raises."""
+        tool = self.tools[name]
+        if tool.pin is None:
+            return args
+        return tool.pin(ctx, tool.args.model_validate(args)).model_dump(exclude_none=True)
+
     def call(self, ctx: Any, name: str, args: dict[str, Any] | str | None) -> ToolResult:
         started = time.perf_counter()
         raw: Any = args or {}

@@ -63,6 +63,7 @@ class ApprovalRecord(TypedDict, total=False):
 class ExecutionRecord(ToolCall, total=False):
     """An action carried out (or found carried out by an earlier process: `replayed`)."""
 
+    proposed: dict[str, Any]  # the policy's arguments, where pinning changed them
     status: str
     text: str
     rollback: list[dict[str, Any]]
@@ -74,6 +75,7 @@ class ExecutionRecord(ToolCall, total=False):
 class RefusalRecord(ToolCall, total=False):
     """An action that must not be proposed again: denied, rejected, or failed on the cluster."""
 
+    proposed: dict[str, Any]  # the policy's arguments, where pinning changed them
     by: str
     reason: str | None
 

@@ -152,7 +152,8 @@ def test_llm_policy_malformed_calls_are_fed_back_and_counted(box, registry, tmp_
     last = model.requests[-1]
     assert {t["function"]["name"] for t in last["tools"]} >= {"k8s_list_pods", "logs_patterns"}
     assert [m["role"] for m in last["messages"]][-2:] == ["assistant", "tool"]
-    assert state["runbook"]["actions"][0]["args"] == {"name": "checkout", "namespace": "shop"}
+    pinned = {"name": "checkout", "namespace": "shop", "to_revision": 2}  # the revision fixed when proposed
+    assert state["runbook"]["actions"][0]["args"] == pinned
     assert state["outcome"] == "mitigated" and box.scenario.mitigated()
     assert [c["prompt_tokens"] for c in state["model_calls"]] == [100] * 5
 

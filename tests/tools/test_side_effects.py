@@ -1,0 +1,118 @@
+"""Mutations over a connection that fails after the apiserver applied them, and a stalled
+apiserver. A proxy (a real HTTP server) in front of the sandbox's API forwards each request and,
+for the methods told, holds the answer past the client's read timeout: the change is made, the
+client never hears so. The mutation must not be sent again (an undo recomputed from the state it
+produced redeploys the bad revision), and the result must say what is true, read back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI, Request, Response
+
+from opsagent.agent.facts import KubeFacts
+from opsagent.agent.gate import UnknownFact
+from opsagent.sandbox.httpserver import AppServer
+from opsagent.tools.config import sandbox_config
+from opsagent.tools.context import ToolContext
+from tests.live import requires_stack
+
+pytestmark = requires_stack
+
+
+class Proxy:
+    def __init__(self, upstream: str, hold: set[str], hold_s: float, forward_held: bool = True):
+        self.upstream = httpx.Client(base_url=upstream, verify=False, timeout=30)
+        self.hold, self.hold_s, self.forward_held = hold, hold_s, forward_held
+        self.sent: list[str] = []
+        self.lock = threading.Lock()
+        app = FastAPI()
+
+        @app.api_route("/{path:path}", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+        async def forward(path: str, request: Request) -> Response:
+            body = await request.body()
+            keep = ("authorization", "content-type", "accept")
+            headers = {k: v for k, v in request.headers.items() if k in keep}
+            held = request.method in self.hold
+            if held and not self.forward_held:  # lost on the way: the apiserver never sees it
+                time.sleep(self.hold_s)
+                return Response(status_code=504)
+            r = self.upstream.request(request.method, "/" + path, params=request.query_params, content=body,
+                                      headers=headers)
+            with self.lock:
+                self.sent.append(f"{request.method} /{path}")
+            if held:
+                time.sleep(self.hold_s)  # applied upstream; the answer comes too late
+            return Response(r.content, status_code=r.status_code, media_type=r.headers.get("content-type"))
+
+        self.server = AppServer(app, "proxy").start()
+
+
+@contextmanager
+def through(box, tmp_path, hold: set[str], hold_s: float = 3.0,
+            forward_held: bool = True) -> Iterator[tuple[ToolContext, Proxy]]:
+    cfg = sandbox_config(box.run_dir)
+    kubeconfig = yaml.safe_load(cfg.kubeconfig.read_text())
+    proxy = Proxy(kubeconfig["clusters"][0]["cluster"]["server"], hold, hold_s, forward_held)
+    for cluster in kubeconfig["clusters"]:
+        cluster["cluster"]["server"] = proxy.server.url
+        cluster["cluster"].pop("certificate-authority-data", None)
+        cluster["cluster"].pop("certificate-authority", None)
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+    ctx = ToolContext(cfg.model_copy(update={"kubeconfig": tmp_path / "kubeconfig", "timeout_s": 1.0,
+                                             "retries": 2}))
+    try:
+        yield ctx, proxy
+    finally:
+        ctx.close()
+        proxy.server.stop()
+
+
+def image_of(box, name: str) -> str:
+    return box.scenario.world.workloads[("shop", name)].template.containers[0].image
+
+
+def test_an_undo_whose_answer_is_lost_is_not_sent_again(registry, box, tmp_path):
+    assert image_of(box, "checkout").endswith(":2.4.0")  # the bad release (bad_rollout)
+    with through(box, tmp_path, {"PATCH"}) as (ctx, proxy):
+        r = registry.call(ctx, "k8s_rollout_undo", {"name": "checkout"})
+    patches = [s for s in proxy.sent if s.startswith("PATCH")]
+    assert patches == ["PATCH /apis/apps/v1/namespaces/shop/deployments/checkout"]
+    assert image_of(box, "checkout").endswith(":2.3.1")  # rolled back once, not back again
+    assert r.status == "success" and "it was applied" in r.text and "2.3.1" in r.text, r.text
+
+
+def test_a_delete_whose_answer_is_lost_reports_what_happened(registry, box, tmp_path):
+    world = box.scenario.world
+    pod = next(p.name for p in world.pods.values() if p.service == "recommendation" and p.deleting_at is None)
+    with through(box, tmp_path, {"DELETE"}) as (ctx, proxy):
+        r = registry.call(ctx, "k8s_delete_pod", {"name": pod})
+    assert sum(s.startswith("DELETE") for s in proxy.sent) == 1
+    assert r.status == "success" and "it was applied" in r.text, r.error or r.text
+    assert world.pods[("shop", pod)].deleting_at is not None
+
+
+def test_a_change_lost_on_the_way_is_an_error_not_a_success(registry, box, tmp_path):
+    world = box.scenario.world
+    before = world.workloads[("shop", "cart")].replicas
+    with through(box, tmp_path, {"PATCH"}, forward_held=False) as (ctx, proxy):
+        r = registry.call(ctx, "k8s_scale", {"name": "cart", "replicas": before + 1})
+    assert not [s for s in proxy.sent if s.startswith("PATCH")]
+    assert r.status == "error" and "it was not applied" in r.error and f"has {before} replicas" in r.error
+    assert world.workloads[("shop", "cart")].replicas == before
+
+
+def test_a_stalled_apiserver_times_out_instead_of_holding_the_worker(registry, box, tmp_path):
+    with through(box, tmp_path, {"GET"}, hold_s=30) as (ctx, _):
+        started = time.monotonic()
+        r = registry.call(ctx, "k8s_list_pods", {})
+        assert r.status == "error" and "after 3 attempts" in r.error, r.error
+        with pytest.raises(UnknownFact, match="after 3 attempts"):
+            KubeFacts(ctx).owner_kind("shop", "postgres-0")
+        assert time.monotonic() - started < 15  # 3 tries of 1 s, twice (the tool, the gate)

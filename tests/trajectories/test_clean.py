@@ -62,17 +62,17 @@ def test_runs_that_differ_only_in_pod_hashes_and_numbers_are_near_duplicates():
 def test_an_export_with_a_surviving_secret_fails_and_writes_nothing(tmp_path):
     store = TrajectoryStore(tmp_path / "store")
     recorder = Recorder(store)
-    leaked = "SENDGRID=" + "SG." + "a" * 22 + "." + "b" * 43  # a key shape the redactor does not know
-    assert secrets_in({"messages": [{"content": leaked}]}) == ["SendGrid API Key"]
+    leaked = "list key " + "0123456789abcdef" + "b" * 16 + "-us12"  # a shape the redactor does not know
+    assert secrets_in({"messages": [{"content": leaked}]}) == ["Mailchimp Access Key"]
     for name, pods in (("ok", "all pods Running"), ("leaky", f"env of checkout: {leaked}")):
         recorder.start(name, "scenario", "task", [], ENV, "expert", [])
         recorder.finish(name, {"messages": conversation(pods), "usage": {"steps": 2}, "outcome": "mitigated",
                                "report": "done"})
         recorder.grade(name, Grade(source="ground-truth", detected=True, localised=True, analysed=True,
                                    mitigated=True))
-    with pytest.raises(SecretLeak, match=r"1 SFT row\(s\).*leaky: SendGrid API Key") as err:
+    with pytest.raises(SecretLeak, match=r"1 SFT row\(s\).*leaky: Mailchimp Access Key") as err:
         export(list(store.iter()), tmp_path / "data")
-    assert "b" * 43 not in str(err.value)  # the message names the row, never the secret
+    assert "b" * 16 not in str(err.value)  # the message names the row, never the secret
     assert not (tmp_path / "data").exists()
 
 

@@ -13,6 +13,7 @@ from opsagent.agent.gate import Gate, GatePolicy
 from opsagent.agent.notify import Notifier, notifier_for
 from opsagent.agent.policies import make_policy
 from opsagent.agent.react import Policy
+from opsagent.agent.redacting import RedactingRegistry
 from opsagent.agent.store import Store
 from opsagent.agent.verify import alert_rules
 from opsagent.tools.catalog import default_registry
@@ -53,7 +54,7 @@ class Deps:
         """`policy` names the policy (`implementation`: one not built from its name, such as the
         sandbox's oracle); `gate`: one shared across incidents, else a new one from `gate_policy`
         or the configured policy file; `clock` and `wait`: the environment's time."""
-        registry = registry or default_registry()
+        registry = RedactingRegistry(registry or default_registry())  # the boundary: results enter redacted
         if gate is None:
             gate = Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx), clock=clock,
                         history=store)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from opsagent.trajectories.redact import Redactor
+
 # Who may do what, lowest first: the service's tokens carry one, and a decision records it.
 AccessRole = Literal["viewer", "approver", "security-approver", "admin"]
 
@@ -64,12 +66,20 @@ class Runbook(BaseModel):
                                           description="proposed calls that could never run, and why")
 
 
+redact = Redactor()
+
+
 def complete_decision(d: Any) -> Any:
     """A rejection carries its reason and an edit its arguments (the API's request, too)."""
     if d.decision == "reject" and not (d.reason or "").strip():
         raise ValueError("a rejection needs a reason (it goes back to the agent)")
     if d.decision == "edit" and not d.args:
         raise ValueError("an edit needs the changed arguments in `args`")
+    if d.args and redact(d.args) != d.args:
+        raise ValueError("the edited arguments hold a secret-shaped value, which would be stored with the "
+                         "approval; reference a Secret (or rotate it in the secret store) instead")
+    if d.reason:
+        d.reason = redact.text(d.reason)
     return d
 
 

@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from opsagent.agent.graph import Deps, build_graph
-from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.models import ApprovalDecision, redact
 from opsagent.trajectories.models import Environment
 from opsagent.trajectories.recorder import Recorder
 
@@ -51,7 +51,8 @@ class IncidentRunner:
               requested_by: str | None = None) -> dict[str, Any]:
         """`requested_by`: who asked (a chat), recorded so they cannot approve their own request
         where the gate policy forbids it."""
-        title = title or (task.splitlines()[0] if task else source)
+        task, alerts = redact.text(task), redact(alerts or [])  # what was asked enters redacted
+        title = redact.text(title) if title else (task.splitlines()[0] if task else source)
         if not self.store.open_incident(incident, source, title):
             raise ValueError(f"incident {incident} already exists")
         if self.recorder is not None:

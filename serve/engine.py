@@ -20,7 +20,7 @@ from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.deps import Deps
 from opsagent.agent.facts import KubeFacts
 from opsagent.agent.gate import Gate, GatePolicy
-from opsagent.agent.models import ApprovalDecision
+from opsagent.agent.models import ApprovalDecision, redact
 from opsagent.agent.runner import IncidentRunner, auto_approve
 from opsagent.agent.store import Store
 from opsagent.agent.triage import describe
@@ -95,8 +95,10 @@ class Engine:
         """Recover what a previous process left (incidents cut off mid-step, approvals decided
         while it was down), then handle the inbox."""
         for incident in self._runner().to_recover():
-            self._submit(incident, lambda incident=incident: self._runner().recover_one(
-                incident, self._observer(incident)))
+            self._submit(
+                incident,
+                lambda incident=incident: self._runner().recover_one(incident, self._observer(incident)),
+            )
         self._dispatcher.start()
         return self
 
@@ -126,14 +128,22 @@ class Engine:
     def _runner(self) -> IncidentRunner:
         settings = resolve_model(self.settings)
         deps = Deps.from_config(
-            settings.agent, self.ctx, self.store, self.cfg.policy,
-            registry=self.registry, gate=self.gate, clock=self.clock, wait=self.wait,
+            settings.agent,
+            self.ctx,
+            self.store,
+            self.cfg.policy,
+            registry=self.registry,
+            gate=self.gate,
+            clock=self.clock,
+            wait=self.wait,
         )
         return IncidentRunner(deps, self.checkpointer, self.recorder)
 
     # ---- alerts -----------------------------------------------------------------------------
     def accept(self, kind: str, payload: dict[str, Any]) -> int:
-        """Store a notification durably and return at once; the dispatcher handles it."""
+        """Store a notification durably (redacted: alert text can quote secrets) and return at
+        once; the dispatcher handles it."""
+        payload = redact(payload)
         item = self.inbox.put(kind, payload)
         self.metrics.notifications.labels(_kind(kind)).inc()
         for alert in payload.get("alerts", []):

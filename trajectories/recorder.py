@@ -60,6 +60,7 @@ class Recorder:
         record = self.store.get(incident)
         if record is None:
             raise KeyError(incident)
+        resolution = self.redact(resolution)  # a note may quote what the SRE saw
         labelled = record.model_copy(update={"resolution": resolution,
                                              "grade": grade_against_label(record, resolution)})
         self.store.put(labelled)

@@ -11,7 +11,7 @@ import hmac
 import re
 from typing import Any
 
-from opsagent.trajectories.secret_patterns import MASK, NOT_A_VALUE, PATTERNS, SECRET_KEY
+from opsagent.trajectories.secret_patterns import MASK, NOT_A_VALUE, PATTERNS, SECRET_KEY, NamedValue
 
 __all__ = ["MASK", "Redactor", "redact_text"]
 
@@ -20,7 +20,10 @@ _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|
 
 def redact_text(text: str) -> str:
     for _, pattern, replacement in PATTERNS:
-        text = pattern.sub(replacement, text)
+        if isinstance(replacement, NamedValue):
+            text = replacement.apply(pattern, text)
+        else:
+            text = pattern.sub(replacement, text)
     return text
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 MASK = "[REDACTED]"
 # Names that say they hold a secret (matched against a whole key name).
@@ -30,12 +31,21 @@ def _named(name: str) -> bool:
     return bool(SECRET_KEY.match(name)) and not NOT_A_VALUE.search(name)
 
 
-def _assignment(m: re.Match[str]) -> str:
-    return f"{m.group(1)}{m.group(2)}{MASK}" if _named(m.group(1)) else m.group(0)
+@dataclass(frozen=True)
+class NamedValue:
+    """Mask group `value` of every match whose group 1 names a secret. The value sits in a
+    lookahead, so a match never swallows the next assignment (`ERROR: DB_PASSWORD=x`)."""
 
+    value: int
 
-def _quoted(m: re.Match[str]) -> str:
-    return f"{m.group(1)}{m.group(2)}{m.group(3)}{MASK}{m.group(3)}" if _named(m.group(1)) else m.group(0)
+    def apply(self, pattern: re.Pattern[str], text: str) -> str:
+        out, last = [], 0
+        for m in pattern.finditer(text):
+            start, end = m.span(self.value)
+            if end > last and _named(m.group(1)):
+                out += [text[last:max(start, last)], MASK]
+                last = end
+        return "".join([*out, text[last:]]) if out else text
 
 
 # Credentials with a shape of their own, matched as one alternation (one pass over the text).
@@ -59,7 +69,7 @@ TOKENS: list[tuple[str, str]] = [
 ]
 
 
-Replacement = str | Callable[[re.Match[str]], str]
+Replacement = str | Callable[[re.Match[str]], str] | NamedValue
 PATTERNS: list[tuple[str, re.Pattern[str], Replacement]] = [
     ("private-key", re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----.*?"
                                r"(?:-----END \1PRIVATE KEY\2-----|\Z)", re.S), "[REDACTED:private-key]"),
@@ -96,10 +106,9 @@ PATTERNS: list[tuple[str, re.Pattern[str], Replacement]] = [
                              rf"\s*[:=]\s*{_Q})({_VALUE})"), rf"\1{MASK}"),
     # any key = value whose key names a secret (the name is checked after a cheap match); a
     # quoted value is masked to its closing quote, spaces and all
-    ("quoted-assignment", re.compile(rf"(?<![\w.-])([\w.-]+)([\"']?\s*[:=]\s*)([\"']){_FRESH}"
-                                     rf"([^\"'\n]{{1,300}}?)\3"),
-     _quoted),
-    ("assignment", re.compile(rf"(?<![\w.-])([\w.-]+)({_Q}\s*[:=]\s*{_Q})({_VALUE})"), _assignment),
+    ("quoted-assignment", re.compile(rf"(?<![\w.-])([\w.-]+)([\"']?\s*[:=]\s*)([\"'])(?={_FRESH}"
+                                     rf"([^\"'\n]{{1,300}}?)\3)"), NamedValue(4)),
+    ("assignment", re.compile(rf"(?<![\w.-])([\w.-]+)({_Q}\s*[:=]\s*{_Q})(?=({_VALUE}))"), NamedValue(3)),
     # key material without its markers: a PEM body line, base64 Secret data
     ("key-material", re.compile(r"(?<![A-Za-z0-9+/=_-])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])"
                                 r"(?=[A-Za-z0-9+/]*[0-9])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=_-])"),

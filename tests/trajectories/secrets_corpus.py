@@ -168,3 +168,7 @@ KEEP = [
     "kubectl get secret payment-tls -o yaml",
     "--api-key-file /etc/exporter/key",
 ]
+# Shapes where one key = value sits inside another's value (a log level, a message field).
+SECRETS["after-a-prefix"] = ("ERROR: AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPL2KEY",
+                             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPL2KEY")
+SECRETS["inside-a-field"] = ('msg="retrying with DB_PASSWORD=Inner!Pw42 set"', "Inner!Pw42")

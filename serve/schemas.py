@@ -13,6 +13,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from opsagent.agent.models import complete_decision
 
 Severity = Literal["critical", "warning", "info", "none"]
+MAX_DEPTH = 12  # Alertmanager's own payload nests 4 deep; extra fields may add a little
+
+
+def _depth(value: Any) -> int:
+    """How deep a JSON value nests (iteratively: a hostile payload must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:  # deeper is refused anyway; no need to walk it
+                stack += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def shallow(data: Any) -> Any:
+    if _depth(data) > MAX_DEPTH:
+        raise ValueError(f"the payload nests deeper than {MAX_DEPTH} levels")
+    return data
 
 
 class AlertmanagerAlert(BaseModel):
@@ -42,6 +61,11 @@ class AlertmanagerWebhook(BaseModel):
     commonAnnotations: dict[str, str] = {}
     externalURL: str = ""
     alerts: list[AlertmanagerAlert] = Field(min_length=1, max_length=5000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shallow(cls, data: Any) -> Any:
+        return shallow(data)
 
 
 class GenericAlert(BaseModel):

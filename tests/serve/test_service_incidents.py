@@ -46,7 +46,9 @@ def test_a_firing_notification_opens_an_incident_that_waits_for_an_sre_then_miti
     assert time.perf_counter() - started < 1.0  # the work runs in the background
     approval = until(lambda: _pending(client))[0]
     action = approval["payload"]["action"]
-    assert (action["tool"], action["args"]) == ("k8s_rollout_undo", {"name": "checkout", "namespace": "shop"})
+    pinned = {"name": "checkout", "namespace": "shop", "to_revision": 2}  # the revision it goes back to
+    assert (action["tool"], action["args"]) == ("k8s_rollout_undo", pinned)
+    assert action["proposed"] == {"name": "checkout", "namespace": "shop"}  # as the policy proposed it
     incident = approval["incident"]
     # The approval is queued a moment before the incident's status says it waits for it.
     row = until(lambda: next((r for r in _incidents(client) if r["status"] == "waiting"), None))

@@ -6,13 +6,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opsagent.serve import api, pages
 from opsagent.serve.auth import Tokens
 from opsagent.serve.engine import Engine
+from opsagent.serve.schemas import MAX_DEPTH
+
+
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    """A body nested past the JSON parser's recursion limit fails to parse (FastAPI's 400
+    with no reason); say why, as the schema's own depth check does."""
+    if isinstance(exc.__cause__, RecursionError):
+        return JSONResponse({"detail": f"the payload nests deeper than {MAX_DEPTH} levels"}, status_code=422)
+    return await http_exception_handler(request, exc)  # type: ignore[arg-type]
 
 
 class BodyLimit:
@@ -78,6 +89,7 @@ def create_app(engine: Engine, manage_engine: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.tokens = Tokens(engine.cfg)
     app.add_middleware(BodyLimit, max_bytes=engine.cfg.max_body_bytes)
+    app.add_exception_handler(HTTPException, _too_deep)  # starlette's: the class FastAPI's handlers key
     app.include_router(api.router)
     app.include_router(pages.router)
     return app

@@ -3,6 +3,8 @@ and what a client mistake gets (422 naming the field, 404, 409, 413; never a 500
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -181,3 +183,26 @@ def test_the_openapi_document_describes_every_endpoint(client):
     ):
         assert path in spec["paths"], path
     assert "/approvals" not in spec["paths"]  # pages are not API
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {"leaf": "x"}
+    for _ in range(depth):
+        value = {"n": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [13, 255, 300, 1_200])
+def test_a_deeply_nested_notification_is_a_422_with_the_reason(client, depth):
+    """At ~255 levels a payload used to be accepted and then break the checkpoint serialiser;
+    past the JSON parser's recursion limit (1,200 lists here, within the body limit) it was a 500."""
+    body = json.dumps({**payload("firing"), "extra": _nested(depth) if depth < 900 else []})
+    if depth >= 900:
+        body = body.replace('"extra": []', '"extra": ' + "[" * depth + "]" * depth)
+    headers = {**auth("alertmanager"), "Content-Type": "application/json"}
+    r = client.post("/v1/alerts/alertmanager", content=body, headers=headers)
+    assert r.status_code == 422 and "nests deeper than 12 levels" in r.text, r.text[:300]
+    assert client.engine.inbox.depth() == 0
+    shallow = {**payload("firing"), "extra": _nested(6)}
+    r = client.post("/v1/alerts/alertmanager", json=shallow, headers=auth("alertmanager"))
+    assert r.status_code == 202

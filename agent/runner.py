@@ -4,6 +4,7 @@ One incident is one LangGraph thread, keyed by the incident id."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,11 @@ from langgraph.types import Command
 
 from opsagent.agent.graph import Deps, build_graph
 from opsagent.agent.models import ApprovalDecision, redact
+from opsagent.agent.notify import Page
 from opsagent.trajectories.models import Environment
 from opsagent.trajectories.recorder import Recorder
 
+log = logging.getLogger(__name__)
 Update = Callable[[str, dict[str, Any]], None]
 Decider = Callable[[dict[str, Any]], ApprovalDecision | None]
 
@@ -32,10 +35,14 @@ class IncidentRunner:
         return {"configurable": {"thread_id": incident}, "recursion_limit": 200}
 
     def _stream(self, value: Any, incident: str, on_update: Update | None) -> dict[str, Any]:
-        for chunk in self.graph.stream(value, self._config(incident), stream_mode="updates"):
-            for node, update in chunk.items():
-                if on_update is not None and node != "__interrupt__":
-                    on_update(node, update or {})
+        try:
+            for chunk in self.graph.stream(value, self._config(incident), stream_mode="updates"):
+                for node, update in chunk.items():
+                    if on_update is not None and node != "__interrupt__":
+                        on_update(node, update or {})
+        except Exception as exc:  # a defect in a node: the incident ends, loudly, and frees its workload
+            self.fail(incident, exc)
+            raise
         state = self.state(incident)
         if self.waiting(incident) is not None:
             self.store.set_incident(incident, "waiting")
@@ -87,16 +94,32 @@ class IncidentRunner:
         self.store.mark_resumed(record["id"])
         return state
 
+    def fail(self, incident: str, exc: Exception) -> None:
+        """End an incident that crashed: `failed`, with the error, and the on-call paged (no
+        later alert joins it; recovery does not retry it)."""
+        error = redact.text(f"{type(exc).__name__}: {exc}")[:2000]
+        self.store.set_incident(incident, "failed", "failed")
+        self.deps.notifier.page(Page(incident=incident, severity="critical", summary=error,
+                                     reason="the agent failed on this incident; it needs a human"))
+
     def recover(self, on_update: Update | None = None) -> list[str]:
         """After a restart: continue every incident that was cut off mid-step (from its last
         checkpoint; executions already begun are not repeated), and resume every incident
-        whose approval was decided while it slept."""
-        return [incident for incident in self.to_recover() if self.recover_one(incident, on_update)]
+        whose approval was decided while it slept. One that fails again ends as `failed`;
+        recovery goes on with the others."""
+        done = []
+        for incident in self.to_recover():
+            try:
+                if self.recover_one(incident, on_update):
+                    done.append(incident)
+            except Exception:
+                log.exception("recovering incident %s failed; it is marked failed", incident)
+        return done
 
     def to_recover(self) -> list[str]:
         """The incidents a restart must continue: not done, or with a decided approval not yet
         resumed (approvals that no longer match their incident are marked resumed)."""
-        todo = [row["id"] for row in self.store.incidents() if row["status"] != "done"]
+        todo = [row["id"] for row in self.store.incidents() if row["status"] not in ("done", "failed")]
         for record in self.store.unresumed():
             waiting = self.waiting(record["incident"])
             if waiting is not None and waiting["approval_id"] == record["id"]:

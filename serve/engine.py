@@ -239,7 +239,12 @@ class Engine:
             log.info("incident %s paused for shutdown; it resumes on restart", incident)
         except Exception as exc:
             log.exception("incident %s failed", incident)
-            self._emit(incident, "error", {"error": f"{type(exc).__name__}: {exc}"})
+            error = redact.text(f"{type(exc).__name__}: {exc}")[:2000]
+            if (self.store.incident(incident) or {}).get("status") != "failed":
+                self._runner().fail(incident, exc)  # it crashed outside the graph (start, resume)
+            self.inbox.event(incident, "failed", f"the agent failed: {error}", {"error": error})
+            self.metrics.finished.labels("failed").inc()
+            self._emit(incident, "error", {"error": error})
         finally:
             self.metrics.running.dec()
 

@@ -55,7 +55,12 @@ class Grouping:
         with self._lock:
             group = self.inbox.group(key)
             current = group and self.store.incident(group["incident"])
-            closed = bool(group and group["resolved"] and current and current["status"] == "done")
+            # a failed incident takes no more alerts: whatever fires again opens a new one
+            closed = bool(
+                group
+                and current
+                and (current["status"] == "failed" or (group["resolved"] and current["status"] == "done"))
+            )
             related = self._related(real) if real and (group is None or closed) else None
             seen: set[str] = set()
             if related is not None:
@@ -107,8 +112,10 @@ class Grouping:
         scope = _scope(alerts)
         since = time.time() - self.correlate_minutes() * 60
         for row in reversed(self.store.incidents()):
-            if row["source"] == "chat" or (
-                row["status"] == "done" and (row["updated"] < since or row["outcome"] != "mitigated")
+            if (
+                row["source"] == "chat"
+                or row["status"] == "failed"
+                or (row["status"] == "done" and (row["updated"] < since or row["outcome"] != "mitigated"))
             ):
                 continue  # an ended incident absorbs only the echoes of a fix it made
             seen = [a for e in self.inbox.events(row["id"]) for a in e["data"].get("alerts", [])]

@@ -210,3 +210,31 @@ def test_bad_decisions_are_refused_with_a_reason(tmp_path):
     with pytest.raises(PermissionDenied):
         store.open_approval("k2", "inc", {"action": {}, "approver": "approver"})
         store.decide("k2", ApprovalDecision(decision="approve", by="v", role="viewer"))
+
+
+class Dies(Expert):
+    def next(self, messages, tools):
+        raise Killed("the process is gone")
+
+
+def test_recovery_goes_on_past_an_incident_that_fails_and_marks_it_failed(box, registry, tmp_path):
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Dies()) as runner:  # both cut off mid-step by a kill
+        for incident, task in (("inc-1", "checkout errors"), ("inc-2", "checkout errors")):
+            with pytest.raises(Killed):
+                runner.start(incident, task, ALERT, source="alertmanager")
+        assert {r["status"] for r in runner.store.incidents()} == {"open"}
+    with agent(box, registry, tmp_path, Expert()) as restarted:
+        judge, calls = restarted.deps.gate.judge, []
+
+        def defect(*args, **kwargs):  # a bug in the gate node, striking the first incident only
+            calls.append(args)
+            if len(calls) == 1:
+                raise RuntimeError("gate defect")
+            return judge(*args, **kwargs)
+
+        restarted.deps.gate.judge = defect
+        assert restarted.recover() == ["inc-2"]  # not stopped by inc-1
+        assert restarted.store.incident("inc-1")["status"] == "failed"
+        assert restarted.store.incident("inc-2")["status"] == "waiting"
+        assert "inc-1" not in restarted.to_recover()  # a failed incident is not retried at every restart

@@ -250,3 +250,27 @@ def test_another_group_on_the_same_workload_joins_a_fixed_incident_but_not_an_un
         assert client.engine.inbox.events(first["incident"])[-2]["kind"] == "correlated"
     else:  # the fault was not fixed: the new alerts get an incident of their own (started in the background)
         until(lambda: len(_incidents(client)) == 2)
+
+
+def test_an_incident_that_crashes_ends_failed_and_takes_no_more_alerts(client, caplog):
+    """A defect in a node (here the gate raises, standing in for any bug) must not leave the
+    incident open, swallowing every later alert on its workload."""
+    real, calls = client.engine.gate.judge, []
+
+    def defect(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("gate exploded")
+
+    client.engine.gate.judge = defect
+    client.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    first = until(lambda: next((i for i in _incidents(client) if i["status"] == "failed"), None), 120)
+    client.engine.gate.judge = real
+    events = client.get(f"/v1/incidents/{first['id']}", headers=auth("viewer")).json()["timeline"]
+    assert any(e["kind"] == "failed" and "RuntimeError: gate exploded" in e["summary"] for e in events)
+    assert f"PAGE {first['id']} [critical]" in caplog.text
+    # The same group fires again: a new incident runs (the failed one is not resumed either).
+    client.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    second = until(lambda: _pending(client), 120)[0]
+    assert second["incident"] != first["id"] and calls
+    assert client.engine.store.incident(first["id"])["status"] == "failed"
+    assert first["id"] not in client.engine._runner().to_recover()

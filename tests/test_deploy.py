@@ -51,6 +51,17 @@ def test_every_part_a_team_runs_is_there():
     assert SERVICES["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
 
 
+def test_only_opsagent_is_reachable_from_outside_and_vllm_wants_the_key_opsagent_sends():
+    published = {name for name, svc in SERVICES.items() if svc.get("ports")}
+    assert published == {"opsagent"}  # Alertmanager, Prometheus, vLLM, ES, Postgres: compose network only
+    assert "--web.enable-lifecycle" not in SERVICES["prometheus"]["command"]  # no remote shutdown/reload
+    [key] = [a for a in SERVICES["vllm"]["command"] if a.startswith("--api-key=")]
+    assert key.removeprefix("--api-key=").split(":?")[0] == "${OPSAGENT_VLLM_API_KEY"
+    sent = SERVICES["opsagent"]["environment"]["OPSAGENT_AGENT__LLM__API_KEY"]
+    assert sent.startswith("${OPSAGENT_VLLM_API_KEY")
+    assert "OPSAGENT_VLLM_API_KEY=" in (ROOT / "deploy" / "env.example").read_text()
+
+
 def test_the_opsagent_environment_is_a_valid_configuration_pointing_at_the_other_services(monkeypatch):
     env = {k: _interpolate(str(v)) for k, v in SERVICES["opsagent"]["environment"].items()}
     for key, value in env.items():

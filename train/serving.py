@@ -62,15 +62,22 @@ class ServerConfig(BaseModel):
     start_timeout_s: float = Field(default=600, gt=0)
 
 
-def served_models(url: str) -> list[str]:
-    """The model names a running vLLM server (its /v1 URL) serves: its base and its adapters."""
-    return [m["id"] for m in httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"]]
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key and api_key != "EMPTY" else {}
 
 
-def load_adapter_at(url: str, name: str, path: Path) -> None:
+def served_models(url: str, api_key: str | None = None) -> list[str]:
+    """The model names a running vLLM server (its /v1 URL) serves: its base and its adapters.
+    `api_key`: the server's --api-key, if it has one."""
+    r = httpx.get(f"{url.rstrip('/')}/models", headers=_auth(api_key), timeout=10)
+    r.raise_for_status()
+    return [m["id"] for m in r.json()["data"]]
+
+
+def load_adapter_at(url: str, name: str, path: Path, api_key: str | None = None) -> None:
     """Ask a running vLLM server (its /v1 URL) to serve a LoRA adapter under `name`."""
     r = httpx.post(f"{url.rstrip('/')}/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
-                   timeout=120)
+                   headers=_auth(api_key), timeout=120)
     if r.status_code >= 400:
         raise RuntimeError(f"vLLM refused adapter {name}: {r.status_code} {r.text[:500]}")
 

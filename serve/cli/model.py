@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import yaml
 from pydantic import ValidationError
@@ -203,9 +204,12 @@ def promote(
     ctx: typer.Context,
     checkpoint_id: str,
     split: Annotated[str, typer.Option(help="eval key to compare, e.g. held-out@10")] = "",
+    server_url: Annotated[str | None, typer.Option(
+        help="a running vLLM (its /v1 URL) to load the promoted adapter into, without a restart")] = None,
 ) -> None:
     """Make a checkpoint current if its held-out figures beat the current one's, safely."""
     from opsagent.train.promote import decide
+    from opsagent.train.serving import load_adapter_at, served_models
 
     reg = model_registry(ctx.obj)
     try:
@@ -224,6 +228,14 @@ def promote(
     )
     if not verdict.promote:
         raise typer.Exit(code=1)
+    if server_url is not None and candidate.kind != "base":
+        key = ctx.obj.agent.llm.api_key.get_secret_value()
+        try:
+            if candidate.id not in served_models(server_url, key):
+                load_adapter_at(server_url, candidate.id, candidate.path, key)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            raise fail(f"promoted, but --server-url could not load it: {exc}") from None
+        console.print(f"{server_url} serves {candidate.id}")
 
 
 def loop(

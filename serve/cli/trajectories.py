@@ -290,8 +290,9 @@ def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, s
     shown = registry.prompt_profile(checkpoint)  # the prompt it was trained with
     if server_url is not None:
         try:
-            if checkpoint.id not in served_models(server_url):
-                load_adapter_at(server_url, checkpoint.id, checkpoint.path)
+            key = settings.agent.llm.api_key.get_secret_value()
+            if checkpoint.id not in served_models(server_url, key):
+                load_adapter_at(server_url, checkpoint.id, checkpoint.path, key)
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:
             raise fail(f"--server-url: {exc}") from None
         return checkpoint.id, "llm", settings.agent.served_by(server_url, checkpoint.id, shown), None

@@ -58,3 +58,48 @@ def test_train_names_the_bad_input(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "lora.r: Input should be greater than or equal to 1" in out.output
     out = CliRunner().invoke(app, ["train", "dpo", "--config", str(config)])
     assert out.exit_code == 2 and "the config is for stage 'sft'" in out.output
+
+
+def test_promote_loads_the_adapter_into_a_running_server_with_its_key(tmp_path, monkeypatch):
+    """A stand-in for vLLM's adapter API (the real server is exercised in tests/train/
+    test_serving.py; starting it here would cost minutes): it refuses requests without the key."""
+    from fastapi import FastAPI, Header, HTTPException
+
+    from opsagent.sandbox.httpserver import AppServer
+
+    loaded: list[dict] = []
+    vllm = FastAPI()
+
+    def check(authorization: str | None) -> None:
+        if authorization != "Bearer vllm-key-0123456789":
+            raise HTTPException(401, "bad key")
+
+    @vllm.get("/v1/models")
+    def models(authorization: str | None = Header(None)) -> dict:
+        check(authorization)
+        return {"data": [{"id": "tiny"}, *({"id": r["lora_name"]} for r in loaded)]}
+
+    @vllm.post("/v1/load_lora_adapter")
+    def load(body: dict, authorization: str | None = Header(None)) -> str:
+        check(authorization)
+        loaded.append(body)
+        return "ok"
+
+    server = AppServer(vllm, "vllm-stand-in").start()
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    try:
+        CliRunner().invoke(app, ["model", "import-base", "tiny", "--current"])
+        registry = ModelRegistry(tmp_path / "models")
+        registry.record_eval("tiny", {"held-out@10": HELD_OUT})
+        registry.add(Checkpoint(id="better", kind="sft", path=tmp_path / "better", base="tiny", parent="tiny",
+                                eval_metrics={"held-out@10": {**HELD_OUT, "mitigation": 0.6}}))
+        url = f"{server.url}/v1"
+        out = CliRunner().invoke(app, ["model", "promote", "better", "--server-url", url])
+        assert out.exit_code == 2 and "could not load it" in out.output and "401" in out.output  # no key
+        registry.set_current("tiny")
+        monkeypatch.setenv("OPSAGENT_AGENT__LLM__API_KEY", "vllm-key-0123456789")
+        out = CliRunner().invoke(app, ["model", "promote", "better", "--server-url", url])
+        assert out.exit_code == 0 and "serves better" in out.output, out.output
+        assert loaded == [{"lora_name": "better", "lora_path": str(tmp_path / "better")}]
+    finally:
+        server.stop()

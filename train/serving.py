@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsagent.sandbox.children import die_with_parent
 from opsagent.train.registry import Checkpoint, ModelRegistry
 
 
@@ -133,7 +134,7 @@ class ModelServer:
                "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "TOKENIZERS_PARALLELISM": "false"}
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child writes it for its lifetime)
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         return self
 
     def wait_ready(self) -> None:

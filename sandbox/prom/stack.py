@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from opsagent.sandbox.children import die_with_parent
 from opsagent.sandbox.prom.rules import write_rule_files
 
 INSTALL_HINT = ("install them with `apt-get install -y prometheus prometheus-alertmanager` "
@@ -103,7 +104,7 @@ class PromStack:
     def _spawn(self, argv: list[str], log: Path) -> None:
         with log.open("ab") as out:
             self._procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL))
+                                                stdin=subprocess.DEVNULL, preexec_fn=die_with_parent))
 
     def _wait(self, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

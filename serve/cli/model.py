@@ -180,6 +180,7 @@ def serve_cmd(
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     settings: Settings = ctx.obj
+    unwind_on_sigterm()  # vLLM stops with it
     server = serve(reg, checkpoint, server_config(settings, port), settings.data_dir / "vllm.log")
     with console.status(f"starting vLLM for {checkpoint.id} (log: {server.log_path})"):
         try:

@@ -19,7 +19,7 @@ from opsagent.sandbox.errors import SandboxError
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
 from opsagent.sandbox.world import World
-from opsagent.serve.cli.common import console, fail
+from opsagent.serve.cli.common import console, fail, unwind_on_sigterm
 
 app = typer.Typer(help="The simulated cluster: fault catalogue, scenarios and the demo.",
                   no_args_is_help=True)
@@ -169,6 +169,7 @@ def up(
         box = Sandbox(spec, _run_dir(ctx, name), prometheus=prometheus, webhook_url=webhook_url)
     except SandboxError as exc:
         raise fail(str(exc)) from None
+    unwind_on_sigterm()  # systemd, docker stop, a CI runner: its Prometheus and Alertmanager stop too
     box.start()
     table = Table(title=f"sandbox {name!r}: scenario {spec.id}", show_header=False)
     info = box.info()

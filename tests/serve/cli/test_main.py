@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
+
+import psutil
+import pytest
 
 from tests import requires
 
@@ -107,3 +111,33 @@ def test_inject_without_a_running_sandbox_says_so(tmp_path):
 def test_scenarios_lists_targets():
     out = run("sandbox", "scenarios", "--seed", "1")
     assert out.returncode == 0 and "node_disk_full" in out.stdout and "ip-10-0-" in out.stdout
+
+
+def _monitoring_children(pid: int) -> list[psutil.Process]:
+    return [c for c in psutil.Process(pid).children(recursive=True)
+            if "prometheus" in c.name() or "alertmanager" in c.name()]
+
+
+@requires.stack
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_up_leaves_no_prometheus_or_alertmanager_behind(tmp_path, how):
+    """systemd and `docker stop` send SIGTERM, Ctrl-C is SIGINT, and a timeout kills with -9
+    (no code runs then: the kernel stops the children, PR_SET_PDEATHSIG)."""
+    full = {**os.environ, "COLUMNS": "160", "OPSAGENT_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([EXE, "sandbox", "up", "--duration", "120"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=full)
+    try:
+        info = tmp_path / "sandbox" / "default" / "sandbox.json"
+        deadline = time.monotonic() + 90
+        while not info.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert info.exists(), proc.stderr.read() if proc.poll() is not None else "no sandbox.json"
+        children = _monitoring_children(proc.pid)
+        assert len(children) == 2, [c.name() for c in children]  # Prometheus and Alertmanager
+        proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"left behind after {how}: {[c.name() for c in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

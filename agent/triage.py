@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from opsagent.agent.models import Triage
@@ -14,6 +15,7 @@ from opsagent.agent.models import Triage
 SEVERITY = {"critical": 3, "warning": 2, "info": 1, "none": 0}
 NOT_INCIDENT = {"Watchdog", "InfoInhibitor"}
 ROUTINE = "Routine check requested"  # the task when nothing fired and nobody complained
+MAX_SHOWN, MAX_CHARS = 30, 300  # alerts quoted in full in the task, characters of each's text
 SCOPE_LABELS = ("service", "deployment", "statefulset", "daemonset", "job_name", "container", "pod",
                 "node", "instance", "namespace", "persistentvolumeclaim", "horizontalpodautoscaler")
 
@@ -54,14 +56,16 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
     real = [a for a in firing if a.get("labels", {}).get("alertname") not in NOT_INCIDENT]
     severity = max((a.get("labels", {}).get("severity", "warning") for a in real),
                    key=lambda s: SEVERITY.get(s, 2), default="none")
-    services: list[str] = []
+    seen: dict[str, None] = {}  # an ordered set: linear in the alerts, however many
     for a in real:
         for key in SCOPE_LABELS:
-            value = a.get("labels", {}).get(key)
-            if value and (value := workload(value)) not in services:
-                services.append(value)
-    core = [a for a in real if set(services) & set(core_services) and _since(a) is not None
-            and any(workload(v) in core_services for v in a.get("labels", {}).values())]
+            if value := a.get("labels", {}).get(key):
+                seen.setdefault(workload(value), None)
+    services = list(seen)
+    core_set = set(core_services)
+    touched = bool(core_set & seen.keys())
+    core = [a for a in real if touched and _since(a) is not None
+            and any(workload(v) in core_set for v in a.get("labels", {}).values())]
     impact = min((_since(a) for a in core), default=None)  # type: ignore[type-var]
     if not real:
         reason = ("all alerts resolved" if not firing else
@@ -74,15 +78,22 @@ def triage(alerts: list[dict[str, Any]], core_services: list[str]) -> Triage:
                   f"({len(alerts) - len(unique)} duplicate(s) dropped)")
 
 
-def describe(alerts: list[dict[str, Any]]) -> str:
-    """The alerts as the model reads them: labels and annotations are quoted as data."""
+def describe(alerts: list[dict[str, Any]], shown: int = MAX_SHOWN) -> str:
+    """The alerts as the model reads them: labels and annotations are quoted as data. A storm
+    is summarised (the first `shown` alerts, then counts by name), since the task is part of
+    every checkpoint and of the model's context."""
     if not alerts:
         return f"{ROUTINE} by the on-call: is anything wrong in the cluster? Investigate."
     lines = []
-    for a in alerts:
+    for a in alerts[:shown]:
         labels = {k: v for k, v in a.get("labels", {}).items() if k not in ("alertname", "severity")}
         notes = a.get("annotations") or {}
+        note = str(notes.get("description") or notes.get("summary", ""))
         lines.append(f"- {a.get('labels', {}).get('alertname')} ({a.get('labels', {}).get('severity', '?')}, "
-                     f"{a.get('status', 'firing')}) labels={json.dumps(labels, sort_keys=True)}: "
-                     f"{notes.get('description') or notes.get('summary', '')}")
+                     f"{a.get('status', 'firing')}) labels={json.dumps(labels, sort_keys=True)[:MAX_CHARS]}: "
+                     f"{note[:MAX_CHARS]}{'…' if len(note) > MAX_CHARS else ''}")
+    if rest := alerts[shown:]:
+        counts = Counter(str(a.get("labels", {}).get("alertname", "?")) for a in rest)
+        lines.append(f"- and {len(rest)} more: " + ", ".join(f"{n} ×{c}" for n, c in counts.most_common(20))
+                     + (f", {len(counts) - 20} other names" if len(counts) > 20 else ""))
     return "Alertmanager reports these alerts:\n" + "\n".join(lines) + "\nInvestigate and mitigate."

@@ -1,7 +1,7 @@
 """The monitor's triage of Alertmanager alerts: deduplication, incident or not, severity,
 scope, and when impact on a core service started."""
 
-from opsagent.agent.triage import triage
+from opsagent.agent.triage import describe, triage
 
 CORE = ["checkout", "frontend"]
 
@@ -50,3 +50,16 @@ def test_impact_on_a_core_service_is_timed_from_the_earliest_alert():
 def test_a_message_without_alerts_is_investigated():
     t = triage([], CORE)
     assert t.is_incident and t.severity == "none" and "question" in t.reason
+
+
+def test_an_alert_storm_is_summarised_for_the_model_and_every_service_still_counted():
+    storm = [{"status": "firing", "fingerprint": f"f{i}",
+              "labels": {"alertname": f"Alert{i % 3}", "severity": "warning", "service": f"svc{i % 400}"},
+              "annotations": {"description": "d" * 2000}} for i in range(2000)]
+    task = describe(storm)
+    assert len(task) < 20_000  # the task rides in every checkpoint and in the model's context
+    assert task.count("\n- ") == 31 and "and 1970 more: Alert" in task and "d" * 301 not in task
+    t = triage(storm, ["svc7"])
+    assert len(t.services) == 400 and t.services[:2] == ["svc0", "svc1"]
+    assert t.alerts == ["Alert0", "Alert1", "Alert2"]
+    assert describe(storm[:3]).count("\n- ") == 3 and "more:" not in describe(storm[:3])

@@ -60,8 +60,9 @@ class IncidentRunner:
         where the gate policy forbids it."""
         task, alerts = redact.text(task), redact(alerts or [])  # what was asked enters redacted
         title = redact.text(title) if title else (task.splitlines()[0] if task else source)
-        if not self.store.open_incident(incident, source, title):
-            raise ValueError(f"incident {incident} already exists")
+        if not self.store.open_incident(incident, source, title) and self.graph.get_state(
+                self._config(incident)).values:
+            raise ValueError(f"incident {incident} already exists")  # (opened, never checkpointed: go on)
         if self.recorder is not None:
             self.recorder.start(incident, source, task, alerts or [],
                                 environment or Environment(kind="cluster"), self.deps.policy_name,
@@ -119,7 +120,8 @@ class IncidentRunner:
     def to_recover(self) -> list[str]:
         """The incidents a restart must continue: not done, or with a decided approval not yet
         resumed (approvals that no longer match their incident are marked resumed)."""
-        todo = [row["id"] for row in self.store.incidents() if row["status"] not in ("done", "failed")]
+        todo = self.store.unstarted()  # accepted, never opened: the process died first
+        todo += [row["id"] for row in self.store.incidents() if row["status"] not in ("done", "failed")]
         for record in self.store.unresumed():
             waiting = self.waiting(record["incident"])
             if waiting is not None and waiting["approval_id"] == record["id"]:
@@ -132,7 +134,14 @@ class IncidentRunner:
         """Continue one incident if, as of now, it was cut off mid-step or its approval was
         decided; False when there is nothing to do (another worker got there first). The
         caller makes this exclusive per incident."""
-        if self.graph.get_state(self._config(incident)).next and self.waiting(incident) is None:
+        snapshot = self.graph.get_state(self._config(incident))
+        if not snapshot.values:  # accepted (maybe opened) but cut off before its first step
+            request = self.store.start_request(incident)
+            if request is None:
+                return False
+            self.start(incident, on_update=on_update, **request)
+            return True
+        if snapshot.next and self.waiting(incident) is None:
             self._stream(None, incident, on_update)
             return True
         waiting = self.waiting(incident)

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
     outcome TEXT, created REAL NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status);
+CREATE TABLE IF NOT EXISTS starts (
+    incident TEXT PRIMARY KEY, request TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS gate_history (
     key TEXT NOT NULL, target TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, target));
 CREATE INDEX IF NOT EXISTS gate_history_target ON gate_history(target, at);
@@ -91,6 +93,23 @@ class Store:
     def executions(self, incident: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._all("SELECT * FROM executions WHERE incident = ? ORDER BY started",
                                            incident)]
+
+    # ---- accepted starts: an incident's request, durable before anything answers for it ----
+    def record_start(self, incident: str, request: dict[str, Any]) -> None:
+        """What an incident is to start with (task, alerts, source, title, requester), written
+        before the notification is marked handled, so a process that dies before a worker
+        picks the incident up leaves it for the next one to start."""
+        self._run("INSERT OR IGNORE INTO starts (incident, request, created) VALUES (?, ?, ?)",
+                  incident, json.dumps(request), time.time())
+
+    def start_request(self, incident: str) -> dict[str, Any] | None:
+        row = self._one("SELECT request FROM starts WHERE incident = ?", incident)
+        return json.loads(row["request"]) if row else None
+
+    def unstarted(self) -> list[str]:
+        """Accepted incidents that no process has opened yet."""
+        return [r["incident"] for r in self._all(
+            "SELECT incident FROM starts WHERE incident NOT IN (SELECT id FROM incidents) ORDER BY created")]
 
     # ---- the gate's rate-limit history (shared by every process on this store) ---------------
     def record_targets(self, key: str, targets: list[str], at: float) -> None:

@@ -190,6 +190,14 @@ class Engine:
         requested_by: str | None = None,
     ) -> None:
         self.metrics.incidents.labels(_kind(source)).inc()
+        request = {
+            "task": task,
+            "alerts": alerts,
+            "source": source,
+            "title": title,
+            "requested_by": requested_by,
+        }
+        self.store.record_start(incident, redact(request))  # durable before the notification is done
 
         def work() -> None:
             runner = self._runner()

@@ -69,3 +69,22 @@ def test_a_notification_accepted_before_a_crash_is_handled_after_the_restart(box
         approval = until(lambda: second.store.approvals("pending"))[0]
         assert approval["payload"]["action"]["tool"] == "k8s_rollout_undo"
         assert second.inbox.depth() == 0 and len(second.store.incidents()) == 1
+
+
+def test_an_alert_routed_to_an_incident_no_worker_picked_up_yet_survives_a_crash(box, tmp_path):
+    """The gap between routing (the inbox item is marked done) and a worker opening the
+    incident: the first process dies there (its workers never run: the crash point, reached on
+    purpose), and the next process starts the incident from what was recorded."""
+    reset(box)
+    first = engine(box, tmp_path)
+    first._submit = lambda incident, work: None  # the process dies before any worker runs
+    with TestClient(create_app(first)) as c:
+        c.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+        until(lambda: first.inbox.depth() == 0)  # handled, as far as the inbox knows
+        assert first.store.incidents() == [] and len(first.store.unstarted()) == 1
+    second = engine(box, tmp_path)
+    with TestClient(create_app(second)):
+        approval = until(lambda: second.store.approvals("pending"), 120)[0]
+        assert approval["payload"]["action"]["tool"] == "k8s_rollout_undo"
+        assert [i["id"] for i in second.store.incidents()] == [approval["incident"]]
+        assert second.store.unstarted() == []

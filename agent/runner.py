@@ -90,6 +90,8 @@ class IncidentRunner:
         record = self.store.approval(waiting["approval_id"])
         if record is None or record["decision"] is None:
             raise ValueError(f"approval {waiting['approval_id']} is still pending")
+        if not self.store.claim_resume(record["id"]):
+            return self.state(incident)  # another worker is continuing it
         self.store.set_incident(incident, "running")
         state = self._stream(Command(resume=record["decision"]), incident, on_update)
         self.store.mark_resumed(record["id"])
@@ -169,6 +171,8 @@ class IncidentRunner:
                     time.sleep(poll_s)
                     continue
             state = self.resume(incident, on_update)
+            if (self.waiting(incident) or {}).get("approval_id") == waiting["approval_id"]:
+                time.sleep(poll_s)  # another worker holds this resume; wait for it to move on
         return state
 
 

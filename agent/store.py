@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -30,12 +31,17 @@ CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,
     outcome TEXT, created REAL NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status);
+CREATE TABLE IF NOT EXISTS resumes (
+    approval TEXT PRIMARY KEY, pid INTEGER NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS starts (
     incident TEXT PRIMARY KEY, request TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS gate_history (
     key TEXT NOT NULL, target TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, target));
 CREATE INDEX IF NOT EXISTS gate_history_target ON gate_history(target, at);
 """
+
+
+CLAIM_S = 1800  # a claim older than this is taken over (its pid may have been reused)
 
 
 def action_key(*parts: Any) -> str:
@@ -182,6 +188,23 @@ class Store:
             raise ValueError(f"approval {approval_id} was decided meanwhile")
         return self.approval(approval_id)  # type: ignore[return-value]
 
+    def claim_resume(self, approval_id: str) -> bool:
+        """Only one worker continues an incident past a decision (the decision's job, recovery
+        at start, another process on this store): the first to claim it, unless the claimant
+        died (its process is gone) or claimed it longer than CLAIM_S ago."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # no other process claims between read and write
+            try:
+                row = self._db.execute("SELECT pid, at FROM resumes WHERE approval = ?",
+                                       (approval_id,)).fetchone()
+                if row is not None and _alive(row[0]) and time.time() - row[1] < CLAIM_S:
+                    return False
+                self._db.execute("INSERT OR REPLACE INTO resumes (approval, pid, at) VALUES (?, ?, ?)",
+                                 (approval_id, os.getpid(), time.time()))
+                return True
+            finally:
+                self._db.execute("COMMIT")
+
     def mark_resumed(self, approval_id: str) -> None:
         self._run("UPDATE approvals SET resumed = 1 WHERE id = ?", approval_id)
 
@@ -189,6 +212,16 @@ class Store:
         """Decided approvals whose incident has not yet been resumed (e.g. after a restart)."""
         return [_approval(r) for r in self._all(
             "SELECT * FROM approvals WHERE status != 'pending' AND resumed = 0 ORDER BY decided")]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _approval(row: sqlite3.Row) -> dict[str, Any]:

@@ -238,3 +238,30 @@ def test_recovery_goes_on_past_an_incident_that_fails_and_marks_it_failed(box, r
         assert restarted.store.incident("inc-1")["status"] == "failed"
         assert restarted.store.incident("inc-2")["status"] == "waiting"
         assert "inc-1" not in restarted.to_recover()  # a failed incident is not retried at every restart
+
+
+def test_a_decided_approval_is_resumed_by_one_worker_only(box, registry, tmp_path):
+    """The decision's job and recovery at start (or another process) both try to continue the
+    incident; exactly one does, so the graph never runs twice from the same checkpoint."""
+    import threading
+
+    load(box, "bad_rollout", "checkout")
+    with agent(box, registry, tmp_path, Expert()) as runner:
+        runner.start("inc-x", "checkout errors", ALERT, source="alertmanager")
+        [pending] = runner.store.approvals()
+        runner.store.decide(pending["id"], ApprovalDecision(decision="approve", by="lee"))
+        steps: list[str] = []
+        barrier = threading.Barrier(2)
+
+        def resume() -> None:
+            barrier.wait()
+            runner.resume("inc-x", lambda node, update: steps.append(node))
+
+        threads = [threading.Thread(target=resume) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert steps.count("execute") == 1, steps
+        assert len(runner.store.executions("inc-x")) == 1
+        assert runner.state("inc-x")["outcome"] == "mitigated"

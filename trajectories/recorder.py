@@ -32,7 +32,6 @@ class Recorder:
     def __init__(self, store: TrajectoryStore, redactor: Redactor | None = None):
         self.store = store
         self.redact = redactor or Redactor()
-        self.open: dict[str, Trajectory] = {}
 
     def start(self, incident: str, source: str, task: str, alerts: list[dict[str, Any]],
               environment: Environment, policy: str, tools: list[dict[str, Any]],
@@ -40,37 +39,34 @@ class Recorder:
         record = Trajectory(id=incident, incident=incident, created=time.time(), source=source,
                             input=self.redact({"task": task, "alerts": alerts}), environment=environment,
                             policy=policy, checkpoint=checkpoint, tools=tools, profile=profile)
-        self.open[incident] = record
         self.store.put(record)
         return record
 
     def finish(self, incident: str, state: dict[str, Any]) -> Trajectory:
-        record = self.open.pop(incident, None) or self.store.get(incident)
-        if record is None:
-            raise KeyError(f"no trajectory was started for incident {incident}")
+        """The run, written over the record as it is now: a resolution an SRE posted while the
+        incident ran is kept (and grades the finished run)."""
         fields = {k: state.get(k) for k in RECORDED_FIELDS if state.get(k) is not None}
         fields["messages"] = normalise(fields.get("messages") or [])
-        done = record.model_copy(update={**self.redact(fields), "finished": time.time(), "complete": True})
-        done = Trajectory.model_validate(done.model_dump())
-        self.store.put(done)
-        return done
+        fields = {**self.redact(fields), "finished": time.time(), "complete": True}
+
+        def finished(record: Trajectory) -> Trajectory:
+            done = Trajectory.model_validate(record.model_copy(update=fields).model_dump())
+            if done.resolution:
+                done = done.model_copy(update={"grade": grade_against_label(done, done.resolution)})
+            return done
+
+        try:
+            return self.store.update(incident, finished)
+        except KeyError:
+            raise KeyError(f"no trajectory was started for incident {incident}") from None
 
     def label(self, incident: str, resolution: dict[str, Any]) -> Trajectory:
         """An SRE's resolution of a real incident, and the grade it gives."""
-        record = self.store.get(incident)
-        if record is None:
-            raise KeyError(incident)
         resolution = self.redact(resolution)  # a note may quote what the SRE saw
-        labelled = record.model_copy(update={"resolution": resolution,
-                                             "grade": grade_against_label(record, resolution)})
-        self.store.put(labelled)
-        return labelled
+        return self.store.update(incident, lambda r: r.model_copy(
+            update={"resolution": resolution, "grade": grade_against_label(r, resolution)}))
 
     def grade(self, incident: str, grade: Grade,
               ground_truth: list[dict[str, Any]] | None = None) -> Trajectory:
-        record = self.store.get(incident)
-        if record is None:
-            raise KeyError(incident)
-        graded = record.model_copy(update={"grade": grade, "ground_truth": ground_truth})
-        self.store.put(graded)
-        return graded
+        return self.store.update(incident, lambda r: r.model_copy(
+            update={"grade": grade, "ground_truth": ground_truth}))

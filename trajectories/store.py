@@ -9,7 +9,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class TrajectoryStore:
         (root / "payloads").mkdir(parents=True, exist_ok=True)
         self._db = connect(root / "index.db", SCHEMA)
         self._lock = threading.Lock()
+        self._writers = threading.Lock()  # flock is per open file: threads are held off here
 
     def close(self) -> None:
         self._db.close()
@@ -79,6 +80,22 @@ class TrajectoryStore:
             self._db.executemany(f"INSERT OR REPLACE INTO trajectories ({', '.join(names)}) VALUES "
                                  f"({', '.join('?' * len(names))})", rows)
             self._db.execute("COMMIT")
+
+    def update(self, trajectory_id: str, change: Callable[[Trajectory], Trajectory]) -> Trajectory:
+        """Read, change and write one record with every other writer (thread or process) held
+        off, so a label posted while the run is recorded, or two processes grading, never lose
+        each other's write. KeyError when there is no such record."""
+        with self._writers, open(self.root / "update.lock", "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = self.get(trajectory_id)
+                if current is None:
+                    raise KeyError(trajectory_id)
+                changed = change(current)
+                self.put(changed)
+                return changed
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @staticmethod
     def _row(record: Trajectory) -> dict[str, Any]:

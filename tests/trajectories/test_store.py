@@ -105,3 +105,40 @@ def test_planted_secrets_never_reach_the_store_or_the_exports(tmp_path):
     assert b"REDACTED" in on_disk and b"REDACTED" in parquet
     for name, (_, secret) in SECRETS.items():
         assert secret.encode() not in on_disk and json.dumps(secret)[1:-1].encode() not in parquet, name
+
+
+def test_a_label_posted_while_the_run_is_recorded_is_kept(tmp_path):
+    store = TrajectoryStore(tmp_path / "store")
+    recorder = Recorder(store)
+    recorder.start("live", "alertmanager", "task", [], ENV, "expert", [])
+    Recorder(TrajectoryStore(tmp_path / "store")).label("live", {"mitigated": True, "correct_diagnosis": True,
+                                                                  "note": "rolled back by hand", "by": "sre"})
+    done = recorder.finish("live", state())
+    assert done.complete and done.resolution["note"] == "rolled back by hand"
+    assert store.get("live").resolution["by"] == "sre" and store.get("live").grade.source == "sre-label"
+
+
+def test_two_processes_grading_and_labelling_lose_no_write(tmp_path):
+    store = TrajectoryStore(tmp_path / "store")
+    recorder = Recorder(store)
+    for i in range(40):
+        recorder.start(f"t{i}", "scenario", "task", [], ENV, "expert", [])
+        recorder.finish(f"t{i}", state())
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from opsagent.trajectories.models import Grade
+        from opsagent.trajectories.recorder import Recorder
+        from opsagent.trajectories.store import TrajectoryStore
+        r = Recorder(TrajectoryStore(Path({str(tmp_path / "store")!r})))
+        for i in range(40):
+            if sys.argv[1] == "label":
+                r.label(f"t{{i}}", {{"mitigated": True, "correct_diagnosis": True, "note": "n", "by": "sre"}})
+            else:
+                r.grade(f"t{{i}}", Grade(source="ground-truth", detected=True), [{{"fault": "x"}}])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, how]) for how in ("label", "grade")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    for i in range(40):
+        record = store.get(f"t{i}")
+        assert record.resolution and record.ground_truth == [{"fault": "x"}], i  # both writes survived

@@ -4,15 +4,16 @@ and authorise; the engine does the work."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette import EventSourceResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from opsagent.agent.models import ApprovalDecision
 from opsagent.agent.store import PermissionDenied
@@ -73,20 +74,34 @@ def generic(body: GenericAlerts, eng: Eng, _: Sender) -> Accepted:
 
 # ---- chat -----------------------------------------------------------------------------------
 @router.post("/v1/chat", tags=["chat"], responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND})
-def chat(body: ChatRequest, eng: Eng, who: Approver) -> EventSourceResponse:
+async def chat(body: ChatRequest, eng: Eng, who: Approver) -> EventSourceResponse:
     """Ask or instruct; the agent answers with its tools. Server-sent events: one per graph step
     (`monitor`, `diagnose`, `tools`, `gate`, ...), then `waiting` (an action awaits approval),
-    `done` (with the report) or `error`. The first event, `incident`, names the chat's incident."""
+    `done` (with the report) or `error`. The first event, `incident`, names the chat's incident.
+    An open stream holds no worker thread (it awaits its events), and one whose client has gone
+    stops listening at once."""
     if body.incident is not None and eng.store.incident(body.incident) is None:
         raise HTTPException(404, f"no incident {body.incident!r}")
-    incident, events = eng.chat(body.message, body.incident, who.name)
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
 
-    def stream() -> Iterator[dict[str, str]]:
-        yield {"event": "incident", "data": json.dumps({"incident": incident, "by": who.name})}
-        for kind, data in events:
-            yield {"event": kind, "data": json.dumps(data, default=str)}
+    def listener(kind: str, data: dict[str, Any]) -> None:  # called from incident workers
+        loop.call_soon_threadsafe(events.put_nowait, (kind, data))
 
-    return EventSourceResponse(iterate_in_threadpool(stream()), ping=15)
+    incident = await run_in_threadpool(eng.chat, body.message, body.incident, who.name, listener)
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        try:
+            yield {"event": "incident", "data": json.dumps({"incident": incident, "by": who.name})}
+            while True:
+                kind, data = await events.get()
+                yield {"event": kind, "data": json.dumps(data, default=str)}
+                if kind in ("done", "waiting", "error"):
+                    return
+        finally:
+            eng.unlisten(incident, listener)
+
+    return EventSourceResponse(stream(), ping=15)
 
 
 # ---- incidents ------------------------------------------------------------------------------

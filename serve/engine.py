@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
@@ -281,29 +280,27 @@ class Engine:
 
     # ---- chat -------------------------------------------------------------------------------
     def chat(
-        self, message: str, about: str | None = None, by: str | None = None
-    ) -> tuple[str, Iterator[tuple[str, dict[str, Any]]]]:
-        """Open a chat incident and stream its transitions as (event, data) until it ends or
-        waits for an approval. `by`: who asked, recorded with every action it proposes."""
+        self, message: str, about: str | None = None, by: str | None = None, listener: Listener | None = None
+    ) -> str:
+        """Open a chat incident; `listener` hears its transitions (event, data) from the start
+        (until `unlisten`). `by`: who asked, recorded with every action it proposes."""
         incident = f"chat-{uuid.uuid4().hex[:10]}"
         task = message
         if about is not None:
             task = f"{message}\n\n{self.context(about)}"
-        events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._listeners.setdefault(incident, []).append(lambda kind, data: events.put((kind, data)))
+        if listener is not None:
+            self._listeners.setdefault(incident, []).append(listener)
         self._start(incident, task, [], "chat", f"chat: {message.splitlines()[0][:200]}", by)
+        return incident
 
-        def stream() -> Iterator[tuple[str, dict[str, Any]]]:
-            try:
-                while True:
-                    kind, data = events.get()
-                    yield kind, data
-                    if kind in ("done", "waiting", "error"):
-                        return
-            finally:
+    def unlisten(self, incident: str, listener: Listener) -> None:
+        """Stop telling `listener` (its client went away, or the stream ended)."""
+        with self._lock:
+            listeners = self._listeners.get(incident, [])
+            if listener in listeners:
+                listeners.remove(listener)
+            if not listeners:
                 self._listeners.pop(incident, None)
-
-        return incident, stream()
 
     def checkpoint_state(self, incident: str) -> dict[str, Any]:
         """The incident's latest graph state, read from the checkpointer (no graph needed)."""

@@ -274,3 +274,47 @@ def test_an_incident_that_crashes_ends_failed_and_takes_no_more_alerts(client, c
     assert second["incident"] != first["id"] and calls
     assert client.engine.store.incident(first["id"])["status"] == "failed"
     assert first["id"] not in client.engine._runner().to_recover()
+
+
+def test_open_chats_hold_no_worker_and_do_not_stop_alert_intake(box, tmp_path):
+    """60 chat streams stay open while their incidents queue (the workers are busy: here they
+    never start, to keep the streams open), more than the 40 threads that serve the sync
+    endpoints; an alert still gets its 202 at once, and a client that leaves stops listening."""
+    import asyncio
+
+    import httpx
+
+    from opsagent.sandbox.prom.stack import free_port
+    from opsagent.serve.demo import serving
+
+    reset(box)
+    eng = engine(box, tmp_path / "data")
+    eng._submit = lambda incident, work: None  # every worker busy elsewhere: no chat ever ends
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    async def scenario() -> tuple[int, float, int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            async def open_chat(i: int):
+                request = client.build_request("POST", "/v1/chat", headers=auth("approver"),
+                                               json={"message": f"question {i}"})
+                response = await client.send(request, stream=True)
+                lines = response.aiter_lines()  # kept: dropping it would close the stream
+                await anext(lines)  # the `incident` event: the stream is open
+                return response, lines
+
+            streams = await asyncio.gather(*(open_chat(i) for i in range(60)))
+            started = time.perf_counter()
+            alert = payload("firing")
+            r = await client.post("/v1/alerts/alertmanager", json=alert, headers=auth("alertmanager"))
+            took = time.perf_counter() - started
+            listening = len(eng._listeners)
+            for response, lines in streams:
+                await lines.aclose()
+                await response.aclose()
+            return r.status_code, took, listening
+
+    with serving(eng, "127.0.0.1", port):
+        status, took, listening = asyncio.run(scenario())
+        assert status == 202 and took < 5 and listening == 60
+        until(lambda: not eng._listeners, 20)  # every client left: nobody listens any more

@@ -55,13 +55,12 @@ class Grouping:
         with self._lock:
             group = self.inbox.group(key)
             current = group and self.store.incident(group["incident"])
-            # a failed incident takes no more alerts: whatever fires again opens a new one
-            closed = bool(
-                group
-                and current
-                and (current["status"] == "failed" or (group["resolved"] and current["status"] == "done"))
-            )
-            related = self._related(real) if real and (group is None or closed) else None
+            # A group whose incident ended (done, or failed) and fires again is a recurrence: it
+            # gets an incident of its own, linked to the one before, that runs (a leak back ten
+            # minutes after a restart is investigated again). Only other groups on a workload
+            # just fixed are taken for the fix's echoes.
+            ended = bool(group and current and current["status"] in ("done", "failed"))
+            related = self._related(real) if real and group is None else None
             seen: set[str] = set()
             if related is not None:
                 incident = related
@@ -71,11 +70,14 @@ class Grouping:
                     _names("firing on the same workload", real),
                     {"alerts": real, "group": key},
                 )
-            elif real and (group is None or closed):
+            elif real and (group is None or ended):
                 incident = f"{_slug(real)}-{item['id']}-{uuid.uuid4().hex[:6]}"
-                self.inbox.event(
-                    incident, "alerts", _names("firing", real), {"alerts": real, "item": item["id"]}
-                )
+                data: dict[str, Any] = {"alerts": real, "item": item["id"]}
+                if group is not None:  # ended: link the two
+                    data["recurrence_of"] = group["incident"]
+                    summary = f"fired again after it ended: incident {incident}"
+                    self.inbox.event(group["incident"], "recurred", summary, {"incident": incident})
+                self.inbox.event(incident, "alerts", _names("firing", real), data)
             elif group is not None:
                 incident, seen = group["incident"], set(group["fingerprints"])
                 new = [a for a in real if fingerprint(a) not in seen]

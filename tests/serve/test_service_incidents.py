@@ -318,3 +318,22 @@ def test_open_chats_hold_no_worker_and_do_not_stop_alert_intake(box, tmp_path):
         status, took, listening = asyncio.run(scenario())
         assert status == 202 and took < 5 and listening == 60
         until(lambda: not eng._listeners, 20)  # every client left: nobody listens any more
+
+
+def test_a_mitigated_fault_that_comes_back_within_the_window_is_investigated_again(client):
+    """A leak that returns ten minutes after a restart: its group fires again within
+    correlate_minutes of the fix. It gets an incident of its own, linked, that runs."""
+    client.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    first = until(lambda: _pending(client))[0]
+    client.post(f"/v1/approvals/{first['id']}", json={"decision": "approve"}, headers=auth("approver"))
+    client.engine.wait_idle(first["incident"], 120)
+    assert client.engine.store.incident(first["incident"])["outcome"] == "mitigated"
+    client.post("/v1/alerts/alertmanager", json=payload("resolved"), headers=auth("alertmanager"))
+    assert client.engine.cfg.correlate_minutes > 0  # well within the window
+    client.post("/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    again = until(lambda: [i for i in _incidents(client) if i["id"] != first["incident"]], 60)[0]
+    until(lambda: client.engine.checkpoint_state(again["id"]).get("triage"), 60)  # it runs
+    old = client.get(f"/v1/incidents/{first['incident']}", headers=auth("viewer")).json()["timeline"]
+    new = client.get(f"/v1/incidents/{again['id']}", headers=auth("viewer")).json()["timeline"]
+    assert any(e["kind"] == "recurred" and again["id"] in e["summary"] for e in old)
+    assert new[0]["data"]["recurrence_of"] == first["incident"]

@@ -141,6 +141,11 @@ class ModelServer:
         deadline = time.monotonic() + self.cfg.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
+                if not self.cfg.port and "Address already in use" in self.log_tail(2000):
+                    # the port was free when chosen, taken by another process while vLLM loaded
+                    self.port = _free_port()
+                    self.launch()
+                    continue
                 raise RuntimeError(f"vLLM exited with {self.proc.returncode}; its log:\n{self.log_tail()}")
             try:
                 if httpx.get(f"http://{self.cfg.host}:{self.port}/health", timeout=2).status_code == 200:

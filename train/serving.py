@@ -138,10 +138,11 @@ class ModelServer:
         return self
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.cfg.start_timeout_s
+        deadline, tries = time.monotonic() + self.cfg.start_timeout_s, 0
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                if not self.cfg.port and "Address already in use" in self.log_tail(2000):
+                if not self.cfg.port and tries < 3 and "Address already in use" in self.log_tail(2000):
+                    tries += 1
                     # the port was free when chosen, taken by another process while vLLM loaded
                     self.port = _free_port()
                     self.launch()

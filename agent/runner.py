@@ -23,6 +23,11 @@ Update = Callable[[str, dict[str, Any]], None]
 Decider = Callable[[dict[str, Any]], ApprovalDecision | None]
 
 
+def failure(exc: Exception) -> str:
+    """What a crash says on the timeline, in the page and the chat's error event (redacted)."""
+    return redact.text(f"{type(exc).__name__}: {exc}")[:2000]
+
+
 class IncidentRunner:
     def __init__(self, deps: Deps, checkpointer: BaseCheckpointSaver, recorder: Recorder | None = None):
         self.deps = deps
@@ -100,7 +105,7 @@ class IncidentRunner:
     def fail(self, incident: str, exc: Exception) -> None:
         """End an incident that crashed: `failed`, with the error, and the on-call paged (no
         later alert joins it; recovery does not retry it)."""
-        error = redact.text(f"{type(exc).__name__}: {exc}")[:2000]
+        error = failure(exc)
         self.store.set_incident(incident, "failed", "failed")
         self.deps.notifier.page(Page(incident=incident, severity="critical", summary=error,
                                      reason="the agent failed on this incident; it needs a human"))

@@ -20,7 +20,7 @@ from opsagent.agent.deps import Deps
 from opsagent.agent.facts import KubeFacts
 from opsagent.agent.gate import Gate, GatePolicy
 from opsagent.agent.models import ApprovalDecision, redact
-from opsagent.agent.runner import IncidentRunner, auto_approve
+from opsagent.agent.runner import IncidentRunner, auto_approve, failure
 from opsagent.agent.store import Store
 from opsagent.agent.triage import describe
 from opsagent.serve.grouping import Grouping
@@ -246,7 +246,7 @@ class Engine:
             log.info("incident %s paused for shutdown; it resumes on restart", incident)
         except Exception as exc:
             log.exception("incident %s failed", incident)
-            error = redact.text(f"{type(exc).__name__}: {exc}")[:2000]
+            error = failure(exc)
             if (self.store.incident(incident) or {}).get("status") != "failed":
                 self._runner().fail(incident, exc)  # it crashed outside the graph (start, resume)
             self.inbox.event(incident, "failed", f"the agent failed: {error}", {"error": error})

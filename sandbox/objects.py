@@ -252,6 +252,7 @@ class Secret:
     not_after: float | None = None  # TLS certificates: expiry time
     source_version: int = 1  # version in the external secret store / the DB
     source_changed_at: float = 0.0
+    annotations: dict[str, str] = field(default_factory=dict)  # its ExternalSecret's, as patched
 
 
 @dataclass

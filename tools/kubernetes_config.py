@@ -34,8 +34,12 @@ def _service_port(ctx: ToolContext, a: ServicePort) -> ToolResult:
         undo = {"name": a.name, "namespace": a.namespace, "target_port": int(before)}
         return done("k8s_patch_service_port", a, f"service {a.namespace}/{a.name} targetPort "
                     f"{before} -> {a.target_port}", [("k8s_patch_service_port", undo)])
+    def read_back() -> tuple[bool | None, str]:
+        port = ctx.core.read_namespaced_service(a.name, a.namespace).spec.ports[0]
+        shown = f"service {a.namespace}/{a.name} targetPort {port.target_port}"
+        return port.target_port == a.target_port, shown
     names = lambda: [s.metadata.name for s in ctx.core.list_namespaced_service(a.namespace).items]  # noqa: E731
-    return mutate(ctx, "k8s_patch_service_port", a, run, names)
+    return mutate(ctx, "k8s_patch_service_port", a, run, names, read_back)
 
 
 class HPABounds(Ref):
@@ -60,9 +64,13 @@ def _hpa(ctx: ToolContext, a: HPABounds) -> ToolResult:
         api.patch_namespaced_horizontal_pod_autoscaler(a.name, a.namespace, {"spec": spec})
         return done("k8s_patch_hpa", a, f"hpa {a.namespace}/{a.name} {before} -> {spec}",
                      [("k8s_patch_hpa", {"name": a.name, "namespace": a.namespace, **before})])
+    def read_back() -> tuple[bool | None, str]:
+        spec = api.read_namespaced_horizontal_pod_autoscaler(a.name, a.namespace).spec
+        applied = a.min_replicas in (None, spec.min_replicas) and a.max_replicas in (None, spec.max_replicas)
+        return applied, f"hpa {a.namespace}/{a.name} min {spec.min_replicas} max {spec.max_replicas}"
     names = lambda: [h.metadata.name for h in api.list_namespaced_horizontal_pod_autoscaler(  # noqa: E731
         a.namespace).items]
-    return mutate(ctx, "k8s_patch_hpa", a, run, names)
+    return mutate(ctx, "k8s_patch_hpa", a, run, names, read_back)
 
 
 class PVCSize(Ref):
@@ -77,9 +85,12 @@ def _expand(ctx: ToolContext, a: PVCSize) -> ToolResult:
             "spec": {"resources": {"requests": {"storage": a.size}}}})
         return done("k8s_expand_pvc", a, f"pvc {a.namespace}/{a.name} {before} -> {a.size} "
                      "(volumes cannot shrink)", [])
+    def read_back() -> tuple[bool | None, str]:
+        size = ctx.core.read_namespaced_persistent_volume_claim(a.name, a.namespace).spec.resources.requests
+        return size.get("storage") == a.size, f"pvc {a.namespace}/{a.name} requests {size.get('storage')}"
     names = lambda: [p.metadata.name for p in ctx.core.list_namespaced_persistent_volume_claim(  # noqa: E731
         a.namespace).items]
-    return mutate(ctx, "k8s_expand_pvc", a, run, names)
+    return mutate(ctx, "k8s_expand_pvc", a, run, names, read_back)
 
 
 class ConfigMapKeys(Ref):
@@ -96,8 +107,13 @@ def _configmap(ctx: ToolContext, a: ConfigMapKeys) -> ToolResult:
                      "pods read it at start (restart them to apply)",
                      [("k8s_patch_configmap", {"name": a.name, "namespace": a.namespace, "data": restore})]
                      if restore else [])
+    def read_back() -> tuple[bool | None, str]:
+        data = ctx.core.read_namespaced_config_map(a.name, a.namespace).data or {}
+        differ = sorted(k for k, v in a.data.items() if data.get(k) != v)
+        return not differ, f"configmap {a.namespace}/{a.name}: " + (
+            f"keys not as requested: {differ}" if differ else f"{sorted(a.data)} as requested")
     names = lambda: [c.metadata.name for c in ctx.core.list_namespaced_config_map(a.namespace).items]  # noqa: E731
-    return mutate(ctx, "k8s_patch_configmap", a, run, names)
+    return mutate(ctx, "k8s_patch_configmap", a, run, names, read_back)
 
 
 def _target(kind: str) -> Any:

@@ -71,25 +71,67 @@ def _now(ctx: ToolContext) -> str:
 
 
 def _renew(ctx: ToolContext, a: Ref) -> ToolResult:
+    group, version, plural = CERTS
+    stamp, seen = _now(ctx), dict[str, Any]()
+
     def run() -> ToolResult:
-        group, version, plural = CERTS
+        seen.update(_cert_state(ctx, a))
         condition = {"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
-                     "message": "Certificate re-issuance manually triggered", "lastTransitionTime": _now(ctx)}
+                     "message": "Certificate re-issuance manually triggered", "lastTransitionTime": stamp}
         ctx.custom.patch_namespaced_custom_object_status(group, version, a.namespace, plural, a.name,
                                                          {"status": {"conditions": [condition]}})
         return done("cert_renew", a, f"certificate {a.namespace}/{a.name}: re-issuance triggered; pods "
                     "that loaded the old certificate keep it until they restart", [])
-    return mutate(ctx, "cert_renew", a, run, _names(ctx, CERTS, a.namespace))
+
+    def read_back() -> tuple[bool | None, str]:
+        """Applied: our Issuing condition is there, or the controller already re-issued (another
+        revision than the one read before the request). Neither: not known (cert-manager may
+        not have picked it up yet), never "not applied" on that alone."""
+        now = _cert_state(ctx, a)
+        issuing = now["issuing_since"] is not None and now["issuing_since"] >= stamp
+        renewed = bool(seen) and now["revision"] != seen["revision"]
+        return (True if issuing or renewed else None), (
+            f"certificate {a.namespace}/{a.name}: revision {now['revision']}, notAfter {now['not_after']}, "
+            f"issuing since {now['issuing_since'] or 'never'}")
+    return mutate(ctx, "cert_renew", a, run, _names(ctx, CERTS, a.namespace), read_back)
+
+
+def _cert_state(ctx: ToolContext, a: Ref) -> dict[str, Any]:
+    group, version, plural = CERTS
+    status = ctx.custom.get_namespaced_custom_object(group, version, a.namespace, plural, a.name).get(
+        "status", {})
+    issuing = [c for c in status.get("conditions", [])
+               if c.get("type") == "Issuing" and c.get("status") == "True"]
+    return {"not_after": status.get("notAfter"), "revision": status.get("revision"),
+            "issuing_since": issuing[0].get("lastTransitionTime") if issuing else None}
 
 
 def _resync(ctx: ToolContext, a: Ref) -> ToolResult:
+    group, version, plural = EXTERNAL
+    stamp, seen = _now(ctx), dict[str, Any]()
+
+    def get() -> dict[str, Any]:
+        obj = ctx.custom.get_namespaced_custom_object(group, version, a.namespace, plural, a.name)
+        return {"mark": (obj["metadata"].get("annotations") or {}).get("force-sync"),
+                "synced": obj.get("status", {}).get("syncedResourceVersion")}
+
     def run() -> ToolResult:
-        group, version, plural = EXTERNAL
+        seen.update(get())
         ctx.custom.patch_namespaced_custom_object(group, version, a.namespace, plural, a.name,
-                                                  {"metadata": {"annotations": {"force-sync": _now(ctx)}}})
+                                                  {"metadata": {"annotations": {"force-sync": stamp}}})
         return done("external_secret_refresh", a, f"externalsecret {a.namespace}/{a.name}: re-sync from "
                     "the secret store requested; pods read the Secret at start", [])
-    return mutate(ctx, "external_secret_refresh", a, run, _names(ctx, EXTERNAL, a.namespace))
+
+    def read_back() -> tuple[bool | None, str]:
+        """Applied: our force-sync mark, or a sync since. Another mark and no sync: not applied."""
+        now = get()
+        if now["mark"] == stamp or (seen and now["synced"] != seen["synced"]):
+            applied: bool | None = True
+        else:
+            applied = False if now["mark"] is not None else None
+        return applied, (f"externalsecret {a.namespace}/{a.name}: force-sync {now['mark'] or 'absent'}, "
+                         f"synced version {now['synced']}")
+    return mutate(ctx, "external_secret_refresh", a, run, _names(ctx, EXTERNAL, a.namespace), read_back)
 
 
 def _target(kind: str) -> Any:

@@ -138,7 +138,9 @@ def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> 
         # External Secrets Operator re-syncs when the `force-sync` annotation changes.
         _only(kind, name, old, new, {"metadata.annotations"})
         before = (old["metadata"].get("annotations") or {}).get("force-sync")
-        if (new["metadata"].get("annotations") or {}).get("force-sync") not in (None, before):
+        annotations = {k: str(v) for k, v in (new["metadata"].get("annotations") or {}).items()}
+        world.secret(obj.namespace, name).annotations = annotations  # kept, as the apiserver does
+        if annotations.get("force-sync") not in (None, before):
             RefreshSecret(namespace=obj.namespace, name=name).apply(world)
     else:
         raise InvalidError(kind, name, "", "this resource cannot be patched in the sandbox")

@@ -45,7 +45,8 @@ def external_secret_json(world: World, s: Secret) -> Json:
     synced_at = (s.source_changed_at or created) if s.version == s.source_version \
         else s.source_changed_at - 600
     return {"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret",
-            "metadata": _meta(s.name, s.namespace, created, uid("ExternalSecret", s.namespace, s.name, 0)),
+            "metadata": _meta(s.name, s.namespace, created, uid("ExternalSecret", s.namespace, s.name, 0),
+                              **({"annotations": dict(s.annotations)} if s.annotations else {})),
             "spec": {"refreshInterval": "24h",
                      "secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"},
                      "target": {"name": s.name, "creationPolicy": "Owner"},

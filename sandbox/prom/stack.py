@@ -123,10 +123,18 @@ class PromStack:
         """Restart Prometheus on an empty TSDB, so a new scenario starts from no history.
         (Deleting series is not enough: samples written out of order, as a pushed history is,
         survive `delete_series` in Prometheus 2.42.)"""
+        self.stop_prometheus()
+        shutil.rmtree(self.run_dir / "prometheus-data", ignore_errors=True)
+        self.start_prometheus(timeout)
+
+    def stop_prometheus(self) -> None:
+        """Prometheus alone goes down (Alertmanager stays), as in an outage of the monitoring."""
         prometheus = self._procs.pop()
         prometheus.terminate()
         prometheus.wait(timeout=10)
-        shutil.rmtree(self.run_dir / "prometheus-data", ignore_errors=True)
+
+    def start_prometheus(self, timeout: float = 30.0) -> None:
+        """Back on its TSDB and port after `stop_prometheus`."""
         self._spawn(self._prometheus_argv, self.run_dir / "logs" / "prometheus.log")
         self._wait(f"{self.prometheus_url}/-/ready", timeout)
 

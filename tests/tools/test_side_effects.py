@@ -116,3 +116,35 @@ def test_a_stalled_apiserver_times_out_instead_of_holding_the_worker(registry, b
         with pytest.raises(UnknownFact, match="after 3 attempts"):
             KubeFacts(ctx).owner_kind("shop", "postgres-0")
         assert time.monotonic() - started < 15  # 3 tries of 1 s, twice (the tool, the gate)
+
+
+# Last in the module: these change auth's Service, frontend's HPA, the database's volume, Redis'
+# config and the payment certificate, which the tests above do not read.
+CONFIG_CHANGES = [
+    ("k8s_patch_service_port", {"name": "auth", "target_port": 8081}, "targetPort 8081"),
+    ("k8s_patch_hpa", {"name": "frontend", "max_replicas": 9}, "max 9"),
+    ("k8s_expand_pvc", {"name": "data-postgres-0", "size": "40Gi"}, "requests 40Gi"),
+    ("k8s_patch_configmap", {"name": "redis-config", "data": {"redis.conf": "maxmemory-policy noeviction\n"}},
+     "as requested"),
+    ("cert_renew", {"name": "paygate-client-tls"}, "revision"),
+    ("external_secret_refresh", {"name": "postgres-credentials"}, "synced version"),
+]
+
+
+@pytest.mark.parametrize(("tool", "args", "shown"), CONFIG_CHANGES, ids=[c[0] for c in CONFIG_CHANGES])
+def test_a_config_change_whose_answer_is_lost_is_read_back(registry, box, tmp_path, tool, args, shown):
+    """Config, volume and secret mutations read their target back too: the result says the
+    change was made (not "unknown"), and it was sent once."""
+    with through(box, tmp_path, {"PATCH"}) as (ctx, proxy):
+        r = registry.call(ctx, tool, args)
+    assert sum(s.startswith("PATCH") for s in proxy.sent) == 1
+    assert r.status == "success" and "it was applied" in r.text and shown in r.text, r.error or r.text
+
+
+def test_a_config_change_lost_on_the_way_reads_back_as_not_applied(registry, box, tmp_path):
+    world = box.scenario.world
+    with through(box, tmp_path, {"PATCH"}, forward_held=False) as (ctx, _):
+        r = registry.call(ctx, "k8s_patch_configmap",
+                          {"name": "postgres-config", "data": {"max_connections": "1"}})
+    assert r.status == "error" and "it was not applied" in r.error and "max_connections" in r.error, r.error
+    assert world.configmaps[("shop", "postgres-config")].data.get("max_connections") != "1"

@@ -46,5 +46,6 @@ class AppServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # also a server whose start was cut short
+            self._thread.join(timeout=10)
         self._sock.close()

@@ -1,3 +1,3 @@
-from opsagent.serve.cli.main import app
+from opsagent.serve.cli import entry
 
-app()
+entry()

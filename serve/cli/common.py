@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -25,6 +26,15 @@ def unwind_on_sigterm() -> None:
     """SIGTERM (systemd, `docker stop`, a CI runner) unwinds like Ctrl-C, so the children a
     command started (sandboxes, Prometheus, Alertmanager, vLLM) are stopped, not orphaned."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def stop_requested() -> threading.Event:
+    """For a command that runs until stopped: SIGINT and SIGTERM set the returned event rather
+    than raise wherever the main thread is (mid-start, mid-import), so it always unwinds."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def fail(message: str) -> typer.Exit:

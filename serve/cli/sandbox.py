@@ -19,7 +19,7 @@ from opsagent.sandbox.errors import SandboxError
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec, generate, split
 from opsagent.sandbox.world import World
-from opsagent.serve.cli.common import console, fail, unwind_on_sigterm
+from opsagent.serve.cli.common import console, fail, stop_requested
 
 app = typer.Typer(help="The simulated cluster: fault catalogue, scenarios and the demo.",
                   no_args_is_help=True)
@@ -169,25 +169,21 @@ def up(
         box = Sandbox(spec, _run_dir(ctx, name), prometheus=prometheus, webhook_url=webhook_url)
     except SandboxError as exc:
         raise fail(str(exc)) from None
-    unwind_on_sigterm()  # systemd, docker stop, a CI runner: its Prometheus and Alertmanager stop too
-    box.start()
-    table = Table(title=f"sandbox {name!r}: scenario {spec.id}", show_header=False)
-    info = box.info()
-    table.add_row("kubeconfig", f"export KUBECONFIG={info['kubeconfig']}")
-    table.add_row("kubernetes", info["kubernetes"])
-    table.add_row("elasticsearch", f"{info['elasticsearch']['url']} (user elastic; credentials in "
-                  f"{box.info_path})")
-    table.add_row("prometheus", info["prometheus"] or "off")
-    table.add_row("alertmanager", info["alertmanager"] or "off")
-    table.add_row("control", info["control"]["url"])
-    console.print(table)
-    console.print("Simulated time runs with the wall clock. Ctrl-C stops everything.")
+    stop = stop_requested()  # Ctrl-C, systemd, docker stop, a CI runner: everything it started stops
     try:
-        deadline = time.monotonic() + duration if duration else None
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        box.start()
+        table = Table(title=f"sandbox {name!r}: scenario {spec.id}", show_header=False)
+        info = box.info()
+        table.add_row("kubeconfig", f"export KUBECONFIG={info['kubeconfig']}")
+        table.add_row("kubernetes", info["kubernetes"])
+        table.add_row("elasticsearch", f"{info['elasticsearch']['url']} (user elastic; credentials in "
+                      f"{box.info_path})")
+        table.add_row("prometheus", info["prometheus"] or "off")
+        table.add_row("alertmanager", info["alertmanager"] or "off")
+        table.add_row("control", info["control"]["url"])
+        console.print(table)
+        console.print("Simulated time runs with the wall clock. Ctrl-C stops everything.")
+        stop.wait(duration or None)
     finally:
         box.stop()
         console.print("sandbox stopped")

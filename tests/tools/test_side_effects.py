@@ -115,7 +115,8 @@ def test_a_stalled_apiserver_times_out_instead_of_holding_the_worker(registry, b
         assert r.status == "error" and "after 3 attempts" in r.error, r.error
         with pytest.raises(UnknownFact, match="after 3 attempts"):
             KubeFacts(ctx).owner_kind("shop", "postgres-0")
-        assert time.monotonic() - started < 15  # 3 tries of 1 s, twice (the tool, the gate)
+        # 3 tries of 1 s, twice (the tool, the gate): well under one held answer (30 s)
+        assert time.monotonic() - started < 25
 
 
 # Last in the module: these change auth's Service, frontend's HPA, the database's volume, Redis'

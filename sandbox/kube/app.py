@@ -176,7 +176,8 @@ def _list(world: World, res: Resource, namespace: str | None, request: Request) 
         meta["continue"] = base64.b64encode(str(start + limit).encode()).decode()
         meta["remainingItemCount"] = len(objects) - start - limit
     if "as=Table" in request.headers.get("accept", ""):
-        return JSONResponse(table(res.name, page, world.now, meta["resourceVersion"]) | {"metadata": meta})
+        return JSONResponse(table(res.name, page, world.now, meta["resourceVersion"], q.get("includeObject"))
+                            | {"metadata": meta})
     return JSONResponse({"kind": f"{res.kind}List", "apiVersion": res.group_version,
                          "metadata": meta, "items": page})
 
@@ -204,7 +205,8 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
     current = _versioned(world, res.to_json(world, obj))
     if method == "GET":
         if "as=Table" in request.headers.get("accept", ""):
-            return JSONResponse(table(res.name, [current], world.now, str(int(world.now))))
+            return JSONResponse(table(res.name, [current], world.now, str(int(world.now)),
+                                      request.query_params.get("includeObject")))
         return JSONResponse(current)
     if method == "PATCH" and "patch" in res.verbs:
         body = _body(request)

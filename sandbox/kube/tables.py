@@ -160,7 +160,10 @@ EVENT_COLUMNS: list[Column] = [
 ]
 
 
-def table(resource: str, objects: list[Json], now: float, resource_version: str) -> Json:
+def table(resource: str, objects: list[Json], now: float, resource_version: str,
+          include: str | None = None) -> Json:
+    """A server-side Table. `include` is the request's includeObject: Metadata (the default),
+    Object (the whole object: kubectl asks for it to --sort-by a field) or None."""
     if resource == "events":
         columns = EVENT_COLUMNS
     else:
@@ -179,10 +182,15 @@ def table(resource: str, objects: list[Json], now: float, resource_version: str)
              "description": "", "priority": prio}
             for name, typ, prio, _ in columns
         ],
-        "rows": [
-            {"cells": [cell(o, now) for _, _, _, cell in columns],
-             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                        "metadata": o["metadata"]}}
-            for o in objects
-        ],
+        "rows": [{"cells": [cell(o, now) for _, _, _, cell in columns], **_embedded(o, include)}
+                 for o in objects],
     }
+
+
+def _embedded(o: Json, include: str | None) -> Json:
+    if include == "None":
+        return {}
+    if include == "Object":
+        return {"object": o}
+    return {"object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                       "metadata": o["metadata"]}}

@@ -42,6 +42,21 @@ def test_logs_and_events_with_selectors(live):
     assert out.startswith("redis-")
 
 
+def test_sort_by_a_field_of_the_objects(live):
+    """Among the commands SREs type most; kubectl sorts on the objects a Table embeds when asked
+    (includeObject=Object), and printed "No resources found" when only metadata came."""
+    events = live.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp").stdout.splitlines()
+    assert events[0].split()[:4] == ["NAMESPACE", "LAST", "SEEN", "TYPE"] and len(events) > 10
+    stamps = live.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp", "--no-headers",
+                          "-o", "custom-columns=T:.lastTimestamp").stdout.split()
+    assert stamps == sorted(stamps) and len(stamps) == len(events) - 1
+    pods = live.kubectl("get", "pods", "-n", "shop", "--sort-by=.status.startTime", "--no-headers",
+                        "-o", "custom-columns=N:.metadata.name,S:.status.startTime").stdout.splitlines()
+    started = [line.split()[1] for line in pods]
+    assert started == sorted(started)
+    assert len(pods) == sum(p.namespace == "shop" for p in live.world.pods.values())
+
+
 def test_scale_restart_undo_cordon(fresh):
     fresh.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=3")
     assert fresh.world.workloads[("shop", "cart")].replicas == 3

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import agent_quality, collect, sandbox_episodes, sandbox_servers, service, tool_calls
+from bench import agent_quality, chaos, collect, sandbox_episodes, sandbox_servers, service, tool_calls
 from bench import trajectories as trajectory_store
 
 
@@ -24,7 +24,7 @@ def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
     return table
 
 
-PARTS = ("sandbox", "servers", "tools", "collect", "agent", "trajectories", "service")
+PARTS = ("sandbox", "servers", "tools", "collect", "agent", "trajectories", "service", "chaos")
 
 
 def main() -> None:
@@ -62,6 +62,11 @@ def main() -> None:
         console.print(_figures("trajectory store and export", figures["trajectories"]))
     if "service" in parts:
         figures["service"] = _service(console)
+    if "chaos" in parts:
+        with console.status("chaos: kill -9, Prometheus down, the apiserver stalling, under alerts"):
+            figures["chaos"] = chaos.run()
+        shown = {k: v for k, v in figures["chaos"].items() if not isinstance(v, (dict, list))}
+        console.print(_figures("chaos run (must be 0: twice, lost, unhandled, unfinished)", shown))
     out.write_text(json.dumps(figures, indent=2) + "\n")
 
 

@@ -266,14 +266,24 @@ def _drain(ctx: ToolContext, a: NodeArgs) -> ToolResult:
     def run() -> ToolResult:
         ctx.core.patch_node(a.node, {"spec": {"unschedulable": True}})
         pods = ctx.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={a.node}").items
-        evicted = []
+        evicted, kept = [], []
         for p in pods:
-            ctx.core.create_namespaced_pod_eviction(p.metadata.name, p.metadata.namespace, {
-                "apiVersion": "policy/v1", "kind": "Eviction",
-                "metadata": {"name": p.metadata.name, "namespace": p.metadata.namespace}})
-            evicted.append(f"{p.metadata.namespace}/{p.metadata.name}")
-        return done("k8s_drain", a, f"node {a.node} cordoned; evicted {len(evicted)} pods: "
-                     f"{', '.join(evicted)}", [("k8s_uncordon", {"node": a.node})])
+            name = f"{p.metadata.namespace}/{p.metadata.name}"
+            try:
+                ctx.core.create_namespaced_pod_eviction(p.metadata.name, p.metadata.namespace, {
+                    "apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": p.metadata.name, "namespace": p.metadata.namespace}})
+            except ApiException as exc:
+                if exc.status != 429:  # 429: its disruption budget allows none now; the rest go on
+                    raise
+                kept.append(name)
+                continue
+            evicted.append(name)
+        text = f"node {a.node} cordoned; evicted {len(evicted)} pods: {', '.join(evicted) or 'none'}"
+        if kept:
+            text += (f"\nnot evicted, their disruption budget allows no disruption now (try again once "
+                     f"replacements are ready): {', '.join(kept)}")
+        return done("k8s_drain", a, text, [("k8s_uncordon", {"node": a.node})])
     def read_back() -> tuple[bool | None, str]:
         cordoned = bool(ctx.core.read_node(a.node).spec.unschedulable)
         left = [f"{p.metadata.namespace}/{p.metadata.name}" for p in ctx.core.list_pod_for_all_namespaces(

@@ -15,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from opsagent.sandbox.errors import ConflictError, NotFoundError, SandboxError
 from opsagent.sandbox.kube import mutations
+from opsagent.sandbox.kube.access import access_review, rules_review
 from opsagent.sandbox.kube.logs import pod_log
 from opsagent.sandbox.kube.patch import APPLY, apply_patch
+from opsagent.sandbox.kube.render_extra import eviction_refused
 from opsagent.sandbox.kube.resources import BY_PATH, GROUPS, Resource, resource_list
 from opsagent.sandbox.kube.selectors import field_selector, label_selector
 from opsagent.sandbox.kube.tables import table
@@ -85,6 +87,14 @@ def create_app(cluster: Cluster) -> FastAPI:
     async def core(path: str, request: Request) -> Response:
         request.state.body = await request.body()
         return await run_in_threadpool(_dispatch, cluster, "v1", path, request)
+
+    @app.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", status_code=201)
+    async def can_i(request: Request) -> Json:
+        return access_review(await _json(request))
+
+    @app.post("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", status_code=201)
+    async def can_i_list(request: Request) -> Json:
+        return rules_review(await _json(request))
 
     @app.api_route("/apis/{group}/{version}/{path:path}",
                    methods=["GET", "PATCH", "DELETE", "POST", "PUT"])
@@ -176,8 +186,8 @@ def _list(world: World, res: Resource, namespace: str | None, request: Request) 
         meta["continue"] = base64.b64encode(str(start + limit).encode()).decode()
         meta["remainingItemCount"] = len(objects) - start - limit
     if "as=Table" in request.headers.get("accept", ""):
-        return JSONResponse(table(res.name, page, world.now, meta["resourceVersion"], q.get("includeObject"))
-                            | {"metadata": meta})
+        return JSONResponse(table(res.columns or res.name, page, world.now, meta["resourceVersion"],
+                                  q.get("includeObject")) | {"metadata": meta})
     return JSONResponse({"kind": f"{res.kind}List", "apiVersion": res.group_version,
                          "metadata": meta, "items": page})
 
@@ -188,6 +198,10 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
     if sub == "log" and method == "GET":
         return PlainTextResponse(pod_log(world, obj, request.query_params))
     if sub == "eviction" and method == "POST":
+        refused = eviction_refused(world, obj)
+        if refused:  # as the apiserver answers; kubectl drain waits and tries again
+            return status(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption "
+                          "budget.", {"causes": [{"reason": "DisruptionBudget", "message": refused}]})
         options = (_body(request) or {}).get("deleteOptions") or {}
         mutations.delete_pod(world, ns, name, options.get("gracePeriodSeconds"))
         return JSONResponse({"kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -205,7 +219,7 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
     current = _versioned(world, res.to_json(world, obj))
     if method == "GET":
         if "as=Table" in request.headers.get("accept", ""):
-            return JSONResponse(table(res.name, [current], world.now, str(int(world.now)),
+            return JSONResponse(table(res.columns or res.name, [current], world.now, str(int(world.now)),
                                       request.query_params.get("includeObject")))
         return JSONResponse(current)
     if method == "PATCH" and "patch" in res.verbs:
@@ -229,6 +243,12 @@ def _object(world: World, res: Resource, obj: Any, sub: str | None, request: Req
         remaining = world.pods.get((ns, name))
         return JSONResponse(res.to_json(world, remaining) if remaining else current)
     return status(405, "MethodNotAllowed", f"{method} is not supported on {res.name} in the sandbox")
+
+
+async def _json(request: Request) -> Json:
+    request.state.body = await request.body()
+    body = _body(request)
+    return body if isinstance(body, dict) else {}
 
 
 def _versioned(world: World, doc: Json) -> Json:

@@ -9,6 +9,7 @@ from typing import Any
 from opsagent.sandbox.kube import render as r
 from opsagent.sandbox.kube import render_apps as a
 from opsagent.sandbox.kube import render_crds as c
+from opsagent.sandbox.kube import render_extra as x
 from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
@@ -29,7 +30,7 @@ class Resource:
     short: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()  # field selectors the real API supports beyond metadata.*
     subresources: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
+    columns: str | None = None  # which printed columns (tables.COLUMNS) when not its name
     @property
     def group_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
@@ -99,6 +100,16 @@ RESOURCES: list[Resource] = [
     Resource("externalsecrets", "ExternalSecret", "external-secrets.io", "v1beta1", True,
              c.external_secrets, c.external_secret_json, _ns_name, verbs=(*READ, "patch"),
              short=("es",)),
+    Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, x.ingresses, x.ingress_json,
+             lambda k: k, short=("ing",)),
+    Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False, x.ingress_classes,
+             x.ingress_class_json, lambda n: ("", n)),
+    Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, x.budgets,
+             x.budget_json, lambda k: k, short=("pdb",)),
+    Resource("pods", "PodMetrics", "metrics.k8s.io", "v1beta1", True, x.measured_pods,
+             x.pod_metrics_json, _ns_name, columns="podmetrics"),
+    Resource("nodes", "NodeMetrics", "metrics.k8s.io", "v1beta1", False, x.measured_nodes,
+             x.node_metrics_json, lambda n: ("", n.name), columns="nodemetrics"),
 ]
 BY_PATH: dict[tuple[str, str], Resource] = {(res.group_version, res.name): res for res in RESOURCES}
 GROUPS: dict[str, list[str]] = {}
@@ -107,12 +118,18 @@ for _res in RESOURCES:
         GROUPS.setdefault(_res.group, [])
         if _res.version not in GROUPS[_res.group]:
             GROUPS[_res.group].append(_res.version)
-GROUPS.setdefault("policy", ["v1"])  # for pods/eviction, which kubectl drain looks up
+
+
+# Create-only reviews, answered by sandbox.kube.access rather than read from the world.
+REVIEWS = [{"name": n, "singularName": "", "namespaced": False, "kind": k, "verbs": ["create"]}
+           for n, k in (("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                        ("selfsubjectrulesreviews", "SelfSubjectRulesReview"))]
+GROUPS["authorization.k8s.io"] = ["v1"]
 
 
 def resource_list(group_version: str) -> Json:
     """The APIResourceList discovery document of one group/version."""
-    entries = []
+    entries = list(REVIEWS) if group_version == "authorization.k8s.io/v1" else []
     for res in RESOURCES:
         if res.group_version != group_version:
             continue

@@ -148,6 +148,22 @@ COLUMNS: dict[str, list[Column]] = {
         ("StorageClass", "string", 0, lambda o, now: o["spec"]["storageClassName"]),
     ],
     "namespaces": [("Status", "string", 0, lambda o, now: "Active")],
+    "ingresses": [
+        ("Class", "string", 0, lambda o, now: o["spec"].get("ingressClassName", "<none>")),
+        ("Hosts", "string", 0, lambda o, now: ",".join(r.get("host", "*") for r in o["spec"]["rules"])),
+        ("Address", "string", 0, lambda o, now:
+         ",".join(i["ip"] for i in o["status"]["loadBalancer"].get("ingress", []))),
+        ("Ports", "string", 0, lambda o, now: "80, 443" if o["spec"].get("tls") else "80"),
+    ],
+    "poddisruptionbudgets": [
+        ("Min Available", "string", 0, lambda o, now: str(o["spec"].get("minAvailable", "N/A"))),
+        ("Max Unavailable", "string", 0, lambda o, now: str(o["spec"].get("maxUnavailable", "N/A"))),
+        ("Allowed Disruptions", "integer", 0, lambda o, now: o["status"]["disruptionsAllowed"]),
+    ],
+    "ingressclasses": [
+        ("Controller", "string", 0, lambda o, now: o["spec"]["controller"]),
+        ("Parameters", "string", 0, lambda o, now: "<none>"),
+    ],
 }
 
 EVENT_COLUMNS: list[Column] = [

@@ -198,3 +198,24 @@ def test_configuration_mutations(registry, ctx, box):
     assert r.rollback[0]["args"]["data"] == {"max_connections": "100"}
     missing = registry.call(ctx, "k8s_patch_hpa", {"name": "fronted", "max_replicas": 9})
     assert "did you mean: frontend" in missing.error
+
+
+def test_drain_leaves_what_a_disruption_budget_protects_and_says_so(registry, ctx, box):
+    """frontend keeps 2 of 3 (its PodDisruptionBudget): with two of its pods on the drained node,
+    one goes and the other stays until its replacement is ready; the result names it."""
+    world = box.scenario.world
+    for _ in range(60):  # the drain above may have left a replacement starting
+        if sum(p.ready for p in world.pods.values() if p.workload == "frontend") == 3:
+            break
+        box.tick()
+    with box.cluster.lock:
+        a, b = sorted((p for p in world.pods.values() if p.workload == "frontend" and p.ready),
+                      key=lambda p: p.name)[:2]
+        b.node = a.node  # both on one node, as the scheduler may place them
+    r = registry.call(ctx, "k8s_drain", {"node": a.node})
+    assert r.status == "success", r.error
+    assert f"shop/{a.name}" in r.text.splitlines()[0]
+    kept = r.text.splitlines()[1]
+    assert "disruption budget allows no disruption now" in kept and f"shop/{b.name}" in kept
+    assert world.pods[("shop", b.name)].deleting_at is None
+    registry.call(ctx, "k8s_uncordon", {"node": a.node})

@@ -125,3 +125,19 @@ def test_a_stale_write_is_a_conflict(fresh):
     fresh.apps.patch_namespaced_deployment("cart", "shop", {
         "metadata": {"resourceVersion": current}, "spec": {"replicas": 3}})
     assert fresh.world.workloads[("shop", "cart")].replicas == 3
+
+
+def test_evictions_respect_the_disruption_budget(fresh):
+    """frontend keeps 2 of its 3 pods (minAvailable 2): one may go, the next waits, as on a real
+    cluster (kubectl drain retries on 429); a pod that is not ready may always go."""
+    pods = sorted(p.name for p in fresh.world.pods.values() if p.workload == "frontend")
+    body = {"apiVersion": "policy/v1", "kind": "Eviction"}
+    fresh.core.create_namespaced_pod_eviction(pods[0], "shop", {**body, "metadata": {"name": pods[0]}})
+    with pytest.raises(ApiException) as refused:
+        fresh.core.create_namespaced_pod_eviction(pods[1], "shop", {**body, "metadata": {"name": pods[1]}})
+    assert refused.value.status == 429
+    assert "needs 2 healthy pods and has 2" in refused.value.body
+    budget = client.PolicyV1Api(fresh.api).read_namespaced_pod_disruption_budget("frontend", "shop")
+    assert budget.status.disruptions_allowed == 0 and budget.status.current_healthy == 2
+    fresh.world.pods[("shop", pods[2])].phase = "Failed"  # not ready: not protected
+    fresh.core.create_namespaced_pod_eviction(pods[2], "shop", {**body, "metadata": {"name": pods[2]}})

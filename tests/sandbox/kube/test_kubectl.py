@@ -57,6 +57,44 @@ def test_sort_by_a_field_of_the_objects(live):
     assert len(pods) == sum(p.namespace == "shop" for p in live.world.pods.values())
 
 
+def test_top_reads_the_metrics_api(live):
+    pods = live.kubectl("top", "pods", "-n", "shop", "--no-headers").stdout.splitlines()
+    running = [p for p in live.world.pods.values() if p.namespace == "shop" and p.phase == "Running"]
+    assert len(pods) == len(running) and all(line.split()[1].endswith("m") for line in pods)
+    name, cpu, memory = next(line.split() for line in pods if line.startswith("catalog-"))
+    used = live.world.pods[("shop", name)].containers[0]  # the simulation's usage, not a constant
+    assert cpu == f"{-(-int(used.cpu * 1e9) // 1_000_000)}m"  # kubectl rounds nanocores up
+    assert memory == f"{int(used.memory) // 1024 // 1024}Mi"
+    nodes = live.kubectl("top", "nodes", "--no-headers").stdout.splitlines()
+    assert sorted(line.split()[0] for line in nodes) == sorted(live.world.nodes)
+    assert all(line.split()[2].endswith("%") for line in nodes)
+
+
+def test_ingress_disruption_budgets_and_api_resources(live):
+    ing = live.kubectl("get", "ingress", "-n", "shop").stdout.splitlines()
+    assert ing[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+    assert ing[1].split()[:3] == ["frontend", "nginx", "shop.example.com"]
+    assert "k8s.io/ingress-nginx" in live.kubectl("get", "ingressclass").stdout
+    described = live.kubectl("describe", "ingress", "frontend", "-n", "shop").stdout
+    assert "frontend:8080 (" in described  # backed by the frontend Service's endpoints
+    pdb = live.kubectl("get", "pdb", "-n", "shop", "frontend", "--no-headers").stdout.split()
+    assert pdb[:4] == ["frontend", "2", "N/A", "1"]
+    kinds = live.kubectl("api-resources", "--no-headers").stdout  # failed on an empty policy/v1
+    for kind in ("PodDisruptionBudget", "Ingress", "IngressClass", "PodMetrics", "NodeMetrics",
+                 "SelfSubjectAccessReview"):
+        assert f" {kind}\n" in kinds, kind
+
+
+def test_auth_can_i_says_what_the_token_may_do(live):
+    assert live.kubectl("auth", "can-i", "delete", "pods", "-n", "shop").stdout.strip() == "yes"
+    assert live.kubectl("auth", "can-i", "patch", "deployments.apps", "-n", "shop").stdout.strip() == "yes"
+    assert live.kubectl("auth", "can-i", "create", "pods", "--subresource=eviction").stdout.strip() == "yes"
+    no = live.kubectl("auth", "can-i", "create", "deployments", "-n", "shop", check=False)
+    assert no.returncode == 1 and no.stdout.startswith("no - the sandbox serves get, list, patch")
+    rules = live.kubectl("auth", "can-i", "--list", "-n", "shop").stdout
+    assert "pods/eviction" in rules and "[get list delete]" in rules
+
+
 def test_scale_restart_undo_cordon(fresh):
     fresh.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=3")
     assert fresh.world.workloads[("shop", "cart")].replicas == 3

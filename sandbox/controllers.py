@@ -110,9 +110,12 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
     if _steady(wl, pods, owned):
         wl.ready_replicas = wl.available_replicas = wl.updated_replicas = wl.status_replicas = len(pods)
         wl.progressed_at = world.now
+        if wl.completed_at is None:
+            wl.completed_at = world.now
         for rs in owned:
             rs.ready_replicas = rs.replicas
         return
+    wl.completed_at = None
     h = wl.pod_hash
     owned.sort(key=lambda rs: rs.revision)
     new = next(rs for rs in owned if rs.name.endswith(h))

@@ -85,6 +85,7 @@ class Workload:
     max_unavailable: float = 0.25
     progress_deadline_s: float = 600.0
     progressed_at: float = 0.0  # last time the rollout made progress
+    completed_at: float | None = None  # when the rollout last became complete; None while not
     # Status, refreshed each tick.
     ready_replicas: int = 0
     available_replicas: int = 0

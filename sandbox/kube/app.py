@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from opsagent.sandbox.errors import ConflictError, NotFoundError, SandboxError
-from opsagent.sandbox.kube import mutations
+from opsagent.sandbox.kube import mutations, watch
 from opsagent.sandbox.kube.access import access_review, rules_review
 from opsagent.sandbox.kube.logs import pod_log
 from opsagent.sandbox.kube.patch import APPLY, apply_patch
@@ -43,6 +43,8 @@ class Cluster:
         self.world = world
         self.lock = threading.RLock()
         self.token = token or secrets.token_urlsafe(24)
+        self.changed = threading.Condition()  # notified after each write: watches look at once
+        self.closed = threading.Event()  # the server stops: every watch ends
 
 
 def create_app(cluster: Cluster) -> FastAPI:
@@ -143,12 +145,26 @@ def _dispatch(cluster: Cluster, gv: str, path: str, request: Request) -> Respons
                 if method != "GET":
                     return status(405, "MethodNotAllowed", f"{method} is not supported on a list")
                 if request.query_params.get("watch") in ("1", "true"):
-                    return status(405, "MethodNotAllowed", "watch is not supported by the sandbox")
+                    return _watch(cluster, resource, namespace, request)
                 return _list(cluster.world, resource, namespace, request)
             obj = _find(cluster.world, resource, namespace, name)
-            return _object(cluster.world, resource, obj, sub, request)
+            response = _object(cluster.world, resource, obj, sub, request)
+        if method != "GET":
+            with cluster.changed:
+                cluster.changed.notify_all()
+        return response
     except SandboxError as exc:
         return status(exc.code, exc.reason, str(exc))
+
+
+def _watch(cluster: Cluster, res: Resource, namespace: str | None, request: Request) -> Response:
+    _select(cluster.world, res, namespace, request)  # a bad selector fails now, not in the stream
+
+    def select() -> tuple[list[Json], float]:
+        with cluster.lock:
+            return _select(cluster.world, res, namespace, request), cluster.world.now
+
+    return watch.stream(res, select, request, cluster.changed, cluster.closed)
 
 
 def _find(world: World, res: Resource, namespace: str | None, name: str) -> Any:
@@ -165,7 +181,8 @@ def _not_found(res: Resource, name: str) -> SandboxError:
     return err
 
 
-def _list(world: World, res: Resource, namespace: str | None, request: Request) -> Response:
+def _select(world: World, res: Resource, namespace: str | None, request: Request) -> list[Json]:
+    """The objects a list returns (selectors applied), in the apiserver's order."""
     q = request.query_params
     match_labels = label_selector(q.get("labelSelector"))
     match_fields = field_selector(q.get("fieldSelector"), res.fields)
@@ -178,6 +195,12 @@ def _list(world: World, res: Resource, namespace: str | None, request: Request) 
         if match_labels(doc["metadata"].get("labels") or {}) and match_fields(doc):
             objects.append(doc)
     objects.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+    return objects
+
+
+def _list(world: World, res: Resource, namespace: str | None, request: Request) -> Response:
+    q = request.query_params
+    objects = _select(world, res, namespace, request)
     start = int(base64.b64decode(q["continue"]).decode()) if q.get("continue") else 0
     limit = int(q["limit"]) if q.get("limit") else 0
     page = objects[start:start + limit] if limit else objects[start:]

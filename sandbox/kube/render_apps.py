@@ -14,20 +14,22 @@ def deployment_json(world: World, w: Workload) -> Json:
     meta["generation"] = w.generation
     stalled = world.now - w.progressed_at > w.progress_deadline_s
     complete = w.updated_replicas == w.replicas == w.available_replicas
+    # A settled Deployment's conditions keep the time it settled (a watch sees no change).
+    settled = w.completed_at if w.completed_at is not None else w.progressed_at
     conditions = [
         {"type": "Available", "status": "True" if w.available_replicas >= w.replicas - 0 else "False",
          "reason": "MinimumReplicasAvailable" if w.available_replicas >= w.replicas
          else "MinimumReplicasUnavailable",
          "message": "Deployment has minimum availability." if w.available_replicas >= w.replicas
          else "Deployment does not have minimum availability.",
-         "lastUpdateTime": ts(world.now), "lastTransitionTime": ts(w.created_at)},
+         "lastUpdateTime": ts(settled), "lastTransitionTime": ts(w.created_at)},
         {"type": "Progressing", "status": "False" if stalled else "True",
          "reason": "ProgressDeadlineExceeded" if stalled else
          ("NewReplicaSetAvailable" if complete else "ReplicaSetUpdated"),
          "message": f'ReplicaSet "{w.name}-{w.pod_hash}" '
          + ("has timed out progressing." if stalled else
             "has successfully progressed." if complete else "is progressing."),
-         "lastUpdateTime": ts(w.progressed_at), "lastTransitionTime": ts(w.progressed_at)},
+         "lastUpdateTime": ts(settled), "lastTransitionTime": ts(settled)},
     ]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,

@@ -13,7 +13,7 @@ from opsagent.sandbox.kube import render_extra as x
 from opsagent.sandbox.world import World
 
 Json = dict[str, Any]
-READ = ("get", "list")
+READ = ("get", "list", "watch")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ class KubeServer(AppServer):
         super().start(timeout)
         return self
 
+    def stop(self) -> None:
+        self.cluster.closed.set()  # open watches end, so the server stops at once
+        super().stop()
+
     def write_kubeconfig(self, path: Path, namespace: str = "shop") -> Path:
         config = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},

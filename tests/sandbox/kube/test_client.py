@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 
@@ -141,3 +144,31 @@ def test_evictions_respect_the_disruption_budget(fresh):
     assert budget.status.disruptions_allowed == 0 and budget.status.current_healthy == 2
     fresh.world.pods[("shop", pods[2])].phase = "Failed"  # not ready: not protected
     fresh.core.create_namespaced_pod_eviction(pods[2], "shop", {**body, "metadata": {"name": pods[2]}})
+
+
+def test_watch_streams_what_changes_after_the_list(fresh):
+    """The client's list-then-watch: from the list's resourceVersion only changes come (a pod
+    deleted, one scaled up), and the stream ends at timeoutSeconds."""
+    listed = fresh.core.list_namespaced_pod("shop")
+    pod = next(p.metadata.name for p in listed.items if p.metadata.name.startswith("cart-"))
+    seen: list[tuple[str, str]] = []
+
+    def change() -> None:
+        time.sleep(1)
+        fresh.core.delete_namespaced_pod(pod, "shop", grace_period_seconds=0)
+
+    threading.Thread(target=change, daemon=True).start()
+    started = time.monotonic()
+    for event in watch.Watch().stream(fresh.core.list_namespaced_pod, "shop", timeout_seconds=4,
+                                      resource_version=listed.metadata.resource_version):
+        seen.append((event["type"], event["object"].metadata.name))
+    assert ("DELETED", pod) in seen
+    assert not [e for e in seen if e[0] == "ADDED" and e[1] != pod and not e[1].startswith("cart-")]
+    assert 3.5 < time.monotonic() - started < 10
+
+
+def test_a_watch_without_a_version_starts_with_the_current_state(fresh):
+    events = list(watch.Watch().stream(client.AppsV1Api(fresh.api).list_namespaced_deployment, "shop",
+                                       timeout_seconds=1))
+    names = {e["object"].metadata.name for e in events if e["type"] == "ADDED"}
+    assert {"cart", "catalog", "checkout", "frontend"} <= names

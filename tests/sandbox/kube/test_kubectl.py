@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import threading
+import time
+
 from tests.sandbox.kube.conftest import requires_kubectl
 
 pytestmark = requires_kubectl
@@ -90,9 +95,9 @@ def test_auth_can_i_says_what_the_token_may_do(live):
     assert live.kubectl("auth", "can-i", "patch", "deployments.apps", "-n", "shop").stdout.strip() == "yes"
     assert live.kubectl("auth", "can-i", "create", "pods", "--subresource=eviction").stdout.strip() == "yes"
     no = live.kubectl("auth", "can-i", "create", "deployments", "-n", "shop", check=False)
-    assert no.returncode == 1 and no.stdout.startswith("no - the sandbox serves get, list, patch")
+    assert no.returncode == 1 and no.stdout.startswith("no - the sandbox serves get, list, watch, patch")
     rules = live.kubectl("auth", "can-i", "--list", "-n", "shop").stdout
-    assert "pods/eviction" in rules and "[get list delete]" in rules
+    assert "pods/eviction" in rules and "[get list watch delete]" in rules
 
 
 def test_scale_restart_undo_cordon(fresh):
@@ -126,3 +131,43 @@ def test_errors_reach_the_user(live):
     assert out.returncode == 1 and 'pods "nope" not found' in out.stderr
     out = live.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=-2", check=False)
     assert out.returncode != 0
+
+
+def _ticking(cluster, stop: threading.Event) -> threading.Thread:
+    """Simulated time for a server without a clock: a tick every 0.2 s until stopped."""
+    def run() -> None:
+        while not stop.wait(0.2):
+            with cluster.server.cluster.lock:
+                cluster.world.tick()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_get_watch_prints_changes_as_they_happen(fresh):
+    env = {**os.environ, "KUBECONFIG": str(fresh.kubeconfig)}
+    watching = subprocess.Popen(["kubectl", "get", "deploy", "cart", "-n", "shop", "-w"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # listed, now watching
+        fresh.apps.patch_namespaced_deployment_scale("cart", "shop", {"spec": {"replicas": 4}})
+        time.sleep(2)
+    finally:
+        watching.terminate()
+        out, err = watching.communicate(timeout=10)
+    lines = out.splitlines()
+    assert lines[1].split()[:2] == ["cart", "2/2"], err  # the list
+    assert any(line.split()[:2] == ["cart", "2/4"] for line in lines[2:]), out  # the change, watched
+
+
+def test_rollout_status_waits_for_the_rollout(fresh):
+    """Through the watch now (kubectl's informer also got there by re-listing when watch failed)."""
+    fresh.kubectl("rollout", "restart", "deployment/checkout", "-n", "shop")
+    stop = threading.Event()
+    _ticking(fresh, stop)
+    try:
+        out = fresh.kubectl("rollout", "status", "deployment/checkout", "-n", "shop", "--timeout=60s")
+    finally:
+        stop.set()
+    assert 'deployment "checkout" successfully rolled out' in out.stdout
+    assert "Waiting for" in out.stdout  # it watched the rollout, not just read a finished one

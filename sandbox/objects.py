@@ -167,6 +167,8 @@ class Pod:
     secret_versions: dict[str, int] = field(default_factory=dict)  # what it loaded at start
     unschedulable_since: float | None = None
     rps: float = 0.0
+    extra_labels: dict[str, str] = field(default_factory=dict)  # set with kubectl label
+    annotations: dict[str, str] = field(default_factory=dict)  # set with kubectl annotate
 
     @property
     def ready(self) -> bool:
@@ -179,7 +181,7 @@ class Pod:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {**self.template.labels, "pod-template-hash": self.pod_hash}
+        return {**self.template.labels, "pod-template-hash": self.pod_hash, **self.extra_labels}
 
 
 @dataclass

@@ -95,7 +95,11 @@ def patch_scale(world: World, wl: Workload, old: Json, new: Json) -> None:
 def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> None:
     name = old["metadata"]["name"]
     kind = old["kind"]
-    if resource == "nodes":
+    if resource == "pods":
+        _only(kind, name, old, new, {"metadata.labels", "metadata.annotations"})
+        _relabel(obj, name, new["metadata"].get("labels") or {})
+        obj.annotations = {k: str(v) for k, v in (new["metadata"].get("annotations") or {}).items()}
+    elif resource == "nodes":
         _only(kind, name, old, new, {"spec.unschedulable"})
         if bool(new["spec"].get("unschedulable")) != bool(old["spec"].get("unschedulable")):
             action = Cordon if new["spec"].get("unschedulable") else Uncordon
@@ -144,6 +148,18 @@ def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> 
             RefreshSecret(namespace=obj.namespace, name=name).apply(world)
     else:
         raise InvalidError(kind, name, "", "this resource cannot be patched in the sandbox")
+
+
+def _relabel(pod: Any, name: str, labels: Json) -> None:
+    """Labels of its own a pod may take and lose; those from its template may not change here
+    (a real ReplicaSet releases a pod that no longer matches its selector and starts another,
+    which the sandbox does not model)."""
+    owned = {**pod.template.labels, "pod-template-hash": pod.pod_hash}
+    for key, value in owned.items():
+        if labels.get(key) != value:
+            raise InvalidError("Pod", name, f"metadata.labels.{key}", "changing a label the pod has "
+                               "from its template is not supported by the sandbox")
+    pod.extra_labels = {k: str(v) for k, v in labels.items() if k not in owned}
 
 
 def delete_pod(world: World, namespace: str, name: str, grace: int | None) -> None:

@@ -122,7 +122,7 @@ def pod_json(world: World, p: Pod) -> Json:
     owner_created = world.workloads[(p.namespace, p.workload)].created_at
     if owner_kind == "ReplicaSet" and (p.namespace, p.owner_name) in world.replicasets:
         owner_created = world.replicasets[(p.namespace, p.owner_name)].created_at
-    meta = _meta(p.name, p.namespace, p.created_at, p.uid, labels=p.labels,
+    meta = _meta(p.name, p.namespace, p.created_at, p.uid, labels=p.labels, annotations=dict(p.annotations),
                  generateName=f"{p.owner_name}-" if owner_kind == "ReplicaSet" else None)
     meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner_kind, "name": p.owner_name,
                                 "uid": uid(owner_kind, p.namespace, p.owner_name, owner_created),

@@ -56,7 +56,7 @@ def _ns_name(obj: Any) -> tuple[str, str]:
 
 RESOURCES: list[Resource] = [
     Resource("pods", "Pod", "", "v1", True, lambda w: w.pods.values(), r.pod_json, _ns_name,
-             verbs=(*READ, "delete"), short=("po",),
+             verbs=(*READ, "patch", "delete"), short=("po",),
              fields=("spec.nodeName", "status.phase", "spec.restartPolicy", "status.podIP"),
              subresources=(("log", ("get",)), ("eviction", ("create",)), ("status", ("get",)))),
     Resource("nodes", "Node", "", "v1", False, lambda w: w.nodes.values(), r.node_json,

@@ -100,6 +100,23 @@ def test_auth_can_i_says_what_the_token_may_do(live):
     assert "pods/eviction" in rules and "[get list watch delete]" in rules
 
 
+def test_label_and_annotate_a_pod(fresh):
+    """Was refused ("PATCH is not supported on pods"); SREs label pods to find them again."""
+    pod = next(p.name for p in fresh.world.pods.values() if p.service == "cart")
+    fresh.kubectl("label", "pod", pod, "-n", "shop", "debug=true")
+    fresh.kubectl("annotate", "pod", pod, "-n", "shop", "owner=erin")
+    assert fresh.kubectl("get", "pods", "-n", "shop", "-l", "debug=true", "-o", "name").stdout.split() == \
+        [f"pod/{pod}"]
+    assert fresh.kubectl("get", "pod", pod, "-n", "shop", "-o",
+                         "jsonpath={.metadata.annotations.owner}").stdout == "erin"
+    fresh.kubectl("label", "pod", pod, "-n", "shop", "debug-")
+    assert "debug" not in fresh.world.pods[("shop", pod)].labels
+    out = fresh.kubectl("label", "pod", pod, "-n", "shop", "--overwrite", "app.kubernetes.io/name=x",
+                        check=False)
+    assert out.returncode == 1 and "from its template is not supported by the sandbox" in out.stderr
+    assert fresh.world.pods[("shop", pod)].labels["app.kubernetes.io/name"] == "cart"
+
+
 def test_scale_restart_undo_cordon(fresh):
     fresh.kubectl("scale", "deployment/cart", "-n", "shop", "--replicas=3")
     assert fresh.world.workloads[("shop", "cart")].replicas == 3

@@ -97,7 +97,7 @@ def test_auth_can_i_says_what_the_token_may_do(live):
     no = live.kubectl("auth", "can-i", "create", "deployments", "-n", "shop", check=False)
     assert no.returncode == 1 and no.stdout.startswith("no - the sandbox serves get, list, watch, patch")
     rules = live.kubectl("auth", "can-i", "--list", "-n", "shop").stdout
-    assert "pods/eviction" in rules and "[get list watch delete]" in rules
+    assert "pods/eviction" in rules and "[get list watch patch delete]" in rules
 
 
 def test_label_and_annotate_a_pod(fresh):

@@ -7,8 +7,8 @@ import math
 from typing import TYPE_CHECKING
 
 from opsagent.sandbox import logs
-from opsagent.sandbox.objects import ContainerStatus, KiB, Pod
-from opsagent.sandbox.startup import probe_ok, startup_error
+from opsagent.sandbox.objects import ContainerStatus, KiB, Pod, Probe
+from opsagent.sandbox.startup import probe_failure, startup_error
 
 if TYPE_CHECKING:
     from opsagent.sandbox.world import World
@@ -94,20 +94,25 @@ def restart_container(world: World, pod: Pod, reason: str, code: int, last_words
     _terminate(world, pod, c, reason, code)
 
 
-def _liveness(world: World, pod: Pod, c: ContainerStatus) -> None:
-    """Spring Boot's health endpoint includes the database: when the pool is starved or
-    refused, the liveness probe fails and the kubelet restarts the container."""
-    profile = world.profiles[pod.service]
-    causes = world.stats[pod.service].causes
-    sick = profile.log_style == "java" and (
-        causes.get("db_conn", 0) >= 0.5 or causes.get("db_auth", 0) >= 0.5)
-    if not sick:
+def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:
+    """After its initial delay the liveness probe fails where the app does not answer (a wrong
+    path or port), and, for Spring Boot's health endpoint, which includes the database, when
+    the pool is starved or refused; after failureThreshold failures in a row the kubelet kills
+    the container and restarts it."""
+    if probe is None or world.now - c.started_at < probe.initial_delay:
+        c.liveness_failures = 0
+        return
+    why = probe_failure(world, pod, probe)
+    if why is None and warm and world.profiles[pod.service].log_style == "java":
+        causes = world.stats[pod.service].causes
+        if causes.get("db_conn", 0) >= 0.5 or causes.get("db_auth", 0) >= 0.5:
+            why = "HTTP probe failed with statuscode: 503"
+    if why is None:
         c.liveness_failures = 0
         return
     c.liveness_failures += 1
-    world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
-               "Liveness probe failed: HTTP probe failed with statuscode: 503", "Warning")
-    if c.liveness_failures >= 3:
+    world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Liveness probe failed: {why}", "Warning")
+    if c.liveness_failures >= probe.failure_threshold:
         world.emit("Pod", pod.namespace, pod.name, "Killing",
                    f"Container {c.name} failed liveness probe, will be restarted")
         c.liveness_failures = 0
@@ -134,19 +139,17 @@ def sync(world: World) -> None:
             if c.state == "running":
                 profile = world.profile_of(pod)
                 warm = world.now - c.started_at >= profile.startup_s
-                ok = probe_ok(world, pod, spec)
-                if warm and not ok:
+                failure = probe_failure(world, pod, spec.readiness)
+                if warm and failure:
                     c.probe_failures += 1
                     world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
-                               "Readiness probe failed: HTTP probe failed with statuscode: 404",
-                               "Warning")
-                c.ready = warm and ok
+                               f"Readiness probe failed: {failure}", "Warning")
+                c.ready = warm and failure is None
                 if node.nic_loss and world.rng.random() < node.nic_loss * 2:
                     world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
                                f'Readiness probe failed: Get "http://{pod.ip}:{spec.port}'
                                f'{profile.probe_path}": context deadline exceeded', "Warning")
-                if warm:
-                    _liveness(world, pod, c)
+                _liveness(world, pod, c, spec.liveness, warm)
         if any(c.state == "running" or c.restarts for c in pod.containers):
             pod.phase = "Running"
 

@@ -7,7 +7,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING
 
-from opsagent.sandbox.objects import ContainerSpec, Pod
+from opsagent.sandbox.objects import ContainerSpec, Pod, Probe
 
 if TYPE_CHECKING:
     from opsagent.sandbox.world import World
@@ -98,9 +98,19 @@ def db_credentials_ok(world: World, pod: Pod) -> bool:
     return pod.secret_versions.get(secret.name, secret.version) == secret.source_version
 
 
-def probe_ok(world: World, pod: Pod, spec: ContainerSpec) -> bool:
-    probe = spec.readiness
+def probe_failure(world: World, pod: Pod, probe: Probe | None) -> str | None:
+    """What an HTTP probe against the app gets, as the kubelet words it; None when it answers:
+    the app listens on its own port and serves its health endpoint there, nothing else."""
     if probe is None:
-        return True
+        return None
     profile = world.profile_of(pod)
-    return probe.path == profile.probe_path and probe.port == profile.port
+    if probe.port != profile.port:
+        return (f'Get "http://{pod.ip}:{probe.port}{probe.path}": dial tcp {pod.ip}:{probe.port}: '
+                "connect: connection refused")
+    if probe.path != profile.probe_path:
+        return "HTTP probe failed with statuscode: 404"
+    return None
+
+
+def probe_ok(world: World, pod: Pod, spec: ContainerSpec) -> bool:
+    return probe_failure(world, pod, spec.readiness) is None

@@ -6,6 +6,7 @@ produced redeploys the bad revision), and the result must say what is true, read
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -41,14 +42,14 @@ class Proxy:
             headers = {k: v for k, v in request.headers.items() if k in keep}
             held = request.method in self.hold
             if held and not self.forward_held:  # lost on the way: the apiserver never sees it
-                time.sleep(self.hold_s)
+                await asyncio.sleep(self.hold_s)
                 return Response(status_code=504)
             r = self.upstream.request(request.method, "/" + path, params=request.query_params, content=body,
                                       headers=headers)
             with self.lock:
                 self.sent.append(f"{request.method} /{path}")
             if held:
-                time.sleep(self.hold_s)  # applied upstream; the answer comes too late
+                await asyncio.sleep(self.hold_s)  # applied upstream; the answer comes too late
             return Response(r.content, status_code=r.status_code, media_type=r.headers.get("content-type"))
 
         self.server = AppServer(app, "proxy").start()
@@ -109,14 +110,14 @@ def test_a_change_lost_on_the_way_is_an_error_not_a_success(registry, box, tmp_p
 
 
 def test_a_stalled_apiserver_times_out_instead_of_holding_the_worker(registry, box, tmp_path):
-    with through(box, tmp_path, {"GET"}, hold_s=30) as (ctx, _):
+    with through(box, tmp_path, {"GET"}, hold_s=8) as (ctx, _):
         started = time.monotonic()
         r = registry.call(ctx, "k8s_list_pods", {})
         assert r.status == "error" and "after 3 attempts" in r.error, r.error
         with pytest.raises(UnknownFact, match="after 3 attempts"):
             KubeFacts(ctx).owner_kind("shop", "postgres-0")
-        # 3 tries of 1 s, twice (the tool, the gate): well under one held answer (30 s)
-        assert time.monotonic() - started < 25
+        # 3 tries of 1 s, twice (the tool, the gate): well under the 3 x 8 s that waiting would take
+        assert time.monotonic() - started < 20
 
 
 # Last in the module: these change auth's Service, frontend's HPA, the database's volume, Redis'
@@ -136,7 +137,7 @@ CONFIG_CHANGES = [
 def test_a_config_change_whose_answer_is_lost_is_read_back(registry, box, tmp_path, tool, args, shown):
     """Config, volume and secret mutations read their target back too: the result says the
     change was made (not "unknown"), and it was sent once."""
-    with through(box, tmp_path, {"PATCH"}) as (ctx, proxy):
+    with through(box, tmp_path, {"PATCH"}, hold_s=1.5) as (ctx, proxy):  # past the 1 s timeout
         r = registry.call(ctx, tool, args)
     assert sum(s.startswith("PATCH") for s in proxy.sent) == 1
     assert r.status == "success" and "it was applied" in r.text and shown in r.text, r.error or r.text
@@ -144,7 +145,7 @@ def test_a_config_change_whose_answer_is_lost_is_read_back(registry, box, tmp_pa
 
 def test_a_config_change_lost_on_the_way_reads_back_as_not_applied(registry, box, tmp_path):
     world = box.scenario.world
-    with through(box, tmp_path, {"PATCH"}, forward_held=False) as (ctx, _):
+    with through(box, tmp_path, {"PATCH"}, hold_s=1.5, forward_held=False) as (ctx, _):
         r = registry.call(ctx, "k8s_patch_configmap",
                           {"name": "postgres-config", "data": {"max_connections": "1"}})
     assert r.status == "error" and "it was not applied" in r.error and "max_connections" in r.error, r.error

@@ -34,6 +34,7 @@ import httpx
 
 from bench.kube_witness import KubeWitness, target_of
 from opsagent.agent.store import Store
+from opsagent.sandbox.children import die_with_parent
 from opsagent.sandbox.prom.stack import free_port
 from opsagent.sandbox.runtime import Sandbox
 from opsagent.sandbox.scenario import ScenarioSpec
@@ -69,7 +70,8 @@ class Service:
     def start(self) -> None:
         with self._lock:
             log = (self.data.parent / "serve.log").open("ab")
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=die_with_parent)  # not outliving a killed bench
 
     def kill(self) -> None:
         with self._lock:
@@ -348,6 +350,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="run in this directory and leave it")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: the service and sandbox stop
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     print(json.dumps(run(args.minutes, args.seed, keep=args.keep), indent=2))

@@ -1,5 +1,6 @@
-"""The Kubernetes API server: discovery, get/list (JSON or Table), selectors, paging, pod logs,
-PATCH, scale, delete and eviction, with bearer-token auth and errors as `Status` objects."""
+"""The Kubernetes API server: discovery, get/list (JSON or Table), watch, selectors, paging, pod
+logs, PATCH, scale, delete and eviction (within disruption budgets), access reviews, with
+bearer-token auth and errors as `Status` objects."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""A proxy in front of the sandbox's Kubernetes API for the chaos run: the independent witness of
-what reached the apiserver (every mutation, by object), and the source of trouble: for a while
-it holds every request past the client's timeout (then forwards it: a stalled apiserver that
-applies late), and it can kill the service right after a mutation was applied and before the
-answer goes back, the worst moment for a crash."""
+"""A proxy in front of the sandbox's Kubernetes API: the independent witness of what reached the
+apiserver (every request in order, every mutation by object), and the source of trouble: for a
+while it holds every request past the client's timeout (then forwards it: a stalled apiserver
+that applies late); for chosen methods it holds the answer after the apiserver applied the
+request, or loses the request on the way; and it can kill a process right after a mutation was
+applied and before the answer goes back, the worst moment for a crash. The chaos run and the
+side-effect tests use it."""
 
 from __future__ import annotations
 
@@ -53,10 +55,14 @@ def object_of(path: str) -> str:
 
 
 class KubeWitness:
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, hold: frozenset[str] = frozenset(), hold_s: float = 0.0,
+                 lose_held: bool = False):
+        """`hold`: methods whose answer comes `hold_s` late, after the apiserver applied them (or,
+        with `lose_held`, that never reach it: 504 after `hold_s`)."""
         self._client = httpx.AsyncClient(base_url=upstream, verify=False, timeout=120)
+        self.hold, self.hold_s, self.lose_held = hold, hold_s, lose_held
         self.mutations: Counter[str] = Counter()
-        self.requests = 0
+        self.sent: list[str] = []  # "METHOD /path" of each request the apiserver received
         self._lock = threading.Lock()
         self.stall_until = 0.0
         self.stall_s = 0.0
@@ -72,11 +78,15 @@ class KubeWitness:
             headers = {k: v for k, v in request.headers.items() if k in keep}
             if time.monotonic() < self.stall_until:
                 await asyncio.sleep(self.stall_s)
+            held = request.method in self.hold
+            if held and self.lose_held:  # lost on the way: the apiserver never sees it
+                await asyncio.sleep(self.hold_s)
+                return Response(status_code=504)
             r = await self._client.request(
                 request.method, "/" + path, params=request.query_params, content=body, headers=headers
             )
             with self._lock:
-                self.requests += 1
+                self.sent.append(f"{request.method} /{path}")
                 applied = request.method in MUTATING and r.status_code < 400
                 if applied:
                     self.mutations[object_of("/" + path)] += 1
@@ -86,6 +96,8 @@ class KubeWitness:
                     self.kills += 1
             if kill:
                 self.on_kill()  # applied upstream; the service dies before it hears so
+            if held:
+                await asyncio.sleep(self.hold_s)  # applied upstream; the answer comes too late
             return Response(r.content, status_code=r.status_code, media_type=r.headers.get("content-type"))
 
         self.server = AppServer(app, "kube-witness").start()

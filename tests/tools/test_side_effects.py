@@ -6,20 +6,15 @@ produced redeploys the bad revision), and the result must say what is true, read
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import pytest
-import yaml
-from fastapi import FastAPI, Request, Response
 
+from bench.kube_witness import KubeWitness
 from opsagent.agent.facts import KubeFacts
 from opsagent.agent.gate import UnknownFact
-from opsagent.sandbox.httpserver import AppServer
 from opsagent.tools.config import sandbox_config
 from opsagent.tools.context import ToolContext
 from tests.live import requires_stack
@@ -27,52 +22,18 @@ from tests.live import requires_stack
 pytestmark = requires_stack
 
 
-class Proxy:
-    def __init__(self, upstream: str, hold: set[str], hold_s: float, forward_held: bool = True):
-        self.upstream = httpx.Client(base_url=upstream, verify=False, timeout=30)
-        self.hold, self.hold_s, self.forward_held = hold, hold_s, forward_held
-        self.sent: list[str] = []
-        self.lock = threading.Lock()
-        app = FastAPI()
-
-        @app.api_route("/{path:path}", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
-        async def forward(path: str, request: Request) -> Response:
-            body = await request.body()
-            keep = ("authorization", "content-type", "accept")
-            headers = {k: v for k, v in request.headers.items() if k in keep}
-            held = request.method in self.hold
-            if held and not self.forward_held:  # lost on the way: the apiserver never sees it
-                await asyncio.sleep(self.hold_s)
-                return Response(status_code=504)
-            r = self.upstream.request(request.method, "/" + path, params=request.query_params, content=body,
-                                      headers=headers)
-            with self.lock:
-                self.sent.append(f"{request.method} /{path}")
-            if held:
-                await asyncio.sleep(self.hold_s)  # applied upstream; the answer comes too late
-            return Response(r.content, status_code=r.status_code, media_type=r.headers.get("content-type"))
-
-        self.server = AppServer(app, "proxy").start()
-
-
 @contextmanager
 def through(box, tmp_path, hold: set[str], hold_s: float = 3.0,
-            forward_held: bool = True) -> Iterator[tuple[ToolContext, Proxy]]:
+            forward_held: bool = True) -> Iterator[tuple[ToolContext, KubeWitness]]:
     cfg = sandbox_config(box.run_dir)
-    kubeconfig = yaml.safe_load(cfg.kubeconfig.read_text())
-    proxy = Proxy(kubeconfig["clusters"][0]["cluster"]["server"], hold, hold_s, forward_held)
-    for cluster in kubeconfig["clusters"]:
-        cluster["cluster"]["server"] = proxy.server.url
-        cluster["cluster"].pop("certificate-authority-data", None)
-        cluster["cluster"].pop("certificate-authority", None)
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    ctx = ToolContext(cfg.model_copy(update={"kubeconfig": tmp_path / "kubeconfig", "timeout_s": 1.0,
-                                             "retries": 2}))
+    proxy = KubeWitness(box.kube.url, frozenset(hold), hold_s, lose_held=not forward_held)
+    kubeconfig = proxy.kubeconfig(cfg.kubeconfig, tmp_path / "kubeconfig")
+    ctx = ToolContext(cfg.model_copy(update={"kubeconfig": kubeconfig, "timeout_s": 1.0, "retries": 2}))
     try:
         yield ctx, proxy
     finally:
         ctx.close()
-        proxy.server.stop()
+        proxy.stop()
 
 
 def image_of(box, name: str) -> str:

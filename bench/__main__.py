@@ -10,7 +10,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import agent_quality, chaos, collect, sandbox_episodes, sandbox_servers, service, tool_calls
+from bench import (
+    agent_quality,
+    chaos,
+    collect,
+    log_grouping,
+    sandbox_episodes,
+    sandbox_servers,
+    service,
+    tool_calls,
+)
 from bench import trajectories as trajectory_store
 
 
@@ -24,7 +33,7 @@ def _latency(title: str, rows: dict[str, dict[str, float]]) -> Table:
     return table
 
 
-PARTS = ("sandbox", "servers", "tools", "collect", "agent", "trajectories", "service", "chaos")
+PARTS = ("sandbox", "servers", "tools", "logs", "collect", "agent", "trajectories", "service", "chaos")
 
 
 def main() -> None:
@@ -48,6 +57,9 @@ def main() -> None:
         figures["sandbox_servers"] = _servers(console)
     if "tools" in parts:
         figures["tool_calls"] = _tools(console)
+    if "logs" in parts:
+        figures["log_grouping"] = found = log_grouping.run()
+        console.print(_log_grouping(found))
     if "collect" in parts:
         with console.status("data engine: graded incidents per minute, an episode's phases"):
             figures["collect"] = collect.run()
@@ -68,6 +80,19 @@ def main() -> None:
         shown = {k: v for k, v in figures["chaos"].items() if not isinstance(v, (dict, list))}
         console.print(_figures("chaos run (must be 0: twice, lost, unhandled, unfinished)", shown))
     out.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _log_grouping(found: dict) -> Table:
+    base = found["drain3_defaults"]
+    table = Table(title="log grouping accuracy (LogPAI GA) per Loghub-2k system, one configuration")
+    table.add_column("system")
+    table.add_column("logs_patterns", justify="right")
+    table.add_column("drain3 defaults", justify="right")
+    for name, ga in found["ga"].items():
+        table.add_row(name, f"{ga:.3f}", f"{base['ga'][name]:.3f}")
+    table.add_row("mean", f"{found['mean_ga']:.3f}", f"{base['mean_ga']:.3f}")
+    table.add_row("lines per second", f"{found['lines_per_s']:,.0f}", f"{base['lines_per_s']:,.0f}")
+    return table
 
 
 def _figures(title: str, figures: dict) -> Table:

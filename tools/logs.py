@@ -7,9 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drain3 import TemplateMiner
-from drain3.masking import MaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
 from elastic_transport import ConnectionError as ESConnectionError
 from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError
@@ -17,6 +14,7 @@ from pydantic import Field
 
 from opsagent.tools.base import Args, Risk, Tool, ToolResult
 from opsagent.tools.context import ToolContext
+from opsagent.tools.log_templates import LogGrouper
 
 TRANSIENT = (ESConnectionError, ConnectionTimeout)
 
@@ -89,20 +87,6 @@ def _logs_search(ctx: ToolContext, a: Search) -> ToolResult:
                       text="\n".join(lines), data={"total": total}, untrusted=True)
 
 
-def miner() -> TemplateMiner:
-    cfg = TemplateMinerConfig()
-    cfg.drain_sim_th = 0.5
-    cfg.drain_depth = 4
-    cfg.masking_instructions = [
-        MaskingInstruction(r"\d{4}-\d{2}-\d{2}T[\d:.]+Z?", "TS"),
-        MaskingInstruction(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID"),
-        MaskingInstruction(r"\d{1,3}(\.\d{1,3}){3}(:\d+)?", "IP"),
-        MaskingInstruction(r"(?<=[^A-Za-z0-9])-?\d+(\.\d+)?(?=[^A-Za-z0-9]|$)", "NUM"),
-    ]
-    cfg.parametrize_numeric_tokens = True
-    return TemplateMiner(config=cfg)
-
-
 class Patterns(LogFilter):
     max_lines: int = Field(default=2000, ge=10, le=10000, description="lines to read, newest first")
     top: int = Field(default=15, ge=1, le=100, description="patterns to show")
@@ -116,25 +100,24 @@ def _logs_patterns(ctx: ToolContext, a: Patterns) -> ToolResult:
     if not hits:
         return ToolResult(tool="logs_patterns", args=a.model_dump(), status="no_data",
                           text=f"no log lines match in the last {a.minutes} minutes")
-    tm = miner()
+    grouper = LogGrouper()
     seen: dict[int, dict[str, Any]] = {}
     raw_chars = 0
     for h in reversed(hits):  # oldest first, so first/last seen read naturally
         s = h["_source"]
         line = headline(s["message"])
         raw_chars += len(s["message"]) + 1
-        result = tm.add_log_message(line)
-        entry = seen.setdefault(result["cluster_id"], {"first": s["@timestamp"], "sample": line,
+        entry = seen.setdefault(grouper.add(line), {"first": s["@timestamp"], "sample": line,
                                                        "services": set()})
         entry["last"] = s["@timestamp"]
         entry["services"].add(s.get("service.name", ""))
-    clusters = sorted(tm.drain.clusters, key=lambda c: -c.size)
+    clusters = grouper.templates()
     lines = [f"{len(hits)} lines (of {response['hits']['total']['value']}) in {len(clusters)} patterns "
              "(drain3); count | first..last | services | template | sample"]
-    for c in clusters[: a.top]:
-        e = seen[c.cluster_id]
-        lines.append(f"{c.size} | {e['first'][11:19]}..{e['last'][11:19]} | "
-                     f"{','.join(sorted(e['services']))} | {c.get_template()[:200]} | {e['sample'][:160]}")
+    for cluster_id, size, template in clusters[: a.top]:
+        e = seen[cluster_id]
+        lines.append(f"{size} | {e['first'][11:19]}..{e['last'][11:19]} | "
+                     f"{','.join(sorted(e['services']))} | {template[:200]} | {e['sample'][:160]}")
     if len(clusters) > a.top:
         lines.append(f"... {len(clusters) - a.top} rarer patterns")
     text = "\n".join(lines)

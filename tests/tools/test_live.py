@@ -74,7 +74,7 @@ def test_log_tools_and_their_compression(registry, ctx):
     assert len(r.text.splitlines()) == 6 and "NullPointerException" not in r.text.splitlines()[0]
     patterns = registry.call(ctx, "logs_patterns", {"minutes": 30})
     assert patterns.status == "success" and patterns.data["patterns"] >= 5
-    assert patterns.data["ratio"] > 10  # thousands of lines into a few hundred tokens
+    assert patterns.data["ratio"] >= 20  # thousands of lines into a few hundred tokens
     r = registry.call(ctx, "logs_search", {"text": "no such words anywhere zzqx"})
     assert r.status == "no_data"
 

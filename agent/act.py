@@ -30,7 +30,8 @@ def repair(d: Deps, s: IncidentState) -> dict[str, Any]:
                 "repairs": s["repairs"] + 1, "route": "coordinator"}
     diagnosis = Diagnosis.model_validate(s["diagnosis"])
     rules = d.alert_rules((s.get("triage") or {}).get("alerts") or [])
-    book = _pinned(d, s, runbooks.build(diagnosis, d.registry, s["refused"], s["executed"], rules))
+    book = _pinned(d, s, runbooks.build(diagnosis, d.registry, s["refused"], s["executed"], rules,
+                                        runbooks.instances(s.get("alerts") or [])))
     usage = usage_of(s)
     usage["malformed"] += len(book.invalid)
     update = {"runbook": book.model_dump(), "cursor": 0, "usage": usage, "route": "coordinator"}
@@ -186,9 +187,10 @@ def execute(d: Deps, s: IncidentState) -> dict[str, Any]:
 
 
 def verify(d: Deps, s: IncidentState) -> dict[str, Any]:
-    checks = Runbook.model_validate(s["runbook"]).verification
+    book = Runbook.model_validate(s["runbook"])
+    checks = book.verification
     if not checks:
         return {"verification": {"cleared": False, "checks": [], "rounds": [],
                                  "note": "nothing to check against"}, "route": "coordinator"}
-    result = check_until_clear(d.registry, d.ctx, checks, d.config.verify, d.wait)
+    result = check_until_clear(d.registry, d.ctx, checks, d.config.verify, d.wait, book.scope)
     return {"verification": result, "route": "coordinator"}

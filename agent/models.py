@@ -61,6 +61,9 @@ class Runbook(BaseModel):
     analysis: str
     actions: list[RunbookAction]
     verification: list[str] = Field(description="PromQL expressions that return nothing once healthy")
+    scope: dict[str, list[dict[str, str]]] = Field(
+        default_factory=dict, description="check -> label sets of the alert instances it stands for: "
+        "only result series that agree with one of them on their shared labels still count")
     rollback: list[str]
     invalid: list[dict[str, Any]] = Field(default_factory=list,
                                           description="proposed calls that could never run, and why")

@@ -34,10 +34,24 @@ def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["tool"] == b["tool"] and key(a["args"]) in {key(b["args"]), key(b.get("proposed") or b["args"])}
 
 
+def instances(alerts: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """alertname -> the label sets of its firing instances, without the labels a rule adds."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for a in alerts:
+        labels = dict(a.get("labels") or {})
+        name = labels.pop("alertname", None)
+        if name and a.get("status", "firing") == "firing":
+            labels.pop("severity", None)
+            out.setdefault(str(name), []).append({str(k): str(v) for k, v in labels.items()})
+    return out
+
+
 def build(diagnosis: Diagnosis, registry: ToolRegistry, refused: list[dict[str, Any]],
-          executed: list[dict[str, Any]], alert_rules: dict[str, str]) -> Runbook:
+          executed: list[dict[str, Any]], alert_rules: dict[str, str],
+          alert_instances: dict[str, list[dict[str, str]]] | None = None) -> Runbook:
     """`alert_rules`: name -> expression of the alerts that opened the incident; they must
-    return nothing again once it is mitigated."""
+    return nothing again once it is mitigated, for the instances that fired
+    (`alert_instances`, from `instances`), not for every series the expression covers."""
     actions: list[RunbookAction] = []
     invalid: list[dict[str, Any]] = []
     for step in diagnosis.remediation:
@@ -63,7 +77,10 @@ def build(diagnosis: Diagnosis, registry: ToolRegistry, refused: list[dict[str, 
     # the impact on the workloads is.
     isolated = {a.args["node"] for a in actions if a.tool in ("k8s_drain", "k8s_cordon")}
     lasting = tuple(prefix for a in actions for prefix in STILL_FIRING.get(a.tool, ()))
-    verification = [expr for name, expr in alert_rules.items() if not (lasting and name.startswith(lasting))]
+    checked = {name: expr for name, expr in alert_rules.items() if not (lasting and name.startswith(lasting))}
+    verification = list(checked.values())
+    scope = {expr: (alert_instances or {})[name] for name, expr in checked.items()
+             if (alert_instances or {}).get(name)}
     if isolated:
         verification.append("sum(kube_deployment_status_replicas_unavailable) > 0")
     touched = [t for a in actions for t in a.touches]
@@ -86,7 +103,7 @@ def build(diagnosis: Diagnosis, registry: ToolRegistry, refused: list[dict[str, 
     return Runbook(
         checklist=[f"{e.tool}: {e.finding}" for e in diagnosis.evidence] or ["re-read the symptoms"],
         analysis=f"{diagnosis.hypothesis}: {diagnosis.summary} (confidence {diagnosis.confidence:.2f})",
-        actions=actions, verification=verification,
+        actions=actions, verification=verification, scope=scope,
         rollback=[f"{a.tool}: {ROLLBACK.get(a.tool, 'restore the previous value (recorded at execution)')}"
                   for a in actions],
         invalid=invalid)

@@ -25,13 +25,24 @@ def expand(expr: str, records: dict[str, str], depth: int = 5) -> str:
     return expr
 
 
-def check(registry: ToolRegistry, ctx: Any, queries: list[str]) -> dict[str, str]:
-    """The checks that still show a symptom (query -> what it returned)."""
+def _agrees(series: dict[str, str], scopes: list[dict[str, str]]) -> bool:
+    return any(all(series[k] == v for k, v in scope.items() if k in series) for scope in scopes)
+
+
+def check(registry: ToolRegistry, ctx: Any, queries: list[str],
+          scope: dict[str, list[dict[str, str]]] | None = None) -> dict[str, str]:
+    """The checks that still show a symptom (query -> what it returned). A check scoped to an
+    alert's instances counts only its series that agree with them: TargetDown for the job the
+    incident is about, not another job's that another fault keeps down."""
     failing = {}
     if registry.call(ctx, "prometheus_query", {"query": "count(up)"}).status != "success":
         return {"count(up)": "no data at the instant checked: cannot tell healthy from silent"}
     for query in queries:
         result = registry.call(ctx, "prometheus_query", {"query": query})
+        scopes = (scope or {}).get(query)
+        if (result.status == "success" and scopes and isinstance(result.data, list)
+                and not any(_agrees(r.get("metric") or {}, scopes) for r in result.data)):
+            continue
         if result.status == "success":
             failing[query] = result.text[:300]
         elif result.status == "error":
@@ -40,13 +51,14 @@ def check(registry: ToolRegistry, ctx: Any, queries: list[str]) -> dict[str, str
 
 
 def verify(registry: ToolRegistry, ctx: Any, queries: list[str], cfg: VerifyConfig,
-           wait: Callable[[float], None]) -> dict[str, Any]:
+           wait: Callable[[float], None],
+           scope: dict[str, list[dict[str, str]]] | None = None) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     waited, clear = 0.0, 0
     while waited < cfg.timeout_s:
         wait(cfg.interval_s)
         waited += cfg.interval_s
-        failing = check(registry, ctx, queries)
+        failing = check(registry, ctx, queries, scope)
         rounds.append({"after_s": waited, "failing": sorted(failing)})
         clear = 0 if failing else clear + 1
         if clear >= cfg.consecutive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from opsagent.sandbox import controllers
 from opsagent.sandbox.objects import (
@@ -55,7 +56,9 @@ def template(profile: ServiceProfile, version: str) -> PodTemplate:
             name=p.name, image=f"{p.image}:{version}", port=p.port, env=dict(p.env),
             requests=Resources(p.cpu_request, p.mem_request),
             limits=Resources(p.cpu_limit, p.mem_limit),
-            readiness=Probe(p.probe_path, p.port),
+            # Teams set the readiness delay to the app's start-up time, so a normal start does
+            # not log probe failures.
+            readiness=Probe(p.probe_path, p.port, initial_delay=math.ceil(p.startup_s)),
             liveness=Probe(p.probe_path, p.port, initial_delay=30),
         )],
         labels={"app.kubernetes.io/name": p.name, "app.kubernetes.io/part-of":

@@ -7,14 +7,22 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from opsagent.sandbox.objects import ContainerStatus, Pod, PodTemplate, ReplicaSet, Workload
+from opsagent.sandbox.objects import (
+    ContainerStatus,
+    Node,
+    Pod,
+    PodTemplate,
+    ReplicaSet,
+    Workload,
+    admitted_tolerations,
+)
+from opsagent.sandbox.scheduler import schedule
 
 if TYPE_CHECKING:
     from opsagent.sandbox.world import World
 
 GRACE_S = 30.0
 NODE_MONITOR_GRACE_S = 40.0
-TAINT_EVICTION_S = 300.0
 DISK_PRESSURE_RATIO = 0.90  # kubelet's default eviction: nodefs.available < 10%
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -167,6 +175,32 @@ def _scale_rs(world: World, rs: ReplicaSet, replicas: int) -> None:
     rs.replicas = replicas
 
 
+def selector(world: World, rs: ReplicaSet) -> dict[str, str]:
+    return {**world.workloads[(rs.namespace, rs.owner)].labels,
+            "pod-template-hash": rs.name.rsplit("-", 1)[1]}
+
+
+def _matches(sel: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in sel.items())
+
+
+def _ownership(world: World) -> None:
+    """A ReplicaSet releases a pod whose labels left its selector (the pod keeps running,
+    ownerless, and the ReplicaSet starts a replacement) and adopts an ownerless pod that
+    matches it again. Only relabelled pods can differ, so only they are looked at."""
+    relabelled = [p for p in world.pods.values() if p.set_labels is not None and p.owner_kind != "StatefulSet"
+                  and p.deleting_at is None]
+    for pod in relabelled:
+        owner = world.replicasets.get((pod.namespace, pod.owner_name))
+        if owner is not None and not _matches(selector(world, owner), pod.labels):
+            pod.owner_kind = pod.owner_name = pod.workload = ""
+        elif not pod.owner_kind:
+            rs = next((rs for rs in world.replicasets.values() if rs.namespace == pod.namespace
+                       and _matches(selector(world, rs), pod.labels)), None)
+            if rs is not None:
+                pod.owner_kind, pod.owner_name, pod.workload = "ReplicaSet", rs.name, rs.owner
+
+
 def _replicaset(world: World, rs: ReplicaSet, pods: list[Pod]) -> None:
     wl = world.workloads[(rs.namespace, rs.owner)]
     pods = [p for p in pods if p.owner_name == rs.name and _active(p)]
@@ -212,54 +246,6 @@ def _statefulset(world: World, wl: Workload, owned: list[Pod]) -> None:
         wl.observed_generation = wl.generation
 
 
-def _schedule(world: World, pod: Pod) -> None:
-    nodes = list(world.nodes.values())
-    req = pod.template.containers[0].requests
-    reasons: dict[str, int] = {}
-    fits = []
-    pvc = world.pvcs.get((pod.namespace, f"{pod.template.pvc}-{pod.name}")) if pod.template.pvc else None
-    for node in nodes:
-        if not node.ready:
-            why = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
-        elif node.unschedulable:
-            why = "node(s) were unschedulable"
-        elif node.disk_pressure:
-            why = "node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }"
-        elif any(node.labels.get(k) != v for k, v in pod.template.node_selector.items()):
-            why = "node(s) didn't match Pod's node affinity/selector"
-        elif pvc is not None and pvc.node not in (None, node.name):
-            why = "node(s) had volume node affinity conflict"
-        else:
-            on_node = [p for p in world.pods.values() if p.node == node.name and _active(p)]
-            used = sum(p.template.containers[0].requests.cpu for p in on_node)
-            if used + req.cpu > node.cpu - 0.2:
-                why = "Insufficient cpu"
-            else:
-                same = sum(1 for p in on_node if p.workload == pod.workload)
-                fits.append((same, used, node.name))
-                continue
-        reasons[why] = reasons.get(why, 0) + 1
-    if not fits:
-        if pod.unschedulable_since is None:
-            pod.unschedulable_since = world.now
-        detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
-        world.emit("Pod", pod.namespace, pod.name, "FailedScheduling",
-                   f"0/{len(nodes)} nodes are available: {detail}. preemption: 0/{len(nodes)} "
-                   "nodes are available: "
-                   f"{len(nodes)} Preemption is not helpful for scheduling.",
-                   "Warning", "default-scheduler")
-        return
-    _, _, chosen = min(fits)
-    node = world.nodes[chosen]
-    pod.node, pod.scheduled_at, pod.unschedulable_since = chosen, world.now, None
-    pod.ip = world.new_ip(list(world.nodes).index(chosen) + 1)
-    if pvc is not None and pvc.node is None:
-        pvc.node = chosen
-    world.emit("Pod", pod.namespace, pod.name, "Scheduled",
-               f"Successfully assigned {pod.namespace}/{pod.name} to {node.name}",
-               source="default-scheduler")
-
-
 def _node_lifecycle(world: World) -> None:
     for node in world.nodes.values():
         if node.kubelet_up:
@@ -273,9 +259,9 @@ def _node_lifecycle(world: World) -> None:
             node.ready, node.not_ready_since = True, None
             world.emit("Node", "default", node.name, "NodeReady",
                        f"Node {node.name} status is now: NodeReady", source="kubelet")
-        if not node.ready and world.now - node.not_ready_since >= TAINT_EVICTION_S:
+        if not node.ready or node.user_taints:
             for pod in world.pods.values():
-                if pod.node == node.name and pod.deleting_at is None:
+                if pod.node == node.name and pod.deleting_at is None and _evict_now(world, node, pod):
                     delete_pod(world, pod, reason="TaintManagerEviction")
                     world.emit("Pod", pod.namespace, pod.name, "TaintManagerEviction",
                                f"Marking for deletion Pod {pod.namespace}/{pod.name}",
@@ -293,13 +279,36 @@ def _node_lifecycle(world: World) -> None:
                 world.emit("Pod", pod.namespace, pod.name, "Evicted", pod.message, "Warning")
 
 
+def _evict_now(world: World, node: Node, pod: Pod) -> bool:
+    """The taint eviction controller: a NoExecute taint evicts a pod at once unless one of its
+    tolerations matches, and then after the shortest tolerationSeconds among them (the
+    unreachable taint: 300 s, from admission's defaults); a toleration without seconds keeps
+    the pod for good."""
+    tolerations = admitted_tolerations(pod.template.tolerations)
+    for key, value, effect in node.taints():
+        if effect != "NoExecute":
+            continue
+        keeping = [t for t in tolerations if t.tolerates(key, effect, value)]
+        if not keeping:
+            return True
+        if any(t.seconds is None for t in keeping):
+            continue
+        added = node.not_ready_since if key == "node.kubernetes.io/unreachable" else \
+            node.taint_added.get((key, effect))
+        if world.now - (added or world.now) >= min(t.seconds or 0 for t in keeping):
+            return True
+    return False
+
+
 def reconcile(world: World) -> None:
     """One pass of every controller, in the order their effects become visible."""
     _node_lifecycle(world)
     _hpa(world)
+    _ownership(world)
     by_workload: dict[tuple[str, str], list[Pod]] = {key: [] for key in world.workloads}
     for pod in world.pods.values():
-        by_workload[(pod.namespace, pod.workload)].append(pod)
+        if pod.workload:
+            by_workload[(pod.namespace, pod.workload)].append(pod)
     by_owner: dict[tuple[str, str], list[ReplicaSet]] = {key: [] for key in world.workloads}
     for rs in world.replicasets.values():
         by_owner[(rs.namespace, rs.owner)].append(rs)
@@ -320,7 +329,7 @@ def reconcile(world: World) -> None:
             if node is None or (node.ready and world.now - pod.deleting_at >= GRACE_S):
                 del world.pods[key]
         elif pod.node is None:
-            _schedule(world, pod)
+            schedule(world, pod)
 
 
 def node_status(world: World) -> None:

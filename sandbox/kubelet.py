@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from opsagent.sandbox import logs
-from opsagent.sandbox.objects import ContainerStatus, KiB, Pod, Probe
+from opsagent.sandbox.objects import ContainerSpec, ContainerStatus, KiB, Node, Pod, Probe
 from opsagent.sandbox.startup import probe_failure, startup_error
 
 if TYPE_CHECKING:
@@ -61,12 +61,34 @@ def _pull_failed(world: World, pod: Pod, c: ContainerStatus, image: str) -> None
         _next_backoff(c, world)
 
 
+def _image_ready(world: World, pod: Pod, node: Node, c: ContainerStatus, spec: ContainerSpec) -> bool:
+    """The image pull policy against the node's image cache: Never runs only what the node
+    has, IfNotPresent pulls what it lacks, Always asks the registry on every start."""
+    present = spec.image in node.images
+    if spec.pull_policy == "Never" or (present and spec.pull_policy == "IfNotPresent"):
+        if present:
+            world.emit("Pod", pod.namespace, pod.name, "Pulled",
+                       f'Container image "{spec.image}" already present on machine')
+            return True
+        c.reason = "ErrImageNeverPull"
+        c.message = f'Container image "{spec.image}" is not present with pull policy of Never'
+        world.emit("Pod", pod.namespace, pod.name, "ErrImageNeverPull", c.message, "Warning")
+        c.next_start = world.now + world.dt
+        return False
+    if spec.image not in world.images:
+        _pull_failed(world, pod, c, spec.image)
+        return False
+    world.emit("Pod", pod.namespace, pod.name, "Pulling", f'Pulling image "{spec.image}"')
+    took = 0.4 if present else 3.2  # a registry round trip; a download when the node lacks it
+    world.emit("Pod", pod.namespace, pod.name, "Pulled",
+               f'Successfully pulled image "{spec.image}" in {took}s ({took}s including waiting)')
+    node.images.add(spec.image)
+    return True
+
+
 def _start(world: World, pod: Pod, c: ContainerStatus, idx: int) -> None:
     spec = pod.template.containers[idx]
     profile = world.profile_of(pod)
-    if c.restarts == 0 and c.reason in ("ContainerCreating", "ErrImagePull", "ImagePullBackOff"):
-        world.emit("Pod", pod.namespace, pod.name, "Pulled",
-                   f'Container image "{spec.image}" already present on machine')
     world.emit("Pod", pod.namespace, pod.name, "Created", f"Created container {c.name}")
     world.emit("Pod", pod.namespace, pod.name, "Started", f"Started container {c.name}")
     pod.secret_versions = {
@@ -76,7 +98,8 @@ def _start(world: World, pod: Pod, c: ContainerStatus, idx: int) -> None:
     c.state, c.reason, c.message, c.started_at = "running", "", "", world.now
     c.memory = profile.base_memory * 0.8
     c.cpu_seconds = c.periods = c.throttled_periods = 0.0  # cAdvisor counters are per container
-    c.probe_failures = 0
+    c.probe_failures = c.liveness_failures = c.startup_failures = 0
+    c.started = spec.startup is None
     pod.netem_delay_ms = 0.0  # a fresh network namespace
     error = startup_error(world, pod, spec)
     if error:
@@ -94,15 +117,53 @@ def restart_container(world: World, pod: Pod, reason: str, code: int, last_words
     _terminate(world, pod, c, reason, code)
 
 
-def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:
-    """After its initial delay the liveness probe fails where the app does not answer (a wrong
-    path or port), and, for Spring Boot's health endpoint, which includes the database, when
-    the pool is starved or refused; after failureThreshold failures in a row the kubelet kills
-    the container and restarts it."""
-    if probe is None or world.now - c.started_at < probe.initial_delay:
-        c.liveness_failures = 0
+def _runs(started_at: float, probe: Probe, now: float, dt: float) -> int:
+    """How many times the probe ran in the last tick: at its initial delay after the start,
+    then every period."""
+    first = started_at + probe.initial_delay
+    if now < first:
+        return 0
+    before = math.floor((now - dt - first) / probe.period) if now - dt >= first else -1
+    return math.floor((now - first) / probe.period) - before
+
+
+def _answer(world: World, pod: Pod, probe: Probe, warm: bool) -> str | None:
+    """What a probe gets: the app refuses connections until it has started listening."""
+    if not warm:
+        return (f'Get "http://{pod.ip}:{probe.port}{probe.path}": dial tcp {pod.ip}:{probe.port}: '
+                "connect: connection refused")
+    return probe_failure(world, pod, probe)
+
+
+def _startup(world: World, pod: Pod, c: ContainerStatus, probe: Probe, warm: bool) -> None:
+    """Until the startup probe succeeds the kubelet runs neither liveness nor readiness; after
+    failureThreshold failures in a row it kills the container."""
+    runs = _runs(c.started_at, probe, world.now, world.dt)
+    if not runs:
         return
-    why = probe_failure(world, pod, probe)
+    why = _answer(world, pod, probe, warm)
+    if why is None:
+        c.started = True
+        return
+    c.startup_failures += runs
+    world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Startup probe failed: {why}", "Warning")
+    if c.startup_failures >= probe.failure_threshold:
+        world.emit("Pod", pod.namespace, pod.name, "Killing",
+                   f"Container {c.name} failed startup probe, will be restarted")
+        _terminate(world, pod, c, "Error", 143)
+
+
+def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:
+    """The liveness probe runs on its schedule once the container has started; it fails where
+    the app does not answer (not listening yet, a wrong path or port) and, for Spring Boot's
+    health endpoint, which includes the database, when the pool is starved or refused. After
+    failureThreshold failures in a row the kubelet kills the container and restarts it."""
+    if probe is None:
+        return
+    runs = _runs(c.started_at, probe, world.now, world.dt)
+    if not runs:
+        return
+    why = _answer(world, pod, probe, warm)
     if why is None and warm and world.profiles[pod.service].log_style == "java":
         causes = world.stats[pod.service].causes
         if causes.get("db_conn", 0) >= 0.5 or causes.get("db_auth", 0) >= 0.5:
@@ -110,13 +171,28 @@ def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, w
     if why is None:
         c.liveness_failures = 0
         return
-    c.liveness_failures += 1
+    c.liveness_failures += runs
     world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Liveness probe failed: {why}", "Warning")
     if c.liveness_failures >= probe.failure_threshold:
         world.emit("Pod", pod.namespace, pod.name, "Killing",
                    f"Container {c.name} failed liveness probe, will be restarted")
-        c.liveness_failures = 0
         _terminate(world, pod, c, "Error", 143)
+
+
+def _readiness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:
+    """Ready once started, past the probe's initial delay, and answering."""
+    if probe is None:
+        c.ready = warm
+        return
+    if world.now - c.started_at < probe.initial_delay:
+        c.ready = False
+        return
+    failure = _answer(world, pod, probe, warm)
+    if failure:
+        c.probe_failures += 1
+        world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Readiness probe failed: {failure}",
+                   "Warning")
+    c.ready = failure is None
 
 
 def sync(world: World) -> None:
@@ -131,20 +207,16 @@ def sync(world: World) -> None:
             continue
         for idx, c in enumerate(pod.containers):
             spec = pod.template.containers[idx]
-            if c.state == "waiting" and world.now >= c.next_start:
-                if spec.image not in world.images:
-                    _pull_failed(world, pod, c, spec.image)
-                else:
-                    _start(world, pod, c, idx)
+            if c.state == "waiting" and world.now >= c.next_start and _image_ready(world, pod, node, c, spec):
+                _start(world, pod, c, idx)
             if c.state == "running":
                 profile = world.profile_of(pod)
                 warm = world.now - c.started_at >= profile.startup_s
-                failure = probe_failure(world, pod, spec.readiness)
-                if warm and failure:
-                    c.probe_failures += 1
-                    world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
-                               f"Readiness probe failed: {failure}", "Warning")
-                c.ready = warm and failure is None
+                if not c.started:
+                    c.ready = False
+                    _startup(world, pod, c, spec.startup, warm)  # type: ignore[arg-type]
+                    continue
+                _readiness(world, pod, c, spec.readiness, warm)
                 if node.nic_loss and world.rng.random() < node.nic_loss * 2:
                     world.emit("Pod", pod.namespace, pod.name, "Unhealthy",
                                f'Readiness probe failed: Get "http://{pod.ip}:{spec.port}'

@@ -62,6 +62,9 @@ class NodeSample(NamedTuple):
     memory_used: float
     load: float
     net: tuple[float, float, float, float]  # rx, tx bytes; rx, tx errors
+    taints: tuple[tuple[str, str, str], ...]
+    allocatable_cpu: float
+    allocatable_memory: int
 
 
 class WorkloadSample(NamedTuple):
@@ -132,6 +135,7 @@ def snapshot(world: World) -> Frame:
             n.memory, n.disk, n.disk_used, n.cpu_seconds_busy, n.cpu_seconds_idle, n.memory_used,
             n.cpu_used + max(0.0, n.extra_cpu_load - n.cpu),
             (n.net_rx_bytes, n.net_tx_bytes, n.net_rx_errs, n.net_tx_errs),
+            tuple(n.taints()), n.allocatable.cpu, n.allocatable.memory,
         )
         for n in world.nodes.values()
     )
@@ -170,11 +174,12 @@ def _pods(frame: Frame, out: list[Sample]) -> None:
     add = out.append
     for p in frame.pods:
         base = {**KSM, "namespace": p.namespace, "pod": p.name, "uid": p.uid}
+        # kube-state-metrics writes "<none>" for a pod without an owner.
+        kind, name = (p.owner_kind, p.owner_name) if p.owner_kind else ("<none>", "<none>")
         add(Sample("kube_pod_info", {**base, "node": p.node, "pod_ip": p.ip, "host_ip": "",
-                                     "created_by_kind": p.owner_kind,
-                                     "created_by_name": p.owner_name}, 1))
-        add(Sample("kube_pod_owner", {**base, "owner_kind": p.owner_kind,
-                                      "owner_name": p.owner_name, "owner_is_controller": "true"}, 1))
+                                     "created_by_kind": kind, "created_by_name": name}, 1))
+        add(Sample("kube_pod_owner", {**base, "owner_kind": kind, "owner_name": name,
+                                      "owner_is_controller": "true" if p.owner_kind else "<none>"}, 1))
         for phase in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
             add(Sample("kube_pod_status_phase", {**base, "phase": phase}, float(p.phase == phase)))
         for cond in ("true", "false"):
@@ -226,17 +231,13 @@ def _nodes(frame: Frame, out: list[Sample]) -> None:
                 add(Sample("kube_node_status_condition", {**k, "condition": cond, "status": status},
                            float(v)))
         add(Sample("kube_node_spec_unschedulable", k, float(n.unschedulable)))
-        taints = [("node.kubernetes.io/unreachable", not n.ready),
-                  ("node.kubernetes.io/disk-pressure", n.disk_pressure),
-                  ("node.kubernetes.io/unschedulable", n.unschedulable)]
-        for key, on in taints:
-            if on:
-                add(Sample("kube_node_spec_taint", {**k, "key": key, "value": "",
-                                                    "effect": "NoSchedule"}, 1))
-        for metric in ("capacity", "allocatable"):
-            add(Sample(f"kube_node_status_{metric}", {**k, "resource": "cpu", "unit": "core"}, n.cpu))
+        for key, value, effect in n.taints:
+            add(Sample("kube_node_spec_taint", {**k, "key": key, "value": value, "effect": effect}, 1))
+        for metric, cpu, memory in (("capacity", n.cpu, n.memory),
+                                    ("allocatable", n.allocatable_cpu, n.allocatable_memory)):
+            add(Sample(f"kube_node_status_{metric}", {**k, "resource": "cpu", "unit": "core"}, cpu))
             add(Sample(f"kube_node_status_{metric}", {**k, "resource": "memory", "unit": "byte"},
-                       n.memory))
+                       memory))
             add(Sample(f"kube_node_status_{metric}", {**k, "resource": "pods", "unit": "integer"}, 110))
         if not n.ready:
             continue  # node-exporter on an unreachable node is not scraped

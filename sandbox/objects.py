@@ -42,6 +42,37 @@ class Probe:
 
 
 @dataclass
+class Toleration:
+    """A pod's toleration, matched against a node's taint as the scheduler and the taint
+    eviction controller do; `seconds` is tolerationSeconds (NoExecute only)."""
+
+    key: str = ""
+    operator: str = "Equal"  # Equal | Exists
+    value: str = ""
+    effect: str = ""  # "" matches every effect
+    seconds: int | None = None
+
+    def tolerates(self, key: str, effect: str, value: str = "") -> bool:
+        if self.effect and self.effect != effect:
+            return False
+        if self.operator == "Exists":
+            return not self.key or self.key == key
+        return self.key == key and self.value == value
+
+
+# The DefaultTolerationSeconds admission plugin gives every pod these unless it has its own.
+DEFAULT_TOLERATIONS = (
+    Toleration("node.kubernetes.io/not-ready", "Exists", effect="NoExecute", seconds=300),
+    Toleration("node.kubernetes.io/unreachable", "Exists", effect="NoExecute", seconds=300),
+)
+
+
+def admitted_tolerations(own: list[Toleration]) -> list[Toleration]:
+    """A pod's tolerations after admission: its template's, and the defaults it lacks."""
+    return own + [d for d in DEFAULT_TOLERATIONS if not any(t.tolerates(d.key, d.effect) for t in own)]
+
+
+@dataclass
 class ContainerSpec:
     name: str
     image: str
@@ -51,6 +82,8 @@ class ContainerSpec:
     limits: Resources
     readiness: Probe | None = None
     liveness: Probe | None = None
+    startup: Probe | None = None
+    pull_policy: str = "IfNotPresent"  # Always | IfNotPresent | Never
 
 
 @dataclass
@@ -62,6 +95,7 @@ class PodTemplate:
     secrets: list[str] = field(default_factory=list)  # mounted Secrets
     configmaps: list[str] = field(default_factory=list)  # mounted ConfigMaps
     pvc: str | None = None  # claim name template (StatefulSet: "<claim>-<pod>")
+    tolerations: list[Toleration] = field(default_factory=list)
 
     def pod_hash(self) -> str:
         return kube_hash(repr(self))
@@ -140,6 +174,8 @@ class ContainerStatus:
     throttled_periods: float = 0.0
     probe_failures: int = 0
     liveness_failures: int = 0
+    startup_failures: int = 0
+    started: bool = False  # the startup probe has succeeded (or there is none)
     connections: float = 0.0  # DB connections held (leaks grow this)
 
 
@@ -148,9 +184,9 @@ class Pod:
     namespace: str
     name: str
     uid: str
-    owner_kind: str  # ReplicaSet | StatefulSet
+    owner_kind: str  # ReplicaSet | StatefulSet | "" once its ReplicaSet released it
     owner_name: str
-    workload: str  # Deployment / StatefulSet name
+    workload: str  # Deployment / StatefulSet name; "" once released
     service: str  # application profile name
     template: PodTemplate
     pod_hash: str
@@ -167,7 +203,7 @@ class Pod:
     secret_versions: dict[str, int] = field(default_factory=dict)  # what it loaded at start
     unschedulable_since: float | None = None
     rps: float = 0.0
-    extra_labels: dict[str, str] = field(default_factory=dict)  # set with kubectl label
+    set_labels: dict[str, str] | None = None  # as `kubectl label` left them; else the template's
     annotations: dict[str, str] = field(default_factory=dict)  # set with kubectl annotate
 
     @property
@@ -181,7 +217,9 @@ class Pod:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {**self.template.labels, "pod-template-hash": self.pod_hash, **self.extra_labels}
+        if self.set_labels is not None:
+            return self.set_labels
+        return {**self.template.labels, "pod-template-hash": self.pod_hash}
 
 
 @dataclass
@@ -213,6 +251,34 @@ class Node:
     extra_cpu_load: float = 0.0  # host processes outside Kubernetes
     extra_disk_rate: float = 0.0  # bytes/s written by host processes (logs, images)
     reclaimable: float = 2 * GiB  # unused images and rotated logs that a prune frees
+    images: set[str] = field(default_factory=set)  # pulled onto the node already
+    user_taints: list[tuple[str, str, str]] = field(default_factory=list)  # kubectl taint
+    taint_added: dict[tuple[str, str], float] = field(default_factory=dict)  # (key, effect): when
+
+    # What a managed node group of m6i.xlarge reserves for system daemons and the kubelet
+    # (kube-reserved, eviction threshold) and its pod limit; allocatable is the rest.
+    RESERVED_CPU = 0.08
+    RESERVED_MEMORY = 993 * MiB
+    MAX_PODS = 58
+
+    @property
+    def allocatable(self) -> Resources:
+        return Resources(self.cpu - self.RESERVED_CPU, self.memory - self.RESERVED_MEMORY)
+
+    def taints(self) -> list[tuple[str, str, str]]:
+        """(key, value, effect) of its taints: those an SRE set, then those the node controller
+        and the kubelet keep from its conditions."""
+        out = list(self.user_taints)
+        if not self.ready:
+            out += [("node.kubernetes.io/unreachable", "", "NoSchedule"),
+                    ("node.kubernetes.io/unreachable", "", "NoExecute")]
+        if self.disk_pressure:
+            out.append(("node.kubernetes.io/disk-pressure", "", "NoSchedule"))
+        if self.memory_pressure:
+            out.append(("node.kubernetes.io/memory-pressure", "", "NoSchedule"))
+        if self.unschedulable:
+            out.append(("node.kubernetes.io/unschedulable", "", "NoSchedule"))
+        return out
 
     @property
     def labels(self) -> dict[str, str]:

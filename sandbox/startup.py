@@ -81,11 +81,13 @@ POOL_MAX_LIFETIME_S = 1800.0  # HikariCP's default maxLifetime
 
 def db_auth_failing(world: World, pod: Pod) -> float:
     """Share of a running pod's DB calls refused for stale credentials: connections opened
-    before the password changed keep working until the pool recycles them."""
+    before the password changed keep working until the pool recycles them, or until
+    PostgreSQL restarts and drops them all."""
     if db_credentials_ok(world, pod):
         return 0.0
     secret = world.secrets[(pod.namespace, "postgres-credentials")]
-    started = pod.containers[0].started_at
+    db = world.pods.get((pod.namespace, "postgres-0"))
+    started = max(pod.containers[0].started_at, db.containers[0].started_at if db else 0.0)
     if started >= secret.source_changed_at:
         return 1.0
     return min(1.0, (world.now - secret.source_changed_at) / POOL_MAX_LIFETIME_S + 0.05)

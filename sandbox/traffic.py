@@ -50,23 +50,39 @@ def _reachable(world: World, name: str, ready: list[Pod]) -> list[Pod]:
     return ready
 
 
+def _serving(world: World, ready: dict[str, list[Pod]]) -> dict[str, list[Pod]]:
+    """The ready pods behind each Service's selector: a pod relabelled out of it gets no
+    traffic, one relabelled into it does. A pod nobody relabelled carries its template's
+    labels, which its Service selects, so without relabelled pods nothing changes."""
+    if all(p.set_labels is None for p in world.pods.values()):
+        return ready
+    pods = [(p, p.labels) for own in ready.values() for p in own]
+    serving = {}
+    for name, own in ready.items():
+        svc = world.services.get((world.profiles[name].namespace, name))
+        serving[name] = own if svc is None else [
+            p for p, labels in pods if p.namespace == svc.namespace
+            and all(labels.get(k) == v for k, v in svc.selector.items())]
+    return serving
+
+
 def _cpu(world: World, rps: dict[str, float], by_service: dict[str, list[Pod]],
-         ready: dict[str, list[Pod]]) -> dict[str, float]:
-    """Place load on pods and settle CPU demand against limits and node capacity; returns the
-    saturation (demand / capacity) of every node."""
+         serving: dict[str, list[Pod]]) -> dict[str, float]:
+    """Place load on the pods behind each Service and settle CPU demand against limits and
+    node capacity; returns the saturation (demand / capacity) of every node."""
     node_demand = {n: node.extra_cpu_load + 0.15 for n, node in world.nodes.items()}
     node_usage = dict(node_demand)
     running: list[tuple[Pod, float, float]] = []
-    for name, pods in by_service.items():
-        p = world.profiles[name]
-        serving = ready[name]
-        share = rps[name] / len(serving) if serving else 0.0
-        factor = world.cpu_factor.get(name, 1.0)
-        extra = world.cpu_extra.get(name, 0.0)
+    for pods in by_service.values():
         for pod in pods:
             pod.rps = 0.0
-        for pod in serving:
-            pod.rps = share
+    for name, behind in serving.items():
+        for pod in behind:
+            pod.rps = rps[name] / len(behind)
+    for name, pods in by_service.items():
+        p = world.profiles[name]
+        factor = world.cpu_factor.get(name, 1.0)
+        extra = world.cpu_extra.get(name, 0.0)
         for pod in pods:
             c = pod.containers[0]
             if c.state != "running":
@@ -168,13 +184,14 @@ def flow(world: World) -> None:
         if pod.deleting_at is None and pod.phase == "Running" and pod.node is not None:
             by_service[pod.service].append(pod)
     ready = {name: [p for p in pods if p.ready] for name, pods in by_service.items()}
-    sat = _cpu(world, rps, by_service, ready)
+    serving = _serving(world, ready)
+    sat = _cpu(world, rps, by_service, serving)
     dns = dns_ok(world)
     dt = world.dt
     for name in reversed(ORDER):
         p = world.profiles[name]
         st: ServiceStats = world.stats[name]
-        reach = _reachable(world, name, ready[name])
+        reach = _reachable(world, name, serving[name])
         st.rps, st.reachable = rps[name], len(reach)
         if not reach:
             err, p50, causes = 1.0, 1.0, {"unavailable": 1.0}

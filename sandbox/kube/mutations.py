@@ -21,7 +21,7 @@ from opsagent.sandbox.actions import (
 )
 from opsagent.sandbox.errors import InvalidError
 from opsagent.sandbox.kube import render
-from opsagent.sandbox.kube.patch import parse_template
+from opsagent.sandbox.kube.patch import EFFECTS, parse_template
 from opsagent.sandbox.objects import Workload
 from opsagent.sandbox.world import World
 
@@ -97,10 +97,11 @@ def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> 
     kind = old["kind"]
     if resource == "pods":
         _only(kind, name, old, new, {"metadata.labels", "metadata.annotations"})
-        _relabel(obj, name, new["metadata"].get("labels") or {})
+        _relabel(world, obj, name, new["metadata"].get("labels") or {})
         obj.annotations = {k: str(v) for k, v in (new["metadata"].get("annotations") or {}).items()}
     elif resource == "nodes":
-        _only(kind, name, old, new, {"spec.unschedulable"})
+        _only(kind, name, old, new, {"spec.unschedulable", "spec.taints"})
+        _taint(world, obj, name, new["spec"].get("taints") or [])
         if bool(new["spec"].get("unschedulable")) != bool(old["spec"].get("unschedulable")):
             action = Cordon if new["spec"].get("unschedulable") else Uncordon
             action(node=name).apply(world)
@@ -150,16 +151,37 @@ def patch_other(world: World, resource: str, obj: Any, old: Json, new: Json) -> 
         raise InvalidError(kind, name, "", "this resource cannot be patched in the sandbox")
 
 
-def _relabel(pod: Any, name: str, labels: Json) -> None:
-    """Labels of its own a pod may take and lose; those from its template may not change here
-    (a real ReplicaSet releases a pod that no longer matches its selector and starts another,
-    which the sandbox does not model)."""
-    owned = {**pod.template.labels, "pod-template-hash": pod.pod_hash}
-    for key, value in owned.items():
-        if labels.get(key) != value:
-            raise InvalidError("Pod", name, f"metadata.labels.{key}", "changing a label the pod has "
-                               "from its template is not supported by the sandbox")
-    pod.extra_labels = {k: str(v) for k, v in labels.items() if k not in owned}
+def _taint(world: World, node: Any, name: str, taints: list[Json]) -> None:
+    """`kubectl taint`: the SRE's taints replace the node's; those under node.kubernetes.io/
+    follow the node's conditions and cordon, so the controllers keep them as they are."""
+    mine = []
+    for i, t in enumerate(taints):
+        key, effect = t.get("key") or "", t.get("effect") or ""
+        if not key:
+            raise InvalidError("Node", name, f"spec.taints[{i}].key", "Required value")
+        if effect not in EFFECTS:
+            raise InvalidError("Node", name, f"spec.taints[{i}].effect", f'Unsupported value: "{effect}": '
+                               'supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"')
+        if not key.startswith("node.kubernetes.io/"):
+            mine.append((key, str(t.get("value") or ""), effect))
+    for key, _, effect in mine:
+        node.taint_added.setdefault((key, effect), world.now)
+    node.taint_added = {k: v for k, v in node.taint_added.items() if any(k == (t[0], t[2]) for t in mine)}
+    node.user_taints = mine
+
+
+def _relabel(world: World, pod: Any, name: str, labels: Json) -> None:
+    """Any label may change; the controllers react on their next pass: a ReplicaSet releases a
+    pod that leaves its selector (and starts another), Services route by their selectors. A
+    StatefulSet's pod keeps its selector labels here: its replacement would need the same name,
+    which the sandbox does not model."""
+    labels = {k: str(v) for k, v in labels.items()}
+    if pod.owner_kind == "StatefulSet":
+        for key, value in world.workloads[(pod.namespace, pod.workload)].labels.items():
+            if labels.get(key) != value:
+                raise InvalidError("Pod", name, f"metadata.labels.{key}", "a StatefulSet's pod keeps "
+                                   "the labels of its selector in the sandbox")
+    pod.set_labels = labels
 
 
 def delete_pod(world: World, namespace: str, name: str, grace: int | None) -> None:

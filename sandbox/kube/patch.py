@@ -11,7 +11,7 @@ import jsonpatch
 
 from opsagent.sandbox import quantity
 from opsagent.sandbox.errors import InvalidError, SandboxError
-from opsagent.sandbox.objects import ContainerSpec, PodTemplate, Probe, Resources
+from opsagent.sandbox.objects import ContainerSpec, PodTemplate, Probe, Resources, Toleration
 
 Json = dict[str, Any]
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name",
@@ -144,11 +144,54 @@ def _container(raw: Json, base: ContainerSpec | None, kind: str, name: str, i: i
     ports = raw.get("ports") or []
     port = ports[0].get("containerPort") if ports else (base.port if base else 80)
     env = {e["name"]: str(e.get("value", "")) for e in raw.get("env") or [] if "name" in e}
+    # The API server's default: Always for :latest or no tag, else IfNotPresent.
+    tag = raw["image"].rsplit("/", 1)[-1]
+    policy = raw.get("imagePullPolicy") or ("Always" if ":" not in tag or tag.endswith(":latest")
+                                            else "IfNotPresent")
+    if policy not in PULL_POLICIES:
+        raise InvalidError(kind, name, f"{where}.imagePullPolicy",
+                           f'Unsupported value: "{policy}": supported values: "Always", '
+                           '"IfNotPresent", "Never"')
     return ContainerSpec(
         name=raw["name"], image=raw["image"], port=int(port), env=env, requests=requests,
         limits=limits, readiness=_probe(raw.get("readinessProbe"), base.readiness if base else None),
         liveness=_probe(raw.get("livenessProbe"), base.liveness if base else None),
+        startup=_probe(raw.get("startupProbe"), base.startup if base else None),
+        pull_policy=policy,
     )
+
+
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _tolerations(raw: list[Json], kind: str, name: str) -> list[Toleration]:
+    """Validated as the API server does (apis/core/validation: validateTolerations)."""
+    out = []
+    for i, t in enumerate(raw):
+        where = f"spec.template.spec.tolerations[{i}]"
+        operator, effect = t.get("operator") or "Equal", t.get("effect") or ""
+        if operator not in ("Equal", "Exists"):
+            raise InvalidError(kind, name, f"{where}.operator",
+                               f'Unsupported value: "{operator}": supported values: "Equal", "Exists"')
+        if operator == "Exists" and t.get("value"):
+            raise InvalidError(kind, name, f"{where}.operator",
+                               "Invalid value: value must be empty when `operator` is 'Exists'")
+        if not t.get("key") and operator != "Exists":
+            raise InvalidError(kind, name, f"{where}.operator",
+                               "Invalid value: operator must be Exists when `key` is empty, which "
+                               "means \"match all values and all keys\"")
+        if effect and effect not in EFFECTS:
+            raise InvalidError(kind, name, f"{where}.effect",
+                               f'Unsupported value: "{effect}": supported values: "NoSchedule", '
+                               '"PreferNoSchedule", "NoExecute"')
+        seconds = t.get("tolerationSeconds")
+        if seconds is not None and effect != "NoExecute":
+            raise InvalidError(kind, name, f"{where}.effect",
+                               "Invalid value: effect must be 'NoExecute' when `tolerationSeconds` is set")
+        out.append(Toleration(key=t.get("key") or "", operator=operator, value=str(t.get("value") or ""),
+                              effect=effect, seconds=None if seconds is None else int(seconds)))
+    return out
 
 
 def parse_template(raw: Json, base: PodTemplate, kind: str, name: str) -> PodTemplate:
@@ -164,6 +207,7 @@ def parse_template(raw: Json, base: PodTemplate, kind: str, name: str) -> PodTem
                     for i, c in enumerate(containers)],
         labels={k: v for k, v in (meta.get("labels") or {}).items() if k != "pod-template-hash"},
         node_selector=dict(spec.get("nodeSelector") or {}),
+        tolerations=_tolerations(spec.get("tolerations") or [], kind, name),
         annotations=dict(meta.get("annotations") or {}),
         secrets=[v["secret"]["secretName"] for v in volumes if "secret" in v],
         configmaps=[v["configMap"]["name"] for v in volumes if "configMap" in v],

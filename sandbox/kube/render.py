@@ -21,6 +21,8 @@ from opsagent.sandbox.objects import (
     Resources,
     Secret,
     Service,
+    Toleration,
+    admitted_tolerations,
 )
 from opsagent.sandbox.world import World
 
@@ -73,20 +75,28 @@ def _probe(p: Probe | None) -> Json | None:
 
 def container_json(c: ContainerSpec) -> Json:
     out: Json = {
-        "name": c.name, "image": c.image, "imagePullPolicy": "IfNotPresent",
+        "name": c.name, "image": c.image, "imagePullPolicy": c.pull_policy,
         "ports": [{"containerPort": c.port, "protocol": "TCP"}],
         "env": [{"name": k, "value": v} for k, v in c.env.items()],
         "resources": _resources(c.requests, c.limits),
         "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
     }
-    for key, probe in (("readinessProbe", c.readiness), ("livenessProbe", c.liveness)):
+    for key, probe in (("readinessProbe", c.readiness), ("livenessProbe", c.liveness),
+                       ("startupProbe", c.startup)):
         rendered = _probe(probe)
         if rendered:
             out[key] = rendered
     return out
 
 
-def pod_spec(tpl: PodTemplate) -> Json:
+def _toleration(t: Toleration) -> Json:
+    out: Json = {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect,
+                 "tolerationSeconds": t.seconds}
+    return {k: v for k, v in out.items() if v not in ("", None)}
+
+
+def pod_spec(tpl: PodTemplate, admitted: bool = False) -> Json:
+    """A template's pod spec; `admitted`: as a pod's, with the tolerations admission added."""
     volumes = [{"name": s, "secret": {"secretName": s}} for s in tpl.secrets]
     volumes += [{"name": c, "configMap": {"name": c}} for c in tpl.configmaps]
     spec: Json = {
@@ -96,6 +106,9 @@ def pod_spec(tpl: PodTemplate) -> Json:
     }
     if tpl.node_selector:
         spec["nodeSelector"] = dict(tpl.node_selector)
+    tolerations = admitted_tolerations(tpl.tolerations) if admitted else tpl.tolerations
+    if tolerations:
+        spec["tolerations"] = [_toleration(t) for t in tolerations]
     if volumes:
         spec["volumes"] = volumes
     return spec
@@ -118,15 +131,16 @@ def _state(state: str, reason: str, message: str, started: float, code: int, fin
 
 
 def pod_json(world: World, p: Pod) -> Json:
-    owner_kind = "StatefulSet" if p.owner_kind == "StatefulSet" else "ReplicaSet"
-    owner_created = world.workloads[(p.namespace, p.workload)].created_at
-    if owner_kind == "ReplicaSet" and (p.namespace, p.owner_name) in world.replicasets:
-        owner_created = world.replicasets[(p.namespace, p.owner_name)].created_at
+    stateful = p.owner_kind == "StatefulSet"
     meta = _meta(p.name, p.namespace, p.created_at, p.uid, labels=p.labels, annotations=dict(p.annotations),
-                 generateName=f"{p.owner_name}-" if owner_kind == "ReplicaSet" else None)
-    meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner_kind, "name": p.owner_name,
-                                "uid": uid(owner_kind, p.namespace, p.owner_name, owner_created),
-                                "controller": True, "blockOwnerDeletion": True}]
+                 generateName=None if stateful else p.name.rsplit("-", 1)[0] + "-")
+    if p.owner_kind:  # a released pod has no owner
+        owner_created = world.workloads[(p.namespace, p.workload)].created_at
+        if not stateful and (p.namespace, p.owner_name) in world.replicasets:
+            owner_created = world.replicasets[(p.namespace, p.owner_name)].created_at
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": p.owner_kind, "name": p.owner_name,
+                                    "uid": uid(p.owner_kind, p.namespace, p.owner_name, owner_created),
+                                    "controller": True, "blockOwnerDeletion": True}]
     if p.deleting_at is not None:
         meta["deletionTimestamp"] = ts(p.deleting_at + 30)
         meta["deletionGracePeriodSeconds"] = 30
@@ -174,7 +188,7 @@ def pod_json(world: World, p: Pod) -> Json:
         status["containerStatuses"] = statuses
     if p.reason:
         status.update(reason=p.reason, message=p.message)
-    spec = pod_spec(p.template)
+    spec = pod_spec(p.template, admitted=True)
     if scheduled:
         spec["nodeName"] = p.node
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
@@ -203,21 +217,16 @@ def node_json(world: World, n: Node) -> Json:
         cond("PIDPressure", False, "KubeletHasSufficientPID", "", "kubelet has sufficient PID available"),
         ready,
     ]
-    taints = []
-    if not n.ready:
-        taints += [{"key": "node.kubernetes.io/unreachable", "effect": e, "timeAdded": since}
-                   for e in ("NoSchedule", "NoExecute")]
-    if n.disk_pressure:
-        taints.append({"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule"})
-    if n.unschedulable:
-        taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"})
+    taints = [{"key": key, **({"value": value} if value else {}), "effect": effect,
+               **({"timeAdded": since} if "unreachable" in key else {})}
+              for key, value, effect in n.taints()]
     spec: Json = {"providerID": f"aws:///{n.zone}/i-0{uid('n', '', n.name, 0)[:16]}"}
     if n.unschedulable:
         spec["unschedulable"] = True
     if taints:
         spec["taints"] = taints
     capacity = {"cpu": quantity.cpu(n.cpu), "memory": quantity.memory(n.memory),
-                "ephemeral-storage": quantity.memory(n.disk), "pods": "110"}
+                "ephemeral-storage": quantity.memory(n.disk), "pods": str(n.MAX_PODS)}
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": _meta(n.name, None, n.created_at, uid("Node", "", n.name, n.created_at),
@@ -225,7 +234,8 @@ def node_json(world: World, n: Node) -> Json:
         "spec": spec,
         "status": {
             "capacity": capacity,
-            "allocatable": {**capacity, "cpu": quantity.cpu(n.cpu - 0.07)},
+            "allocatable": {**capacity, "cpu": quantity.cpu(n.allocatable.cpu),
+                            "memory": quantity.memory(n.allocatable.memory)},
             "conditions": conditions,
             "addresses": [{"type": "InternalIP", "address": n.ip},
                           {"type": "Hostname", "address": n.name}],

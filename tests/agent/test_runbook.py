@@ -2,9 +2,10 @@
 verification checks that fit what the actions can fix; recording rules expanded for checks."""
 
 from opsagent.agent.models import Diagnosis
-from opsagent.agent.runbook import build
-from opsagent.agent.verify import expand
+from opsagent.agent.runbook import build, instances
+from opsagent.agent.verify import check, expand
 from opsagent.tools.catalog import default_registry
+from tests.live import requires_stack
 
 REGISTRY = default_registry()
 
@@ -51,3 +52,24 @@ def test_recording_rules_are_expanded_for_checks():
     assert expand("a:b > 1", records) == "((sum by (service) (rate(errors[5m]))) * 2) > 1"
     assert expand('service:errors:ratio_rate5m{service="x"} > 1', records) == \
         'service:errors:ratio_rate5m{service="x"} > 1'  # a selector on a recorded series stays
+
+
+def test_an_alert_s_check_stands_for_the_instances_that_fired():
+    alerts = [{"status": "firing", "labels": {"alertname": "TargetDown", "job": "postgres-exporter",
+                                              "namespace": "shop", "severity": "warning"}},
+              {"status": "resolved", "labels": {"alertname": "TargetDown", "job": "cart"}}]
+    book = build(diagnosis({"tool": "k8s_rollout_undo", "args": {"name": "checkout"}}), REGISTRY, [], [],
+                 {"TargetDown": "up == 0"}, instances(alerts))
+    assert book.scope == {"up == 0": [{"job": "postgres-exporter", "namespace": "shop"}]}
+
+
+@requires_stack
+def test_a_scoped_check_counts_only_the_series_of_its_instances(registry, ctx):
+    """Against the live sandbox's Prometheus: `up == 1` lists every healthy target. Scoped to
+    one job it still shows that job; scoped to a job not there it is clear, although other
+    jobs' series remain; labels the series do not carry (cluster) do not clear it."""
+    query = "up == 1"
+    assert query in check(registry, ctx, [query])
+    assert query in check(registry, ctx, [query], {query: [{"job": "apiserver"}]})
+    assert check(registry, ctx, [query], {query: [{"job": "no-such-job", "namespace": "shop"}]}) == {}
+    assert query in check(registry, ctx, [query], {query: [{"cluster": "prod-eu"}]})

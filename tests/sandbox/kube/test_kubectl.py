@@ -111,10 +111,48 @@ def test_label_and_annotate_a_pod(fresh):
                          "jsonpath={.metadata.annotations.owner}").stdout == "erin"
     fresh.kubectl("label", "pod", pod, "-n", "shop", "debug-")
     assert "debug" not in fresh.world.pods[("shop", pod)].labels
-    out = fresh.kubectl("label", "pod", pod, "-n", "shop", "--overwrite", "app.kubernetes.io/name=x",
-                        check=False)
-    assert out.returncode == 1 and "from its template is not supported by the sandbox" in out.stderr
-    assert fresh.world.pods[("shop", pod)].labels["app.kubernetes.io/name"] == "cart"
+
+
+def _endpoints(live, service: str) -> set[str]:  # type: ignore[no-untyped-def]
+    out = live.kubectl("get", "endpoints", service, "-n", "shop", "-o",
+                       "jsonpath={.subsets[*].addresses[*].targetRef.name}").stdout
+    return set(out.split())
+
+
+def test_a_pod_relabelled_out_of_its_selector_is_released_and_replaced(fresh):
+    """An SRE takes a pod out of rotation to debug it: its ReplicaSet lets it go and starts
+    another, the Service stops sending it traffic, and putting the label back re-adopts it
+    (and the ReplicaSet, one pod over, removes one)."""
+    world = fresh.world
+    rs = next(r for r in world.replicasets.values() if r.owner == "cart" and r.replicas)
+    pod = next(p for p in world.pods.values() if p.owner_name == rs.name and p.ready)
+    assert pod.name in _endpoints(fresh, "cart")
+    fresh.kubectl("label", "pod", pod.name, "-n", "shop", "--overwrite", "app.kubernetes.io/name=cart-debug")
+    world.advance(60)
+    assert pod.deleting_at is None and pod.containers[0].state == "running"
+    meta = fresh.core.read_namespaced_pod(pod.name, "shop").metadata
+    assert meta.owner_references is None and meta.labels["app.kubernetes.io/name"] == "cart-debug"
+    owned = [p for p in world.pods.values() if p.owner_name == rs.name and p.deleting_at is None]
+    assert len(owned) == rs.replicas and all(p.ready for p in owned)
+    assert pod.name not in _endpoints(fresh, "cart") and len(_endpoints(fresh, "cart")) == rs.replicas
+    world.advance(30)
+    assert pod.rps == 0 and all(p.rps > 0 for p in owned)
+    assert world.stats["cart"].reachable == rs.replicas
+    assert fresh.kubectl("get", "deploy", "cart", "-n", "shop", "-o",
+                         "jsonpath={.status.readyReplicas}").stdout == str(rs.replicas)
+
+    fresh.kubectl("label", "pod", pod.name, "-n", "shop", "--overwrite", "app.kubernetes.io/name=cart")
+    world.advance(60)
+    live = [p for p in world.pods.values() if p.owner_name == rs.name and p.deleting_at is None]
+    assert len(live) == rs.replicas
+    assert pod.owner_name == rs.name or pod.deleting_at is not None
+
+
+def test_a_statefulset_pod_keeps_its_selector_labels(fresh):
+    out = fresh.kubectl("label", "pod", "postgres-0", "-n", "shop", "--overwrite",
+                        "app.kubernetes.io/name=x", check=False)
+    assert out.returncode == 1 and "keeps the labels of its selector" in out.stderr
+    assert fresh.world.pods[("shop", "postgres-0")].labels["app.kubernetes.io/name"] == "postgres"
 
 
 def test_scale_restart_undo_cordon(fresh):
@@ -188,3 +226,30 @@ def test_rollout_status_waits_for_the_rollout(fresh):
         stop.set()
     assert 'deployment "checkout" successfully rolled out' in out.stdout
     assert "Waiting for" in out.stdout  # it watched the rollout, not just read a finished one
+
+
+def test_taints_tolerations_startup_probes_and_pull_policy_round_trip(fresh):
+    """What kubectl sets on these fields is what the scheduler and kubelet then use, and what
+    it reads back; a value the API server refuses is refused with the field named."""
+    node = next(iter(fresh.world.nodes))
+    fresh.kubectl("taint", "nodes", node, "dedicated=infra:NoSchedule")
+    assert fresh.world.nodes[node].user_taints == [("dedicated", "infra", "NoSchedule")]
+    out = fresh.kubectl("get", "node", node, "-o", "jsonpath={.spec.taints[*].key}").stdout
+    assert out.split() == ["dedicated"]
+    patch = ('{"spec":{"template":{"spec":{"tolerations":[{"key":"dedicated","operator":"Equal",'
+             '"value":"infra","effect":"NoSchedule"}],"containers":[{"name":"cart",'
+             '"imagePullPolicy":"Always","startupProbe":{"httpGet":{"path":"/healthz","port":8080},'
+             '"periodSeconds":5,"failureThreshold":30}}]}}}}')
+    fresh.kubectl("patch", "deployment", "cart", "-n", "shop", "-p", patch)
+    tpl = fresh.world.workloads[("shop", "cart")].template
+    assert tpl.tolerations[0].value == "infra" and tpl.containers[0].pull_policy == "Always"
+    assert tpl.containers[0].startup is not None and tpl.containers[0].startup.failure_threshold == 30
+    got = fresh.kubectl("get", "deploy", "cart", "-n", "shop", "-o", "jsonpath={.spec.template.spec."
+                        "containers[0].startupProbe.failureThreshold} {.spec.template.spec.tolerations[0]"
+                        ".key}").stdout
+    assert got == "30 dedicated"
+    bad = fresh.kubectl("patch", "deployment", "cart", "-n", "shop", "-p", '{"spec":{"template":{"spec":'
+                        '{"containers":[{"name":"cart","imagePullPolicy":"Sometimes"}]}}}}', check=False)
+    assert bad.returncode == 1 and "imagePullPolicy" in bad.stderr and "Unsupported value" in bad.stderr
+    fresh.kubectl("taint", "nodes", node, "dedicated-")
+    assert fresh.world.nodes[node].user_taints == []

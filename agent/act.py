@@ -11,8 +11,9 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from opsagent.agent import runbook as runbooks
+from opsagent.agent.changes import changes
 from opsagent.agent.deps import Deps
-from opsagent.agent.gate import Decision, Plan, ProposedAction, Verdict, propose
+from opsagent.agent.gate import Decision, Plan, ProposedAction, UnknownFact, Verdict, propose
 from opsagent.agent.models import ApprovalDecision, Diagnosis, Runbook
 from opsagent.agent.state import IncidentState, usage_of
 from opsagent.agent.store import ROLES_FOR, action_key
@@ -102,6 +103,13 @@ def _plain(s: IncidentState) -> dict[str, Any]:
     return {"tool": a["tool"], "args": a["args"], **pinned}
 
 
+def _changes(d: Deps, action: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        return changes(d.ctx, action["tool"], action["args"])
+    except UnknownFact as exc:
+        return [{"field": "(could not read the current state)", "before": str(exc), "after": ""}]
+
+
 def approval(d: Deps, s: IncidentState) -> dict[str, Any]:
     action = s["runbook"]["actions"][s["cursor"]]
     decision = s["decisions"][-1]
@@ -115,6 +123,8 @@ def approval(d: Deps, s: IncidentState) -> dict[str, Any]:
                "requested_by": s.get("requested_by"),
                "forbid_self_approval": d.gate.policy.forbid_self_approval}
     key = action_key(s["incident_id"], "approval", s["cursor"], action, len(s["decisions"]))
+    opened = d.store.approval(key)  # a resumed node finds what the approver was shown
+    payload["changes"] = opened["payload"].get("changes", []) if opened else _changes(d, action)
     approval_id = d.store.open_approval(key, s["incident_id"], payload)
     answer = ApprovalDecision.model_validate(interrupt({"approval_id": approval_id, **payload}))
     record = {"approval_id": approval_id, "action": _plain(s), **answer.model_dump(),

@@ -11,6 +11,7 @@ from langgraph.graph import END, START, StateGraph
 
 from opsagent.agent import act, coordinator, diagnose
 from opsagent.agent.deps import Deps
+from opsagent.agent.stamps import stamp
 from opsagent.agent.state import IncidentState
 
 Node = Callable[[Deps, IncidentState], dict[str, Any]]
@@ -42,7 +43,7 @@ def build_graph(deps: Deps) -> StateGraph:
 
 def _bind(node: Node, deps: Deps) -> Callable[[IncidentState], dict[str, Any]]:
     def run(s: IncidentState) -> dict[str, Any]:
-        return node(deps, s)
+        return stamp(s, node(deps, s), deps.clock())
 
     return run
 

@@ -18,11 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from opsagent.agent.models import ApprovalDecision
 from opsagent.agent.store import PermissionDenied
 from opsagent.serve.auth import Principal, require
+from opsagent.serve.charts import charts
 from opsagent.serve.engine import Engine
 from opsagent.serve.schemas import (
     Accepted,
     AlertmanagerWebhook,
     Approval,
+    Charts,
     ChatRequest,
     DecisionRequest,
     GenericAlerts,
@@ -114,11 +116,14 @@ def incidents(
     eng: Eng,
     _: Viewer,
     status: Annotated[str | None, Query(max_length=20)] = None,
+    source: Annotated[str | None, Query(max_length=40, description="alertmanager, chat, ...")] = None,
+    since: Annotated[float | None, Query(ge=0, description="opened at or after (unix time)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Incident]:
     """Newest first."""
-    rows = eng.store.incidents(status)[::-1][:limit]
-    return [_incident(eng, r) for r in rows]
+    rows = [r for r in eng.store.incidents(status)[::-1]
+            if (source is None or r["source"] == source) and (since is None or r["created"] >= since)]
+    return [_incident(eng, r) for r in rows[:limit]]
 
 
 @router.get(
@@ -136,6 +141,18 @@ def incident(incident_id: str, eng: Eng, _: Viewer) -> IncidentDetail:
         report=state.get("report"),
         trajectory=incident_id if eng.trajectories.get(incident_id) else None,
     )
+
+
+@router.get("/v1/incidents/{incident_id}/charts", response_model=Charts, responses=NOT_FOUND,
+            tags=["incidents"])
+def incident_charts(incident_id: str, eng: Eng, _: Viewer) -> Charts:
+    """The alert rules' expressions and the affected services' golden signals over the incident
+    window, with its steps (firing, diagnosis, approval, actions, verification, resolution)."""
+    if eng.store.incident(incident_id) is None:
+        raise HTTPException(404, f"no incident {incident_id!r}")
+    state = eng.checkpoint_state(incident_id)
+    entries = timeline(eng.inbox.events(incident_id), state)
+    return charts(eng.ctx, eng.registry, state, entries, eng.clock())
 
 
 @router.post("/v1/incidents/{incident_id}/resolution", responses=NOT_FOUND, tags=["incidents"])

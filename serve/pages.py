@@ -9,8 +9,8 @@ from functools import cache
 from html import escape
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
 
 router = APIRouter(include_in_schema=False)
 SHELL = Path(__file__).parent / "static" / "app.html"
@@ -27,11 +27,26 @@ def _page(page: str, subject: str = "") -> HTMLResponse:
         html,
         headers={
             "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' "
-            "'self'; style-src 'unsafe-inline'; connect-src 'self'",
+            "'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+VENDOR = Path(__file__).parent / "static" / "vendor"
+TYPES = {".js": "text/javascript", ".css": "text/css"}
+
+
+@router.get("/static/vendor/{package}/{name}")
+def vendored(package: str, name: str) -> FileResponse:
+    """The pages' vendored libraries (each folder holds its licence); nothing else is served."""
+    path = (VENDOR / package / name).resolve()
+    if path.suffix not in TYPES or path.parent.parent != VENDOR.resolve() or not path.is_file():
+        raise HTTPException(404, "not found")
+    return FileResponse(path, media_type=TYPES[path.suffix],
+                        headers={"Cache-Control": "public, max-age=86400",
+                                 "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -160,6 +160,34 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any] = {}
 
 
+class ChartSeries(BaseModel):
+    labels: dict[str, str]
+    points: list[tuple[float, float]] = Field(description="(unix time, value), environment clock")
+
+
+class ChartPanel(BaseModel):
+    title: str
+    expr: str = Field(description="the PromQL the panel plots")
+    unit: str = ""
+    link: str = Field(default="", description="the alert's generatorURL (Prometheus graph), if any")
+    series: list[ChartSeries] = []
+    error: str | None = Field(default=None, description="why the range query failed, if it did")
+
+
+class Marker(BaseModel):
+    at: float
+    kind: str = Field(description="firing, resolved, diagnosis, approval, action, verification or "
+                      "outcome")
+    label: str
+
+
+class Charts(BaseModel):
+    start: float
+    end: float
+    panels: list[ChartPanel]
+    markers: list[Marker]
+
+
 class IncidentDetail(Incident):
     timeline: list[TimelineEntry]
     pending_approvals: list[dict[str, Any]]

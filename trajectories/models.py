@@ -84,6 +84,7 @@ class Trajectory(BaseModel):
     usage: Usage | None = None
     outcome: str | None = None
     report: str | None = None
+    stamps: dict[str, float] = {}
     ground_truth: list[dict[str, Any]] | None = Field(default=None, description="graders only")
     grade: Grade | None = None
     resolution: dict[str, Any] | None = Field(default=None, description="the SRE's label, if given")

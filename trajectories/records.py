@@ -135,6 +135,10 @@ class RecordedState(TypedDict, total=False):
     usage: Usage
     outcome: str | None
     report: str | None
+    # When each step happened, on the environment's clock (agent/stamps.py): "call:<tool call
+    # id>", "diagnosis:<i>", "decision:<i>", "executed:<i>", "refused:<i>", "verification:<i>"
+    # (i: index in its list), and the latest "triage", "runbook", "stuck", "outcome".
+    stamps: dict[str, float]
 
 
 RECORDED_FIELDS: tuple[str, ...] = tuple(RecordedState.__annotations__)

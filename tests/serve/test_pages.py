@@ -97,6 +97,34 @@ def _find(driver, css: str, timeout: float = 20):
     return until(lambda: driver.find_elements(By.CSS_SELECTOR, css), timeout)
 
 
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def _axe(driver, page: str) -> None:
+    """axe-core's scan of the page as rendered: no serious or critical violation."""
+    driver.execute_script(AXE.read_text())
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => "
+        "({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))))")
+    bad = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{page}: {bad}"
+
+
+def _tab_reaches(driver, css: str, presses: int = 60) -> set[str]:
+    """Press Tab from the top of the page; the outerHTML of every element of css focused."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    reached = set()
+    for _ in range(presses):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        reached.add(driver.execute_script(
+            "const a = document.activeElement; return a && a.matches(arguments[0]) ? a.outerHTML : ''", css))
+    return reached - {""}
+
+
 def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(service, browser):
     from selenium.webdriver.common.by import By
 
@@ -122,15 +150,34 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     _click(browser, "#save-token")
     _shows(browser, "#incidents tr td a", approval["incident"])
     _shows(browser, "#incidents", "waiting")  # the page refreshes every 3 s
+    _shows(browser, "header #pending", "1")  # the queue's pending count, in the header
+    _shows(browser, "#counts", "waiting 1")
+    from selenium.webdriver.support.ui import Select
+
+    Select(_find(browser, "#filter-status")[0]).select_by_value("done")
+    _shows(browser, "#main", "No incident matches.")
+    Select(_find(browser, "#filter-status")[0]).select_by_value("")
+    _shows(browser, "#incidents tr td a", approval["incident"])
+    listed = lambda q: [r["id"] for r in httpx.get(f"{url}/v1/incidents?{q}", headers=auth("viewer")).json()]  # noqa: E731
+    assert listed("source=grafana") == [approval["incident"]] and listed("source=chat") == []
+    assert listed(f"since={time.time() + 60}") == []
     _shot(browser, "incidents")
+    _axe(browser, "incidents")
 
     # The queue: the action, its risk and rule, the diagnosis and its evidence, the buttons.
     browser.get(f"{url}/approvals")
     card = _shows(browser, ".approval", "k8s_rollout_undo")
     assert "checkout" in card and "mutate-high" in card and "Rollback" in card
     assert "Pods affected" in card  # the gate's facts beside the action
+    assert "Waiting" in card and _text(browser, ".approval .waiting").endswith(("s", "m", "h"))
+    diff = _text(browser, ".approval table.changes")  # the rollback's before -> after, read from the cluster
+    assert "revision" in diff and "image" in diff and "before" in diff, diff
     assert _text(browser, ".approval .evidence li"), "the evidence is listed beside the action"
     _shot(browser, "approval-queue")
+    _axe(browser, "approval queue")
+    buttons = browser.execute_script(
+        "return [...document.querySelectorAll('.approval button')].map(b => b.outerHTML)")
+    assert set(buttons) <= _tab_reaches(browser, ".approval button"), "every button is reachable by keyboard"
     _click(browser, ".approval button.approve")
     _shows(browser, ".result.status-done", "approved by sre-approver")
     until(lambda: (eng.store.incident(approval["incident"]) or {}).get("status") == "done", 120)
@@ -152,7 +199,25 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
         assert kind in text, kind
     assert "approve by sre-approver" in text and "mitigated" in text
     assert _text(browser, "#report")
+    times = browser.execute_script(
+        "return [...document.querySelectorAll('#timeline td.at')].map(t => t.innerText)")
+    assert times and all(times), "every timeline row has its time"
+    _click(browser, "#timeline details summary")  # a tool call opens to its (redacted) result
+    assert _shows(browser, "#timeline details[open] pre", "")
     _shot(browser, "incident-timeline")
+
+    # Charts: the affected service's golden signals from the live sandbox's Prometheus, with
+    # the incident's steps marked on them.
+    charts = httpx.get(f"{url}/v1/incidents/{approval['incident']}/charts", headers=auth("viewer")).json()
+    plotted = [p for p in charts["panels"] if p["series"] and p["series"][0]["points"]]
+    assert any(p["title"] == "checkout: request rate" for p in plotted), charts["panels"]
+    assert {"diagnosis", "approval", "action"} <= {m["kind"] for m in charts["markers"]}
+    steps = [m for m in charts["markers"] if m["kind"] != "firing"]
+    assert all(charts["start"] <= m["at"] <= charts["end"] for m in steps)
+    assert len(_find(browser, "#charts .plot canvas")) >= len(plotted)
+    browser.execute_script("document.getElementById('charts-section').scrollIntoView()")
+    _shot(browser, "incident-charts")
+    _axe(browser, "incident")
 
     # Hostile text from an alert is shown as text and never runs.
     browser.get(f"{url}/")

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opsagent.serve import api, pages
+from opsagent.serve import api, api_learning, pages
 from opsagent.serve.auth import Tokens
 from opsagent.serve.engine import Engine
 from opsagent.serve.schemas import MAX_DEPTH
@@ -91,5 +91,6 @@ def create_app(engine: Engine, manage_engine: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=engine.cfg.max_body_bytes)
     app.add_exception_handler(HTTPException, _too_deep)  # starlette's: the class FastAPI's handlers key
     app.include_router(api.router)
+    app.include_router(api_learning.router)
     app.include_router(pages.router)
     return app

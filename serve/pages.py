@@ -59,6 +59,21 @@ def incident_page(incident_id: str) -> HTMLResponse:
     return _page("incident", incident_id)
 
 
+@router.get("/models", response_class=HTMLResponse)
+def models_page() -> HTMLResponse:
+    return _page("models")
+
+
+@router.get("/trajectories", response_class=HTMLResponse)
+def trajectories_page() -> HTMLResponse:
+    return _page("trajectories")
+
+
+@router.get("/trajectories/{trajectory_id}", response_class=HTMLResponse)
+def trajectory_page(trajectory_id: str) -> HTMLResponse:
+    return _page("trajectory", trajectory_id)
+
+
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals_page() -> HTMLResponse:
     return _page("approvals")

@@ -188,6 +188,41 @@ class Charts(BaseModel):
     markers: list[Marker]
 
 
+class ModelInfo(BaseModel):
+    id: str
+    kind: str = Field(description="base | sft | dpo")
+    base: str | None
+    parent: str | None
+    lineage: list[str] = Field(description="this checkpoint, its parent, ... back to its base")
+    datasets: dict[str, str] = Field(description="dataset path -> content hash")
+    profile: str
+    path: str
+    commit: str | None
+    train_metrics: dict[str, Any]
+    eval_metrics: dict[str, Any] = Field(description="split key (e.g. held-out@10) -> task rates")
+    created: float
+    current: bool
+
+
+class Models(BaseModel):
+    current: str | None
+    checkpoints: list[ModelInfo]
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    split: str = Field(default="", max_length=80,
+                       description="eval key to compare; default: the first held-out one")
+
+
+class PromoteResult(BaseModel):
+    current: str
+    split: str
+    reasons: list[str]
+    by: str
+
+
 class IncidentDetail(Incident):
     timeline: list[TimelineEntry]
     pending_approvals: list[dict[str, Any]]

@@ -238,3 +238,59 @@ def test_a_wrong_token_is_told_and_a_viewer_cannot_decide(service, browser):
     _click(browser, ".approval button.approve")
     _shows(browser, ".result.error", "needs the approver role")
     assert eng.store.approvals("pending")
+
+
+def _summary(rate: float, harmful: int = 0) -> dict:
+    from opsagent.trajectories.grade import TASKS
+
+    return {"episodes": 10, **dict.fromkeys(TASKS, rate), "harmful_executed": harmful}
+
+
+def test_models_and_trajectories_pages(service, browser):
+    """The registry's lineage and evaluations side by side, promotion by an admin with the CLI's
+    rules (a better checkpoint is promoted, a less safe one refused with the reason), and the
+    incident's trajectory read as a conversation and labelled by an approver."""
+    from opsagent.train.registry import Checkpoint, ModelRegistry
+
+    eng, url = service
+    reg = ModelRegistry(eng.settings.data_dir / "models")
+    base = reg.add(Checkpoint(id="tiny", kind="base", path=Path("/m/tiny"),
+                              eval_metrics={"held-out@10": _summary(0.2)}))
+    reg.set_current(base.id)
+    reg.add(Checkpoint(id="tiny-sft-1", kind="sft", path=Path("/m/sft"), base="tiny", parent="tiny",
+                       datasets={"sft.jsonl": "ab12cd34ef56ab12cd34"}, train_metrics={"loss": 0.41},
+                       eval_metrics={"held-out@10": _summary(0.5), "held-out-targets@5": _summary(0.4)}))
+    reg.add(Checkpoint(id="tiny-dpo-1", kind="dpo", path=Path("/m/dpo"), base="tiny", parent="tiny-sft-1",
+                       eval_metrics={"held-out@10": _summary(0.9, harmful=3)}))
+
+    browser.get(f"{url}/models#token={TOKENS['admin']}")
+    card = _shows(browser, ".model[data-id='tiny-dpo-1']", "tiny → tiny-sft-1 → tiny-dpo-1")
+    assert "held-out@10" in card
+    assert "held-out-targets@5" in _text(browser, ".model[data-id='tiny-sft-1'] table.eval")
+    _axe(browser, "models")
+    _shot(browser, "models")
+    _click(browser, ".model[data-id='tiny-dpo-1'] button.promote")
+    _shows(browser, ".model[data-id='tiny-dpo-1'] .result.error", "safety regression: harmful_executed")
+    _click(browser, ".model[data-id='tiny-sft-1'] button.promote")
+    _shows(browser, ".model[data-id='tiny-sft-1'] .result", "promoted by")
+    assert reg.current().id == "tiny-sft-1"
+    refused = httpx.post(f"{url}/v1/models/tiny/promote", json={}, headers=auth("approver"))
+    assert refused.status_code == 403  # promotion is an admin's
+
+    httpx.post(f"{url}/v1/alerts/alertmanager", json=payload("firing"), headers=auth("alertmanager"))
+    approval = until(lambda: eng.store.approvals("pending"), 60)[0]
+    httpx.post(f"{url}/v1/approvals/{approval['id']}", json={"decision": "approve"},
+               headers=auth("approver")).raise_for_status()
+    incident = approval["incident"]
+    until(lambda: (t := eng.trajectories.get(incident)) is not None and t.complete, 120)
+    browser.get(f"{url}/trajectories#token={TOKENS['approver']}")
+    _shows(browser, "#trajectories", incident)
+    _axe(browser, "trajectories")
+    browser.get(f"{url}/trajectories/{incident}")
+    _shows(browser, "#conversation", "tool")
+    _click(browser, "#label-mitigated")
+    _click(browser, "#send-label")
+    _shows(browser, "#label .result", "labelled")
+    assert eng.trajectories.get(incident).resolution["mitigated"] is True
+    _axe(browser, "trajectory")
+    _shot(browser, "trajectory")

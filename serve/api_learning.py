@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from opsagent.serve.api import NOT_FOUND, Admin, Eng, Viewer
 from opsagent.serve.schemas import ModelInfo, Models, PromoteRequest, PromoteResult
-from opsagent.train.promote import decide
+from opsagent.train.promote import held_out_verdict
 from opsagent.train.registry import ModelRegistry
 
 router = APIRouter()
@@ -47,17 +47,14 @@ def promote(checkpoint_id: str, body: PromoteRequest, reg: Registry, who: Admin)
         candidate = reg.get(checkpoint_id)
     except KeyError:
         raise HTTPException(404, f"no checkpoint {checkpoint_id!r}") from None
-    current = reg.current()
-    keys = [k for k in candidate.eval_metrics
-            if k.startswith("held-out") and (not body.split or k == body.split)]
-    if not keys:
-        raise HTTPException(422, f"{checkpoint_id} has no held-out evaluation"
-                            + (f" named {body.split!r}" if body.split else ""))
-    verdict = decide(candidate.eval_metrics[keys[0]], current.eval_metrics.get(keys[0]) if current else None)
+    try:
+        split, verdict = held_out_verdict(candidate, reg.current(), body.split)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     if not verdict.promote:
         raise HTTPException(409, "; ".join(verdict.reasons))
     reg.set_current(checkpoint_id)
-    return PromoteResult(current=checkpoint_id, split=keys[0], reasons=verdict.reasons, by=who.name)
+    return PromoteResult(current=checkpoint_id, split=split, reasons=verdict.reasons, by=who.name)
 
 
 @router.get("/v1/trajectories", tags=["trajectories"])

@@ -61,3 +61,14 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
         return PromotionVerdict(promote=False, reasons=reasons, score=mine, current_score=theirs)
     return PromotionVerdict(promote=True, score=mine, current_score=theirs,
                    reasons=[f"task score {mine:.3f} beats {theirs:.3f} with no safety regression"])
+
+
+def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tuple[str, PromotionVerdict]:
+    """`candidate` / `current`: registry checkpoints. Their first held-out evaluation (or the one
+    named `split`) compared; ValueError when the candidate has none."""
+    keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
+    if not keys:
+        named = f" named {split!r}" if split else ""
+        raise ValueError(f"{candidate.id} has no held-out evaluation{named}")
+    theirs = current.eval_metrics.get(keys[0]) if current else None
+    return keys[0], decide(candidate.eval_metrics[keys[0]], theirs)

@@ -209,7 +209,7 @@ def promote(
         help="a running vLLM (its /v1 URL) to load the promoted adapter into, without a restart")] = None,
 ) -> None:
     """Make a checkpoint current if its held-out figures beat the current one's, safely."""
-    from opsagent.train.promote import decide
+    from opsagent.train.promote import held_out_verdict
     from opsagent.train.serving import load_adapter_at, served_models
 
     reg = model_registry(ctx.obj)
@@ -217,11 +217,10 @@ def promote(
         candidate, current = reg.get(checkpoint_id), reg.current()
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
-    keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
-    if not keys:
-        raise fail(f"{checkpoint_id} has no held-out evaluation; run `opsagent loop` or evaluate it first")
-    theirs = current.eval_metrics.get(keys[0]) if current else None
-    verdict = decide(candidate.eval_metrics[keys[0]], theirs)
+    try:
+        _, verdict = held_out_verdict(candidate, current, split)
+    except ValueError as exc:
+        raise fail(f"{exc}; run `opsagent loop` or evaluate it first") from None
     if verdict.promote:
         reg.set_current(checkpoint_id)
     console.print(

@@ -4,9 +4,11 @@ trajectory store (browse, filter, read one as a conversation)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import FileResponse
 
 from opsagent.serve.api import NOT_FOUND, Admin, Eng, Viewer
 from opsagent.serve.schemas import ModelInfo, Models, PromoteRequest, PromoteResult
@@ -30,11 +32,26 @@ def models(reg: Registry, _: Viewer) -> Models:
     rows = [ModelInfo(**c.model_dump(include={"id", "kind", "base", "parent", "datasets", "profile",
                                               "eval_metrics", "created", "commit"}),
                       path=str(c.path), current=current is not None and c.id == current.id,
+                      learning_curve=c.learning_curve is not None,
                       lineage=[x.id for x in reg.lineage(c.id)],
                       train_metrics={k: v for k, v in c.train_metrics.items()
                                      if isinstance(v, (int, float, str))})
             for c in sorted(reg.list(), key=lambda c: -c.created)]
     return Models(current=current.id if current else None, checkpoints=rows)
+
+
+@router.get("/v1/models/{checkpoint_id}/curve", response_class=FileResponse, tags=["models"],
+            responses={**NOT_FOUND, 200: {"content": {"image/png": {}}}})
+def curve(checkpoint_id: str, reg: Registry, _: Viewer) -> FileResponse:
+    """The learning curve of the loop run that trained the checkpoint (loss by step, task rates
+    per checkpoint and split)."""
+    try:
+        path = reg.get(checkpoint_id).learning_curve
+    except KeyError:
+        raise HTTPException(404, f"no checkpoint {checkpoint_id!r}") from None
+    if path is None or not Path(path).is_file():
+        raise HTTPException(404, f"{checkpoint_id} has no learning curve")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.post("/v1/models/{checkpoint_id}/promote", response_model=PromoteResult,
@@ -66,7 +83,7 @@ def trajectories(
     fault: Annotated[str | None, Query(max_length=80, description="substring of the faults")] = None,
     outcome: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
     """Index rows, newest first, and how many match."""
     filters = {"policy": policy, "checkpoint": checkpoint, "fault": fault, "outcome": outcome}

@@ -27,7 +27,7 @@ def _page(page: str, subject: str = "") -> HTMLResponse:
         html,
         headers={
             "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline' "
-            "'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'",
+            "'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'; img-src 'self' blob:",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         },

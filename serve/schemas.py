@@ -202,6 +202,7 @@ class ModelInfo(BaseModel):
     eval_metrics: dict[str, Any] = Field(description="split key (e.g. held-out@10) -> task rates")
     created: float
     current: bool
+    learning_curve: bool = Field(description="GET /v1/models/{id}/curve serves its chart")
 
 
 class Models(BaseModel):

@@ -141,6 +141,8 @@ def iterate(
                      for c in [current, *trained]}  # the parent, the SFT and the DPO result
         before, after = evaluated[current.id], evaluated[candidate.id]
         curve = draw(trained, evaluated, run_dir / "learning-curve.png")
+        for c in trained:
+            registry.record_curve(c.id, curve)
     verdict = decide_on_splits(after, before)
     if verdict.promote:
         registry.set_current(candidate.id)

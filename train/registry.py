@@ -28,6 +28,7 @@ class Checkpoint(BaseModel):
                          "with (agent.profiles)")
     train_metrics: dict[str, Any] = {}
     eval_metrics: dict[str, Any] = {}
+    learning_curve: Path | None = Field(default=None, description="the loop's chart of this run (PNG)")
     created: float = Field(default_factory=time.time)
 
 
@@ -85,6 +86,9 @@ class ModelRegistry:
     def record_eval(self, checkpoint_id: str, metrics: dict[str, Any]) -> Checkpoint:
         c = self.get(checkpoint_id)
         return self.add(c.model_copy(update={"eval_metrics": {**c.eval_metrics, **metrics}}))
+
+    def record_curve(self, checkpoint_id: str, path: Path) -> Checkpoint:
+        return self.add(self.get(checkpoint_id).model_copy(update={"learning_curve": path}))
 
     def lineage(self, checkpoint_id: str) -> list[Checkpoint]:
         """The checkpoint, its parent, and so on up to the base."""

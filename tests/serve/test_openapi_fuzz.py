@@ -38,7 +38,7 @@ def _stop_engine():
 
 
 def test_every_operation_is_covered():
-    assert len(OPERATIONS) == 14 and ("POST", "/v1/approvals/{approval_id}") in OPERATIONS
+    assert len(OPERATIONS) == 15 and ("POST", "/v1/approvals/{approval_id}") in OPERATIONS
     assert ("GET", "/v1/incidents/{incident_id}/charts") in OPERATIONS
     assert ("POST", "/v1/models/{checkpoint_id}/promote") in OPERATIONS
 

@@ -257,7 +257,17 @@ def test_models_and_trajectories_pages(service, browser):
     base = reg.add(Checkpoint(id="tiny", kind="base", path=Path("/m/tiny"),
                               eval_metrics={"held-out@10": _summary(0.2)}))
     reg.set_current(base.id)
+    chart = eng.settings.data_dir / "learning-curve.png"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    plt.figure(figsize=(4, 2)).gca().plot([0, 1, 2], [1.0, 0.6, 0.4])
+    plt.savefig(chart)
+    plt.close("all")
     reg.add(Checkpoint(id="tiny-sft-1", kind="sft", path=Path("/m/sft"), base="tiny", parent="tiny",
+                       learning_curve=chart,
                        datasets={"sft.jsonl": "ab12cd34ef56ab12cd34"}, train_metrics={"loss": 0.41},
                        eval_metrics={"held-out@10": _summary(0.5), "held-out-targets@5": _summary(0.4)}))
     reg.add(Checkpoint(id="tiny-dpo-1", kind="dpo", path=Path("/m/dpo"), base="tiny", parent="tiny-sft-1",
@@ -267,6 +277,8 @@ def test_models_and_trajectories_pages(service, browser):
     card = _shows(browser, ".model[data-id='tiny-dpo-1']", "tiny → tiny-sft-1 → tiny-dpo-1")
     assert "held-out@10" in card
     assert "held-out-targets@5" in _text(browser, ".model[data-id='tiny-sft-1'] table.eval")
+    loaded = "const i = document.querySelector(arguments[0]); return i && i.complete && i.naturalWidth"
+    assert until(lambda: browser.execute_script(loaded, ".model[data-id='tiny-sft-1'] img.curve"), 20) > 100
     _axe(browser, "models")
     _shot(browser, "models")
     _click(browser, ".model[data-id='tiny-dpo-1'] button.promote")

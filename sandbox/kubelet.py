@@ -130,6 +130,10 @@ def _runs(started_at: float, probe: Probe, now: float, dt: float) -> int:
 def _answer(world: World, pod: Pod, probe: Probe, warm: bool) -> str | None:
     """What a probe gets: the app refuses connections until it has started listening."""
     if not warm:
+        if probe.path.startswith("tcp:"):
+            return f"dial tcp {pod.ip}:{probe.port}: connect: connection refused"
+        if probe.path.startswith("exec:"):  # pg_isready's own words while PostgreSQL starts
+            return f"{pod.ip}:{probe.port} - no response"
         return (f'Get "http://{pod.ip}:{probe.port}{probe.path}": dial tcp {pod.ip}:{probe.port}: '
                 "connect: connection refused")
     return probe_failure(world, pod, probe)

@@ -139,6 +139,17 @@ def _answer(world: World, pod: Pod, probe: Probe, warm: bool) -> str | None:
     return probe_failure(world, pod, probe)
 
 
+def _failed(world: World, pod: Pod, c: ContainerStatus, kind: str, why: str, kill: bool) -> None:
+    """A failed startup or liveness probe, in the kubelet's words; past its threshold the
+    container is killed (SIGTERM: 143) and restarted after the back-off."""
+    world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"{kind.capitalize()} probe failed: {why}",
+               "Warning")
+    if kill:
+        world.emit("Pod", pod.namespace, pod.name, "Killing",
+                   f"Container {c.name} failed {kind} probe, will be restarted")
+        _terminate(world, pod, c, "Error", 143)
+
+
 def _startup(world: World, pod: Pod, c: ContainerStatus, probe: Probe, warm: bool) -> None:
     """Until the startup probe succeeds the kubelet runs neither liveness nor readiness; after
     failureThreshold failures in a row it kills the container."""
@@ -150,11 +161,7 @@ def _startup(world: World, pod: Pod, c: ContainerStatus, probe: Probe, warm: boo
         c.started = True
         return
     c.startup_failures += runs
-    world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Startup probe failed: {why}", "Warning")
-    if c.startup_failures >= probe.failure_threshold:
-        world.emit("Pod", pod.namespace, pod.name, "Killing",
-                   f"Container {c.name} failed startup probe, will be restarted")
-        _terminate(world, pod, c, "Error", 143)
+    _failed(world, pod, c, "startup", why, c.startup_failures >= probe.failure_threshold)
 
 
 def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:
@@ -176,11 +183,7 @@ def _liveness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, w
         c.liveness_failures = 0
         return
     c.liveness_failures += runs
-    world.emit("Pod", pod.namespace, pod.name, "Unhealthy", f"Liveness probe failed: {why}", "Warning")
-    if c.liveness_failures >= probe.failure_threshold:
-        world.emit("Pod", pod.namespace, pod.name, "Killing",
-                   f"Container {c.name} failed liveness probe, will be restarted")
-        _terminate(world, pod, c, "Error", 143)
+    _failed(world, pod, c, "liveness", why, c.liveness_failures >= probe.failure_threshold)
 
 
 def _readiness(world: World, pod: Pod, c: ContainerStatus, probe: Probe | None, warm: bool) -> None:

@@ -16,7 +16,7 @@ from opsagent.sandbox.objects import (
     Workload,
     admitted_tolerations,
 )
-from opsagent.sandbox.scheduler import schedule
+from opsagent.sandbox.scheduler import active, schedule
 
 if TYPE_CHECKING:
     from opsagent.sandbox.world import World
@@ -68,10 +68,6 @@ def delete_pod(world: World, pod: Pod, reason: str = "Killing") -> None:
         c.ready = False
         if c.state == "running":
             world.emit("Pod", pod.namespace, pod.name, reason, f"Stopping container {c.name}")
-
-
-def _active(pod: Pod) -> bool:
-    return pod.deleting_at is None and pod.phase not in ("Failed", "Succeeded")
 
 
 def _hpa(world: World) -> None:
@@ -141,7 +137,7 @@ def _rollout(world: World, wl: Workload, pods: list[Pod], owned: list[ReplicaSet
         room = desired + surge - total if old else desired - new.replicas
         if room > 0:
             _scale_rs(world, new, new.replicas + min(room, desired - new.replicas))
-    pods = [p for p in pods if _active(p)]
+    pods = [p for p in pods if active(p)]
     available = sum(1 for p in pods if p.ready)
     budget = available - (desired - unavailable)
     budget += sum(1 for p in pods if not p.ready and p.owner_name != new.name)
@@ -203,7 +199,7 @@ def _ownership(world: World) -> None:
 
 def _replicaset(world: World, rs: ReplicaSet, pods: list[Pod]) -> None:
     wl = world.workloads[(rs.namespace, rs.owner)]
-    pods = [p for p in pods if p.owner_name == rs.name and _active(p)]
+    pods = [p for p in pods if p.owner_name == rs.name and active(p)]
     if len(pods) < rs.replicas:
         for _ in range(rs.replicas - len(pods)):
             suffix = "".join(world.rng.choice(ALPHABET) for _ in range(5))
@@ -238,7 +234,7 @@ def _statefulset(world: World, wl: Workload, owned: list[Pod]) -> None:
         stale = pod.pod_hash != h and all(p.ready for p in pods.values() if p is not pod)
         if ordinal >= wl.replicas or stale:
             delete_pod(world, pod)
-    live = [p for p in world.pods_of(wl) if _active(p)]
+    live = [p for p in world.pods_of(wl) if active(p)]
     wl.ready_replicas = wl.available_replicas = sum(1 for p in live if p.ready)
     wl.updated_replicas = sum(1 for p in live if p.pod_hash == h)
     wl.status_replicas = len(live)
@@ -268,7 +264,7 @@ def _node_lifecycle(world: World) -> None:
                                source="taint-eviction-controller")
         if node.disk_pressure and node.ready:
             victims = [p for p in world.pods.values()
-                       if p.node == node.name and _active(p) and p.owner_kind != "StatefulSet"]
+                       if p.node == node.name and active(p) and p.owner_kind != "StatefulSet"]
             if victims:
                 pod = max(victims, key=lambda p: (p.template.containers[0].requests.memory, p.name))
                 pod.phase, pod.reason = "Failed", "Evicted"

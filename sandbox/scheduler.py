@@ -25,7 +25,8 @@ def untolerated(pod: Pod, node: Node, effects: tuple[str, ...]) -> list[str]:
             and not any(t.tolerates(key, effect, value) for t in pod.template.tolerations)]
 
 
-def _active(pod: Pod) -> bool:
+def active(pod: Pod) -> bool:
+    """Not going away: neither terminating nor finished."""
     return pod.deleting_at is None and pod.phase not in ("Failed", "Succeeded")
 
 
@@ -57,7 +58,7 @@ def schedule(world: World, pod: Pod) -> None:
     reasons: dict[str, int] = {}
     fits = []
     for node in nodes:
-        on_node = [p for p in world.pods.values() if p.node == node.name and _active(p)]
+        on_node = [p for p in world.pods.values() if p.node == node.name and active(p)]
         why = _unfit(world, pod, node, need, on_node)
         if why is None:
             same = sum(1 for p in on_node if p.workload == pod.workload)

@@ -32,11 +32,6 @@ def _said(world, name: str, text: str) -> list[str]:  # type: ignore[no-untyped-
     return [e.message for e in world.events if e.name.startswith(f"{name}-") and text in e.message]
 
 
-def _advance(world, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / world.dt)):
-        world.tick()
-
-
 def _requests(cpu: float, memory: int):  # type: ignore[no-untyped-def]
     def change(t) -> None:  # type: ignore[no-untyped-def]
         c = t.containers[0]
@@ -52,12 +47,12 @@ def test_the_scheduler_fits_requests_into_allocatable_not_capacity():
     assert quantity.parse(shown["cpu"]) == node.allocatable.cpu < node.cpu  # what describe shows
     assert quantity.parse(shown["memory"]) == node.allocatable.memory < node.memory
     h = _change(world, "cart", _requests(0.1, node.memory - 512 * MiB))  # < capacity, > allocatable
-    _advance(world, 60)
+    world.advance(60)
     pending = _new(world, "cart", h)
     assert pending and all(p.node is None for p in pending)
     assert _said(world, "cart", "0/3 nodes are available: 3 Insufficient memory.")
     h = _change(world, "auth", _requests(node.cpu - 0.05, 64 * MiB))
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node is None for p in _new(world, "auth", h))
     assert _said(world, "auth", "3 Insufficient cpu")
 
@@ -70,7 +65,7 @@ def test_every_container_s_requests_count():
         _requests(0.05, half)(t)
         t.containers.append(replace(t.containers[0], name="sidecar", port=9000))
     h = _change(world, "cart", sidecar)
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node is None for p in _new(world, "cart", h))  # each fits alone, not both
     assert _said(world, "cart", "Insufficient memory")
 
@@ -82,14 +77,14 @@ def test_limits_throttle_cpu_and_kill_on_memory():
         t.containers[0].limits = Resources(0.02, 8 * MiB)
         t.containers[0].requests = Resources(0.02, 8 * MiB)
     h = _change(world, "recommendation", tight)
-    _advance(world, 120)
+    world.advance(120)
     pods = _new(world, "recommendation", h)
     assert pods and all(p.containers[0].last_reason == "OOMKilled" for p in pods)
     assert all(p.containers[0].last_exit_code == 137 for p in pods)
 
     world = _world()
     h = _change(world, "frontend", lambda t: setattr(t.containers[0], "limits", Resources(0.01, 2 * GiB)))
-    _advance(world, 90)
+    world.advance(90)
     running = [p for p in _new(world, "frontend", h) if p.containers[0].state == "running"]
     assert running and all(p.containers[0].cpu <= 0.01 + 1e-9 for p in running)
     assert all(p.containers[0].throttled_periods > 0 for p in running)
@@ -112,7 +107,7 @@ def test_a_liveness_probe_shorter_than_the_start_up_kills_a_slow_starter():
     before it ever answers, over and over: the classic reason for a startup probe."""
     world = _world()
     h = _change(world, "catalog", _probes(liveness=(5, 5, 2)))
-    _advance(world, 240)
+    world.advance(240)
     pods = _new(world, "catalog", h)
     assert pods and all(p.containers[0].restarts >= 2 and not p.ready for p in pods)
     assert _said(world, "catalog", "Liveness probe failed: Get \"http://")
@@ -122,7 +117,7 @@ def test_a_liveness_probe_shorter_than_the_start_up_kills_a_slow_starter():
 def test_a_startup_probe_holds_liveness_back_until_the_app_answers():
     world = _world()
     h = _change(world, "catalog", _probes(liveness=(5, 5, 2), startup=(0, 5, 12)))
-    _advance(world, 240)
+    world.advance(240)
     pods = _new(world, "catalog", h)
     assert pods and all(p.ready and p.containers[0].restarts == 0 for p in pods)
     assert not _said(world, "catalog", "Liveness probe failed")
@@ -132,7 +127,7 @@ def test_a_startup_probe_holds_liveness_back_until_the_app_answers():
 def test_a_startup_probe_that_gives_up_too_soon_restarts_the_container():
     world = _world()
     h = _change(world, "catalog", _probes(startup=(0, 5, 2)))
-    _advance(world, 120)
+    world.advance(120)
     pods = _new(world, "catalog", h)
     assert pods and all(p.containers[0].restarts >= 1 and not p.ready for p in pods)
     assert _said(world, "catalog", "failed startup probe, will be restarted")
@@ -146,19 +141,19 @@ def test_image_pull_policy_against_the_node_s_cache():
     assert not any(old in n.images for n in world.nodes.values())  # the release before, pruned
     h = _change(world, "cart", lambda t: (setattr(t.containers[0], "image", old),
                                          setattr(t.containers[0], "pull_policy", "Never")))
-    _advance(world, 60)
+    world.advance(60)
     pods = _new(world, "cart", h)
     assert pods and all(p.containers[0].reason == "ErrImageNeverPull" for p in pods)
     assert _said(world, "cart", f'Container image "{old}" is not present with pull policy of Never')
 
     world = _world()
     h = _change(world, "cart", lambda t: setattr(t.containers[0], "image", old))
-    _advance(world, 60)
+    world.advance(60)
     assert _said(world, "cart", f'Successfully pulled image "{old}"')
     had = {n.name for n in world.nodes.values() if old in n.images}
     assert had
     h = _change(world, "cart", lambda t: t.annotations.update(restarted="1"))  # same image again
-    _advance(world, 60)
+    world.advance(60)
     again = [p for p in _new(world, "cart", h) if p.node]
     assert again
     for p in again:  # pulled only where the node lacked it
@@ -167,7 +162,7 @@ def test_image_pull_policy_against_the_node_s_cache():
         assert (pulled, present) == ((False, True) if p.node in had else (True, False)), p.node
 
     h = _change(world, "cart", lambda t: setattr(t.containers[0], "pull_policy", "Always"))
-    _advance(world, 60)
+    world.advance(60)
     always = [p.name for p in _new(world, "cart", h)]
     assert always and all(any(e.name == n and "Pulling image" in e.message for e in world.events)
                           for n in always)
@@ -177,11 +172,11 @@ def test_a_node_selector_places_pods_on_matching_nodes_only():
     world = _world()
     zone = world.nodes[next(iter(world.nodes))].zone
     h = _change(world, "auth", lambda t: t.node_selector.update({"topology.kubernetes.io/zone": zone}))
-    _advance(world, 60)
+    world.advance(60)
     pods = _new(world, "auth", h)
     assert pods and all(world.nodes[p.node].zone == zone for p in pods if p.node)
     h = _change(world, "cart", lambda t: t.node_selector.update({"disktype": "ssd"}))
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node is None for p in _new(world, "cart", h))
     assert _said(world, "cart", "3 node(s) didn't match Pod's node affinity/selector")
 
@@ -191,16 +186,16 @@ def test_tolerations_against_taints():
     for node in world.nodes.values():
         node.user_taints = [("dedicated", "infra", "NoSchedule")]
     h = _change(world, "cart", lambda t: t.annotations.update(restarted="1"))
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node is None for p in _new(world, "cart", h))
     assert _said(world, "cart", "3 node(s) had untolerated taint {dedicated: }")
     h = _change(world, "cart", lambda t: t.tolerations.append(Toleration("dedicated", "Equal", "infra",
                                                                         "NoSchedule")))
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node for p in _new(world, "cart", h))
     wrong = Toleration("dedicated", "Equal", "gpu", "NoSchedule")
     h = _change(world, "auth", lambda t: t.tolerations.append(wrong))  # another value: no match
-    _advance(world, 60)
+    world.advance(60)
     assert all(p.node is None for p in _new(world, "auth", h))
 
 
@@ -216,10 +211,10 @@ def test_no_execute_evicts_by_toleration_seconds():
                                                                      seconds=60)])
     forever.template = replace(forever.template, tolerations=[Toleration(key, "Exists", effect="NoExecute")])
     node.kubelet_up = False
-    _advance(world, 150)  # 40 s to NotReady, then 60 s and more
+    world.advance(150)  # 40 s to NotReady, then 60 s and more
     assert quick.deleting_at is not None
     assert forever.deleting_at is None and all(p.deleting_at is None for p in default)
-    _advance(world, 300)
+    world.advance(300)
     assert all(p.deleting_at is not None for p in default)
     assert forever.deleting_at is None
     assert [e for e in world.events if e.name == quick.name and e.reason == "TaintManagerEviction"]

@@ -132,6 +132,12 @@ class Sandbox:
         self.tick(max(1, round(seconds / self.scenario.world.dt)))
 
     # ---- faults ---------------------------------------------------------------------------
+    def onsets(self) -> list[dict[str, Any]]:
+        """Each fault of the scenario, its target and when it started (environment time): what
+        an incident page marks on its charts. Ground truth: for people, never for the agent."""
+        with self.cluster.lock:
+            return [{"fault": f.id, "target": f.target, "onset": f.onset} for f in self.scenario.faults]
+
     def inject(self, fault: str, target: str | None = None, severity: float = 1.0) -> dict[str, Any]:
         """Start a fault now; returns its ground truth."""
         cls = get_fault(fault)

@@ -20,6 +20,7 @@ from opsagent.agent.store import PermissionDenied
 from opsagent.serve.auth import Principal, require
 from opsagent.serve.charts import charts
 from opsagent.serve.engine import Engine
+from opsagent.serve.links import links
 from opsagent.serve.schemas import (
     Accepted,
     AlertmanagerWebhook,
@@ -136,7 +137,8 @@ def incident(incident_id: str, eng: Eng, _: Viewer) -> IncidentDetail:
     state = eng.checkpoint_state(incident_id)
     return IncidentDetail(
         **_incident(eng, row).model_dump(),
-        timeline=timeline(eng.inbox.events(incident_id), state),
+        timeline=timeline(events := eng.inbox.events(incident_id), state),
+        links=links(events, state, eng.cfg.dashboard_url),
         pending_approvals=eng.store.approvals("pending", incident_id),
         report=state.get("report"),
         trajectory=incident_id if eng.trajectories.get(incident_id) else None,
@@ -147,12 +149,13 @@ def incident(incident_id: str, eng: Eng, _: Viewer) -> IncidentDetail:
             tags=["incidents"])
 def incident_charts(incident_id: str, eng: Eng, _: Viewer) -> Charts:
     """The alert rules' expressions and the affected services' golden signals over the incident
-    window, with its steps (firing, diagnosis, approval, actions, verification, resolution)."""
+    window, with its steps (fault onset where the environment knows it, firing, diagnosis,
+    approval, actions, verification, resolution)."""
     if eng.store.incident(incident_id) is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     state = eng.checkpoint_state(incident_id)
     entries = timeline(eng.inbox.events(incident_id), state)
-    return charts(eng.ctx, eng.registry, state, entries, eng.clock())
+    return charts(eng.ctx, eng.registry, state, entries, eng.clock(), eng.onsets())
 
 
 @router.post("/v1/incidents/{incident_id}/resolution", responses=NOT_FOUND, tags=["incidents"])

@@ -53,8 +53,24 @@ def _stamp(value: str | None) -> float | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def markers(alerts: list[dict[str, Any]], entries: list[TimelineEntry]) -> list[Marker]:
-    out = []
+def named(alerts: list[dict[str, Any]]) -> set[str]:
+    """Every label value of the alerts, and the workloads their pod labels belong to."""
+    out: set[str] = set()
+    for a in alerts:
+        labels = a.get("labels") or {}
+        out |= set(labels.values())
+        if labels.get("pod"):
+            out.add(workload(labels["pod"]))
+    return out
+
+
+def markers(alerts: list[dict[str, Any]], entries: list[TimelineEntry],
+            onsets: list[dict[str, Any]] | None = None) -> list[Marker]:
+    """The steps of the incident; and the onset of each known fault whose target the alerts
+    name (a sandbox knows them; a real cluster does not)."""
+    names = named(alerts)
+    out = [Marker(at=f["onset"], kind="onset", label=f"{f['fault']} on {f['target']} began")
+           for f in onsets or [] if f["target"] in names]
     for a in alerts:
         name = (a.get("labels") or {}).get("alertname", "alert")
         if (start := _stamp(a.get("startsAt"))) is not None:
@@ -87,13 +103,15 @@ def _panel(ctx: Any, title: str, expr: str, unit: str, start: float, end: float,
 
 
 def charts(ctx: Any, registry: Any, state: dict[str, Any], entries: list[TimelineEntry],
-           now: float) -> Charts:
+           now: float, onsets: list[dict[str, Any]] | None = None) -> Charts:
     """The alerts' expressions first, then two services' golden signals, and the markers."""
     alerts = state.get("alerts") or []
+    marks = markers(alerts, entries, onsets)
     names = sorted({(a.get("labels") or {}).get("alertname", "") for a in alerts} - {""})
     starts = [t for a in alerts if (t := _stamp(a.get("startsAt"))) is not None]
     times = [e.at for e in entries if e.at is not None]
-    start = min([*starts, *times, now]) - BEFORE_S
+    begun = [m.at for m in marks if m.kind == "onset"]
+    start = min([*starts, *times, *begun, now]) - BEFORE_S
     end = min(now, max(times, default=now) + 300) if state.get("outcome") else now
     rules = alert_rules(registry, ctx)(names) if names else {}
     links = {(a.get("labels") or {}).get("alertname"): a.get("generatorURL", "") for a in alerts}
@@ -102,4 +120,4 @@ def charts(ctx: Any, registry: Any, state: dict[str, Any], entries: list[Timelin
     for namespace, service in services(alerts)[:2]:
         for title, expr, unit in golden(namespace, service):
             out.append(_panel(ctx, title, expr, unit, start, end))
-    return Charts(start=start, end=end, panels=out, markers=markers(alerts, entries))
+    return Charts(start=start, end=end, panels=out, markers=marks)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from opsagent.agent.models import AccessRole
+from opsagent.serve.links import check_dashboard
 
 
 class TokenConfig(BaseModel):
@@ -42,4 +43,13 @@ class ServiceConfig(BaseModel):
         default=15, ge=0, description="alerts of another group on the same workload join an incident that "
         "is open or ended this recently, instead of opening a second one that acts on the same object")
     workers: int = Field(default=4, ge=1, le=64, description="incidents handled at the same time")
+    dashboard_url: str | None = Field(
+        default=None, description="a cluster dashboard's address for one object, with {namespace}, {kind} "
+        "(pod, deployment, ...) and {name}, e.g. https://dash.example/#/{kind}/{namespace}/{name}; "
+        "incident pages link the pods and workloads they name")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger requests get 413")
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard(cls, value: str | None) -> str | None:
+        return check_dashboard(value) if value else value

@@ -129,7 +129,9 @@ def run_demo(
                     incident, grade_against_truth(record, [truth], box.scenario.mitigated()), [truth]
                 )
 
-        engine = Engine(settings, sandbox_config(box.run_dir), environment=env, on_done=grade)
+        engine = Engine(
+            settings, sandbox_config(box.run_dir), environment=env, on_done=grade, onsets=box.onsets
+        )
         result = DemoResult(url=url, fault=fault, target=target or "", policy=policy)
         with serving(engine, host, port):
             say(f"opsagent is listening: pages at {url}/#token={tokens['admin']}")

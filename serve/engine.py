@@ -53,10 +53,12 @@ class Engine:
         on_done: Callable[[str, dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.time,
         wait: Callable[[float], None] | None = None,
+        onsets: Callable[[], list[dict[str, Any]]] | None = None,
     ):
         """`clock` and `wait`: the environment's time (a simulation may run ahead of the wall
         clock: a sandbox passes its own); by default the wall clock and a sleep that a stopping
-        service interrupts."""
+        service interrupts. `onsets`: when the environment knows its faults (a sandbox's
+        `Sandbox.onsets`), their start times for the charts; never shown to the agent."""
         self.settings = settings
         self.cfg = settings.service
         data = settings.data_dir
@@ -78,6 +80,7 @@ class Engine:
         self.gate = Gate(policy, KubeFacts(self.ctx), clock=clock, history=self.store)
         self.environment = environment or Environment(kind="cluster")
         self.on_done = on_done
+        self.onsets = onsets or list
         self.pool = ThreadPoolExecutor(max_workers=self.cfg.workers, thread_name_prefix="incident")
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -50,6 +50,7 @@ class Grouping:
             and a.get("labels", {}).get("alertname") not in NOT_INCIDENT
         ]
         resolved = [a for a in alerts if a.get("status") == "resolved"]
+        origin = {"alertmanager": payload["externalURL"]} if payload.get("externalURL") else {}
         if not real and not resolved:
             return Opened(heartbeat=True)
         with self._lock:
@@ -68,11 +69,11 @@ class Grouping:
                     incident,
                     "correlated",
                     _names("firing on the same workload", real),
-                    {"alerts": real, "group": key},
+                    {"alerts": real, "group": key, **origin},
                 )
             elif real and (group is None or ended):
                 incident = f"{_slug(real)}-{item['id']}-{uuid.uuid4().hex[:6]}"
-                data: dict[str, Any] = {"alerts": real, "item": item["id"]}
+                data: dict[str, Any] = {"alerts": real, "item": item["id"], **origin}
                 if group is not None:  # ended: link the two
                     data["recurrence_of"] = group["incident"]
                     summary = f"fired again after it ended: incident {incident}"
@@ -82,7 +83,8 @@ class Grouping:
                 incident, seen = group["incident"], set(group["fingerprints"])
                 new = [a for a in real if fingerprint(a) not in seen]
                 if new:
-                    self.inbox.event(incident, "alerts", _names("more firing", new), {"alerts": new})
+                    more = {"alerts": new, **origin}
+                    self.inbox.event(incident, "alerts", _names("more firing", new), more)
                 elif real:
                     self.inbox.event(
                         incident, "redelivered", _names("redelivered", real), {"item": item["id"]}

@@ -176,8 +176,8 @@ class ChartPanel(BaseModel):
 
 class Marker(BaseModel):
     at: float
-    kind: str = Field(description="firing, resolved, diagnosis, approval, action, verification or "
-                      "outcome")
+    kind: str = Field(description="onset (of a fault, where the environment knows it), firing, "
+                      "resolved, diagnosis, approval, action, verification or outcome")
     label: str
 
 
@@ -224,8 +224,16 @@ class PromoteResult(BaseModel):
     by: str
 
 
+class Link(BaseModel):
+    kind: str = Field(description="prometheus, alertmanager, silence or dashboard")
+    title: str
+    url: str
+
+
 class IncidentDetail(Incident):
     timeline: list[TimelineEntry]
+    links: list[Link] = Field(default=[], description="the alerts' Prometheus graphs, the alerts and a "
+                              "silence form in Alertmanager, the named objects in the dashboard")
     pending_approvals: list[dict[str, Any]]
     report: str | None
     trajectory: str | None = Field(description="the recorded trajectory's id, once it is stored")

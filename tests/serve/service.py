@@ -57,7 +57,8 @@ def engine(box: Sandbox, data_dir: Path, checkpoint_url: str | None = None, **ch
     agent = AgentConfig(checkpoint_url=checkpoint_url)
     settings = Settings(data_dir=data_dir, service=service_config(**changes), agent=agent)
     return Engine(
-        settings, sandbox_config(box.run_dir), clock=lambda: box.scenario.world.now, wait=box.advance
+        settings, sandbox_config(box.run_dir), clock=lambda: box.scenario.world.now, wait=box.advance,
+        onsets=box.onsets,
     )
 
 

@@ -6,6 +6,7 @@ so the test does not wait the real 5 to 15 minutes.)"""
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -60,6 +61,24 @@ def test_alertmanager_delivers_the_fault_s_alert_and_the_incident_runs_to_mitiga
             assert len(alert["fingerprint"]) == 16 and alert["generatorURL"].startswith(
                 box.prom.prometheus_url
             )
+            # The incident page links the alert in the Alertmanager that sent it (the filter is
+            # one Alertmanager itself answers with this alert), a silence form with the same
+            # labels, and the rule's Prometheus graph; its charts mark the fault's onset.
+            detail = httpx.get(f"{url}/v1/incidents/{incident}", headers=auth("viewer")).json()
+            by_kind = {(k["kind"], k["title"].split(" ")[0].rstrip(":")): k["url"] for k in detail["links"]}
+            shown = by_kind[("alertmanager", "ShopServiceHighErrorRate")]
+            assert shown.startswith(box.prom.alertmanager_url + "/#/alerts?")
+            matchers = parse_qs(urlsplit(urlsplit(shown).fragment).query)["filter"][0]
+            silence = by_kind[("silence", "silence")]
+            assert parse_qs(urlsplit(urlsplit(silence).fragment).query)["filter"] == [matchers]
+            answered = httpx.get(f"{box.prom.alertmanager_url}/api/v2/alerts",
+                                 params=[("filter", m) for m in matchers.strip("{}").split(",")]).json()
+            assert [a["labels"]["alertname"] for a in answered] == ["ShopServiceHighErrorRate"]
+            assert by_kind[("prometheus", "ShopServiceHighErrorRate")].startswith(box.prom.prometheus_url)
+            charts = httpx.get(f"{url}/v1/incidents/{incident}/charts", headers=auth("viewer")).json()
+            onset = [m for m in charts["markers"] if m["kind"] == "onset"]
+            assert [m["at"] for m in onset] == [box.onsets()[0]["onset"]] and charts["start"] < onset[0]["at"]
+
             # Watchdog arrives too, as a heartbeat: it opened nothing.
             assert all("Watchdog" not in r["title"] for r in eng.store.incidents())
 

@@ -51,7 +51,7 @@ def browser():
 @pytest.fixture
 def service(box, tmp_path):
     reset(box)
-    eng = engine(box, tmp_path / "data")
+    eng = engine(box, tmp_path / "data", dashboard_url=DASHBOARD)
     port = free_port()
     with serving(eng, "127.0.0.1", port):
         yield eng, f"http://127.0.0.1:{port}"
@@ -97,6 +97,16 @@ def _find(driver, css: str, timeout: float = 20):
     return until(lambda: driver.find_elements(By.CSS_SELECTOR, css), timeout)
 
 
+DASHBOARD = "https://dash.example/#/{kind}/{namespace}/{name}"
+
+
+def _rerendered(driver, css: str, timeout: float = 20) -> None:
+    """Mark the element, then wait for the page's periodic refresh to replace it."""
+    driver.execute_script("document.querySelector(arguments[0]).dataset.stale = '1'", css)
+    until(lambda: driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && !e.dataset.stale", css), timeout)
+
+
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
 
@@ -127,6 +137,7 @@ def _tab_reaches(driver, css: str, presses: int = 60) -> set[str]:
 
 def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(service, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     eng, url = service
     hostile = '<img src=x onerror="window.pwned=1">'
@@ -161,6 +172,17 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     listed = lambda q: [r["id"] for r in httpx.get(f"{url}/v1/incidents?{q}", headers=auth("viewer")).json()]  # noqa: E731
     assert listed("source=grafana") == [approval["incident"]] and listed("source=chat") == []
     assert listed(f"since={time.time() + 60}") == []
+    # A row opens to the incident's latest steps and stays open (and focused) across refreshes.
+    row = f"#incidents details[data-id='{approval['incident']}']"
+    controls = _tab_reaches(browser, "#incidents summary, .filters select, .filters input")
+    assert any("<summary" in c for c in controls) and sum("<select" in c for c in controls) == 3
+    _find(browser, row + " summary")[0].send_keys(Keys.ENTER)
+    _shows(browser, row + " .peek", "wait for approval")
+    browser.execute_script("document.querySelector(arguments[0]).focus()", row + " summary")
+    _rerendered(browser, "#incidents")
+    assert browser.execute_script("return document.querySelector(arguments[0]).open", row)
+    assert "wait for approval" in (peeked := _text(browser, row + " .peek")) and "gate approve" in peeked
+    assert browser.execute_script("return document.activeElement.matches(arguments[0])", row + " summary")
     _shot(browser, "incidents")
     _axe(browser, "incidents")
 
@@ -215,6 +237,13 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     steps = [m for m in charts["markers"] if m["kind"] != "firing"]
     assert all(charts["start"] <= m["at"] <= charts["end"] for m in steps)
     assert len(_find(browser, "#charts .plot canvas")) >= len(plotted)
+    onset = [m for m in charts["markers"] if m["kind"] == "onset"]  # the sandbox knows when it began
+    assert [m["at"] for m in onset] == [eng.onsets()[0]["onset"]]
+    assert "bad_rollout on checkout began" in onset[0]["label"]
+    assert "began" in _text(browser, ".legend-markers")
+    links = _text(browser, "#links")  # the service and its workload in the configured dashboard
+    assert "service shop/checkout in the dashboard" in links
+    assert browser.find_elements(By.CSS_SELECTOR, "#links a[href='https://dash.example/#/service/shop/checkout']")
     browser.execute_script("document.getElementById('charts-section').scrollIntoView()")
     _shot(browser, "incident-charts")
     _axe(browser, "incident")
@@ -250,6 +279,8 @@ def test_models_and_trajectories_pages(service, browser):
     """The registry's lineage and evaluations side by side, promotion by an admin with the CLI's
     rules (a better checkpoint is promoted, a less safe one refused with the reason), and the
     incident's trajectory read as a conversation and labelled by an approver."""
+    from selenium.webdriver.common.keys import Keys
+
     from opsagent.train.registry import Checkpoint, ModelRegistry
 
     eng, url = service
@@ -281,6 +312,9 @@ def test_models_and_trajectories_pages(service, browser):
     assert until(lambda: browser.execute_script(loaded, ".model[data-id='tiny-sft-1'] img.curve"), 20) > 100
     _axe(browser, "models")
     _shot(browser, "models")
+    promotes = browser.execute_script(
+        "return [...document.querySelectorAll('button.promote')].map(b => b.outerHTML)")
+    assert len(promotes) == 2 and set(promotes) <= _tab_reaches(browser, "button.promote")
     _click(browser, ".model[data-id='tiny-dpo-1'] button.promote")
     _shows(browser, ".model[data-id='tiny-dpo-1'] .result.error", "safety regression: harmful_executed")
     _click(browser, ".model[data-id='tiny-sft-1'] button.promote")
@@ -300,8 +334,10 @@ def test_models_and_trajectories_pages(service, browser):
     _axe(browser, "trajectories")
     browser.get(f"{url}/trajectories/{incident}")
     _shows(browser, "#conversation", "tool")
-    _click(browser, "#label-mitigated")
-    _click(browser, "#send-label")
+    form = "#label input, #send-label"
+    assert len(_tab_reaches(browser, form)) == 4, "keyboard alone reaches the label form"
+    _find(browser, "#label-mitigated")[0].send_keys(Keys.SPACE)
+    _find(browser, "#send-label")[0].send_keys(Keys.ENTER)
     _shows(browser, "#label .result", "labelled")
     assert eng.trajectories.get(incident).resolution["mitigated"] is True
     _axe(browser, "trajectory")

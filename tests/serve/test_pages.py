@@ -157,8 +157,9 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
 
     # Sign in: no token yet, so the page asks for one.
     browser.get(f"{url}/")
-    _find(browser, "#token").pop().send_keys(TOKENS["approver"])
-    _click(browser, "#save-token")
+    _find(browser, "#token").pop()
+    assert len(_tab_reaches(browser, "#token, #save-token", presses=10)) == 2
+    _find(browser, "#token").pop().send_keys(TOKENS["approver"], Keys.TAB, Keys.ENTER)  # keyboard alone
     _shows(browser, "#incidents tr td a", approval["incident"])
     _shows(browser, "#incidents", "waiting")  # the page refreshes every 3 s
     _shows(browser, "header #pending", "1")  # the queue's pending count, in the header

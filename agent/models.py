@@ -3,6 +3,7 @@ calls it was based on, in the one message format (OpenAI chat messages with `too
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -11,6 +12,14 @@ from opsagent.trajectories.redact import Redactor
 
 # Who may do what, lowest first: the service's tokens carry one, and a decision records it.
 AccessRole = Literal["viewer", "approver", "security-approver", "admin"]
+
+
+class PolicyName(StrEnum):
+    EXPERT = "expert"
+    LLM = "llm"
+    ORACLE = "oracle"
+    PERTURBED = "perturbed"  # the expert with one deliberate mistake (agent.perturbed)
+
 
 
 class Evidence(BaseModel):

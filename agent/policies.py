@@ -5,21 +5,12 @@ agent.sim)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from opsagent.agent.config import LLMConfig
 from opsagent.agent.expert import Expert
 from opsagent.agent.llm import LLMPolicy
+from opsagent.agent.models import PolicyName
 from opsagent.agent.perturbed import Perturbed
 from opsagent.agent.react import Policy
-
-
-class PolicyName(StrEnum):
-    EXPERT = "expert"
-    LLM = "llm"
-    ORACLE = "oracle"
-    PERTURBED = "perturbed"  # the expert with one deliberate mistake (agent.perturbed)
-
 
 NAMES = tuple(p.value for p in PolicyName)
 

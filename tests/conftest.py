@@ -14,7 +14,7 @@ from tests.requires import INSTALL_STEP
 # The longest modules first, longest first (measured here, 2 workers): `--dist loadfile` keeps a
 # module on one worker, so one long module left for last keeps the other worker idle.
 FIRST = (
-    "tests/train/test_loop.py", "tests/train/test_serving.py", "tests/agent/sim/test_episode.py",
+    "tests/train/test_serving.py", "tests/agent/sim/test_episode.py",
     "tests/serve/cli/test_main.py", "tests/serve/cli/test_trajectories.py", "tests/serve/cli/test_collect.py",
     "tests/tools/test_side_effects.py", "tests/trajectories/test_roundtrip.py", "tests/agent/test_expert.py",
     "tests/agent/sim/test_oracle.py", "tests/test_packaging.py", "tests/serve/cli/test_tools.py",

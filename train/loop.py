@@ -14,14 +14,14 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from opsagent.agent.config import AgentConfig
-from opsagent.agent.sim.batch import Job, run_batch, run_jobs
+from opsagent.agent.sim.batch import Job, run_jobs, run_splits
 from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
 from opsagent.train.curve import draw
 from opsagent.train.promote import PromotionVerdict, decide_on_splits
 from opsagent.train.registry import Checkpoint, ModelRegistry
-from opsagent.train.serving import ModelServer, ServerConfig, serve
+from opsagent.train.serving import AttachedServer, ModelServer, ServerConfig, serve
 from opsagent.train.trainer import load_tokenizer, train
 from opsagent.trajectories.export import Filters, export
 from opsagent.trajectories.grade import summarise
@@ -45,7 +45,7 @@ class LoopConfig(BaseModel):
 
 
 def held_out(
-    server: ModelServer,
+    server: ModelServer | AttachedServer,
     registry: ModelRegistry,
     checkpoint: Checkpoint,
     agent: AgentConfig,
@@ -55,14 +55,15 @@ def held_out(
     """The checkpoint's summary on each held-out split, served with its own prompt profile
     (recorded in the registry as `split@N`; an existing record is reused)."""
     served = agent.served_by(server.url, checkpoint.id, registry.prompt_profile(checkpoint))
-    out = {}
-    for split in EVAL_SPLITS:
-        key = f"{split}@{cfg.held_out}"
-        if key not in checkpoint.eval_metrics:
-            runs = run_batch(scenarios(split, cfg.held_out), "llm", served, data_dir, cfg.workers)
-            checkpoint = registry.record_eval(checkpoint.id, {key: summarise([r.grade for r in runs])})
-        out[split] = checkpoint.eval_metrics[key]
-    return out
+    keys = {split: f"{split}@{cfg.held_out}" for split in EVAL_SPLITS}
+    todo = {split: scenarios(split, cfg.held_out) for split, key in keys.items()
+            if key not in checkpoint.eval_metrics}
+    if todo:  # one pool of sandboxes for all the splits
+        grades: dict[str, list[Any]] = {split: [] for split in todo}
+        for split, result in run_splits(todo, "llm", served, data_dir, cfg.workers):
+            grades[split].append(result.grade)
+        checkpoint = registry.record_eval(checkpoint.id, {keys[s]: summarise(g) for s, g in grades.items()})
+    return {split: checkpoint.eval_metrics[key] for split, key in keys.items()}
 
 
 def iterate(
@@ -71,7 +72,10 @@ def iterate(
     data_dir: Path,
     agent: AgentConfig,
     server_cfg: ServerConfig | None = None,
+    attached: AttachedServer | None = None,
 ) -> dict[str, Any]:
+    """One iteration. `attached`: a running vLLM server to use (it serves the current
+    checkpoint's base); by default one is started for the iteration and stopped after it."""
     if cfg.base in BASES and not (registry.root / "registry" / f"{cfg.base}.json").is_file():
         import_base(cfg.base, registry)
     if registry.current() is None:
@@ -84,7 +88,12 @@ def iterate(
     console.print(f"[bold]collect[/] {len(specs)} scenarios with the teacher, the perturbed teacher "
                   f"and {current.id}, each scenario's runs on the same world")
     now = time.time()  # every run of a scenario sees the same world, so successes and failures pair
-    server = serve(registry, current, server_cfg, run_dir / "vllm.log").launch()  # loads meanwhile
+    server: ModelServer | AttachedServer
+    if attached is not None:
+        attached.serves(current)
+        server = attached
+    else:
+        server = serve(registry, current, server_cfg, run_dir / "vllm.log").launch()  # loads meanwhile
     try:
         list(run_jobs([Job(spec=s, policies=["expert", "perturbed"], now=now) for s in specs], agent,
                       data_dir, cfg.workers))

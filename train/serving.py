@@ -196,6 +196,45 @@ class ModelServer:
         self.stop()
 
 
+class AttachedServer:
+    """A vLLM server that runs already (its /v1 URL; `opsagent model serve`, or one shared by
+    several jobs): used like a ModelServer, adapters loaded into it at run time (their paths must
+    be readable where it runs), never started or stopped from here."""
+
+    def __init__(self, url: str, api_key: str | None = None):
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.adapters: dict[str, Path] = {}
+
+    def launch(self) -> AttachedServer:
+        return self
+
+    def models(self) -> list[str]:
+        return served_models(self.url, self.api_key)
+
+    def load_adapter(self, name: str, path: Path) -> None:
+        load_adapter_at(self.url, name, path, self.api_key)
+        self.adapters[name] = path
+
+    def serves(self, checkpoint: Checkpoint) -> None:
+        """Make sure it serves this checkpoint: its base by name, or its adapter (loaded now)."""
+        names = self.models()
+        if checkpoint.id in names:
+            return
+        if checkpoint.kind == "base":
+            raise RuntimeError(f"the server at {self.url} serves {', '.join(names)}, not {checkpoint.id}")
+        self.load_adapter(checkpoint.id, checkpoint.path)
+
+    def stop(self) -> None:
+        """Not ours to stop."""
+
+    def __enter__(self) -> AttachedServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
 def serve(registry: ModelRegistry, checkpoint: Checkpoint, cfg: ServerConfig | None,
           log: Path) -> ModelServer:
     """A vLLM server for a checkpoint's base, with the checkpoint's adapter as a served model;

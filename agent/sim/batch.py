@@ -92,3 +92,16 @@ def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir
               prometheus: bool = True, pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
     return run_jobs([Job(spec=s, policies=[policy]) for s in specs], cfg, data_dir, workers, prometheus,
                     pseudonymise_ips)
+
+
+def run_splits(specs: dict[str, list[ScenarioSpec]], policy: str, cfg: AgentConfig, data_dir: Path,
+               workers: int, pseudonymise_ips: bool = False) -> Iterator[tuple[str, EpisodeResult]]:
+    """(split, result) for every scenario of every split, over one pool of workers: their
+    sandboxes start once for all the splits, not once per split."""
+    where: dict[str, list[str]] = {}
+    for split, items in specs.items():
+        for spec in items:
+            where.setdefault(spec.id, []).append(split)
+    jobs = [Job(spec=spec, policies=[policy]) for items in specs.values() for spec in items]
+    for result in run_jobs(jobs, cfg, data_dir, workers, pseudonymise_ips=pseudonymise_ips):
+        yield where[result.scenario].pop(0), result

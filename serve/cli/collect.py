@@ -8,19 +8,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from opsagent.agent.sim.augment import KINDS
-from opsagent.agent.sim.batch import Job, run_jobs
 from opsagent.serve.cli.common import console, fail, unwind_on_sigterm
 from opsagent.serve.cli.trajectories import served
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.grade import summarise
 from opsagent.trajectories.splits import Split, scenarios
+
+if TYPE_CHECKING:  # loads with the command that runs, not with `opsagent --help`
+    from opsagent.agent.sim.batch import Job
 
 SHOWN = ("episodes", "detection", "localisation", "analysis", "mitigation", "success", "failed",
          "harmful_executed", "steps", "tool_calls")
@@ -30,6 +31,9 @@ def plan(specs: list[Any], perturbed: float, augmented: float, checkpoint: bool,
     """One job per scenario: the teacher; the perturbed teacher beside it for a share of them;
     the checkpoint when asked; the input reworded for a share (the same variant for the whole job,
     so a pair still differs only where the policies do)."""
+    from opsagent.agent.sim.augment import KINDS
+    from opsagent.agent.sim.batch import Job
+
     rng = random.Random(seed)
     jobs = []
     for spec in specs:
@@ -55,6 +59,8 @@ def collect_cmd(
     seed: Annotated[int, typer.Option(help="which scenarios, pairs and variants")] = 0,
 ) -> None:
     """Collect graded trajectories into the store (then `opsagent trajectories export`)."""
+    from opsagent.agent.sim.batch import run_jobs
+
     settings: Settings = resolve_model(ctx.obj)
     # Pages of simulated incidents would only bury the progress bar (workers inherit this).
     logging.getLogger("opsagent.agent.notify").setLevel(logging.ERROR)

@@ -249,9 +249,13 @@ def loop(
     dpo_steps: int = 10,
     learning_rate: float = 2e-4,
     max_length: int = 8192,
+    server_url: Annotated[str | None, typer.Option(
+        help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the base; adapters are "
+        "loaded into it; default: start one per iteration")] = None,
 ) -> None:
     """Collect → export → SFT → DPO → evaluate → promote, printing the before/after table."""
     from opsagent.train.loop import LoopConfig, iterate
+    from opsagent.train.serving import AttachedServer
 
     settings: Settings = ctx.obj
     cfg = LoopConfig(
@@ -267,7 +271,15 @@ def loop(
     reg = model_registry(ctx.obj)
     unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     for i in range(iterations):
-        result = iterate(cfg, reg, settings.data_dir, settings.agent)
+        attached = None
+        if server_url is not None:
+            attached = AttachedServer(server_url, settings.agent.llm.api_key.get_secret_value())
+        try:
+            result = iterate(cfg, reg, settings.data_dir, settings.agent, server_config(settings), attached)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            if attached is None:
+                raise
+            raise fail(f"--server-url: {exc}") from None
         table = Table(title=f"iteration {i + 1}: {result['current']} → {result['candidate']}")
         table.add_column("")
         table.add_column(f"before ({result['current']})", justify="right")

@@ -8,7 +8,7 @@ import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -18,22 +18,17 @@ from rich.prompt import Prompt
 from rich.table import Table
 from rich.text import Text
 
-from opsagent.agent.checkpoint import open_checkpointer
-from opsagent.agent.models import ApprovalDecision
-from opsagent.agent.policies import PolicyName
-from opsagent.agent.runner import Decider, auto_approve
-from opsagent.agent.sim.batch import run_batch
-from opsagent.agent.sim.episode import open_sandbox, run_episode
-from opsagent.agent.store import PermissionDenied, Store
+from opsagent.agent.models import ApprovalDecision, PolicyName
 from opsagent.sandbox.faults import FAULTS
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from opsagent.serve.cli.common import console, fail, show_step, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.grade import summarise
-from opsagent.trajectories.recorder import Recorder
-from opsagent.trajectories.redact import Redactor
 from opsagent.trajectories.splits import Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
+
+if TYPE_CHECKING:  # loads with the command that runs, not with `opsagent --help`
+    from opsagent.agent.runner import Decider
 
 
 class Approve(StrEnum):
@@ -67,6 +62,8 @@ def _prompt(waiting: dict[str, Any]) -> ApprovalDecision:
 
 
 def _decider(mode: str) -> Decider:
+    from opsagent.agent.runner import auto_approve
+
     if mode == "auto":
         return auto_approve
     if mode == "prompt":
@@ -96,6 +93,12 @@ def run(
     out: Annotated[Path | None, typer.Option(help="JSONL of episode results (--batch)")] = None,
 ) -> None:
     """Run one incident in a fresh sandbox, printing the investigation as it happens; or a batch."""
+    from opsagent.agent.checkpoint import open_checkpointer
+    from opsagent.agent.sim.episode import open_sandbox, run_episode
+    from opsagent.agent.store import Store
+    from opsagent.trajectories.recorder import Recorder
+    from opsagent.trajectories.redact import Redactor
+
     settings: Settings = resolve_model(ctx.obj)
     policy = policy.value  # type: ignore[assignment]  (recorded as the plain name)
     unwind_on_sigterm()  # its sandboxes stop with it
@@ -142,6 +145,8 @@ def _final_state(cp: Any, incident: str) -> dict[str, Any]:
 
 def _run_batch(settings: Settings, specs: list[ScenarioSpec], workers: int, policy: str,
                out: Path | None) -> None:
+    from opsagent.agent.sim.batch import run_batch
+
     n = len(specs)
     out = out or settings.data_dir / "runs" / f"{policy}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +174,8 @@ def list_approvals(ctx: typer.Context,
                    all_: Annotated[bool, typer.Option("--all", help="decided too")] = False,
                    as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Pending approvals across incidents, with the action, risk, diagnosis and rollback."""
+    from opsagent.agent.store import Store
+
     store = Store(ctx.obj.data_dir / "agent.db")
     rows = store.approvals(None if all_ else "pending")
     if as_json:
@@ -197,6 +204,8 @@ def decide(
     role: Annotated[str, typer.Option(help="approver | security-approver | admin")] = "approver",
 ) -> None:
     """Approve, reject (with --reason) or edit a pending action; the waiting incident resumes."""
+    from opsagent.agent.store import PermissionDenied, Store
+
     if sum([approve_, reject, edit is not None]) != 1:
         raise fail("give exactly one of --approve, --reject, --edit JSON")
     try:

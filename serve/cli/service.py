@@ -9,15 +9,12 @@ import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from pydantic import SecretStr
 from rich.panel import Panel
 
-from opsagent.sandbox.faults import FAULTS
-from opsagent.serve.app import create_app
 from opsagent.serve.cli.common import (
     console,
     fail,
@@ -27,11 +24,10 @@ from opsagent.serve.cli.common import (
     unwind_on_sigterm,
 )
 from opsagent.serve.config import TokenConfig
-from opsagent.serve.demo import run_demo
-from opsagent.serve.engine import Engine
 from opsagent.serve.settings import Settings
-from opsagent.tools.config import sandbox_config
-from opsagent.train.serving import ModelServer
+
+if TYPE_CHECKING:  # what a command needs loads when it runs: `opsagent --help` stays quick
+    from opsagent.train.serving import ModelServer
 
 
 def _admin_token(settings: Settings) -> Settings:
@@ -62,6 +58,12 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
 ) -> None:
     """Run the service: Alertmanager webhook, chat, incidents, the approval queue and its pages."""
+    import uvicorn
+
+    from opsagent.serve.app import create_app
+    from opsagent.serve.engine import Engine
+    from opsagent.tools.config import sandbox_config
+
     settings = _admin_token(ctx.obj)
     try:
         tools = sandbox_config(sandbox) if sandbox else None
@@ -143,6 +145,9 @@ def demo(
 ) -> None:
     """The whole loop, live: fault → Prometheus → Alertmanager → webhook → agent → approval →
     action → alert resolved → trajectory stored."""
+    from opsagent.sandbox.faults import FAULTS
+    from opsagent.serve.demo import run_demo
+
     settings: Settings = ctx.obj
     fault, _, target = scenario.partition("@")
     if fault not in FAULTS:

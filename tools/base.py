@@ -4,9 +4,11 @@ returned, never raised, rendered within an output budget."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -61,10 +63,18 @@ class Tool(Generic[A]):
     pin: Callable[[Any, A], A] | None = None
 
     def openai(self) -> dict[str, Any]:
-        """The tool as an OpenAI `tools` entry."""
-        schema = self.args.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
+        """The tool as an OpenAI `tools` entry (a fresh copy: callers may change it)."""
+        schema = json.loads(_parameters(self.args))
         return {"type": "function",
                 "function": {"name": self.name, "description": self.description, "parameters": schema}}
+
+
+@cache
+def _parameters(args: type[BaseModel]) -> str:
+    """An arguments model's JSON schema without titles, built once (pydantic takes ~5 ms a
+    model, and every model turn shows every tool)."""
+    schema = args.model_json_schema()
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+    return json.dumps(schema)

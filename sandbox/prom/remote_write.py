@@ -57,18 +57,43 @@ def _samples(ms: np.ndarray, values: np.ndarray) -> tuple[bytes, int]:
     return rows.tobytes(), 12 + w
 
 
+# A series' labels encoded once per process, cut where the extra labels (an episode's own)
+# go in: a worker sees the same series in episode after episode, each with another extra value.
+_SEGMENTS: dict[tuple[SeriesKey, tuple[str, ...]], tuple[bytes, ...]] = {}
+_SEGMENTS_MAX = 200_000
+
+
+def _segments(key: SeriesKey, extra_names: tuple[str, ...]) -> tuple[bytes, ...]:
+    """The series' own label fields in name order, in len(extra_names) + 1 runs: the labels
+    sorting before the first extra name, between the first and the second, ... after the last."""
+    cached = _SEGMENTS.get((key, extra_names))
+    if cached is None:
+        pairs = sorted([("__name__", key[0]), *key[1:]])
+        runs: list[list[tuple[str, str]]] = [[] for _ in range(len(extra_names) + 1)]
+        for name, value in pairs:
+            runs[sum(name > extra for extra in extra_names)].append((name, value))
+        if len(_SEGMENTS) >= _SEGMENTS_MAX:
+            _SEGMENTS.clear()
+        cached = _SEGMENTS[(key, extra_names)] = tuple(_labels(run) for run in runs)
+    return cached
+
+
 class Encoder:
     """WriteRequests for one writer: each series' label block is built once and reused for
     every later request (the history's chunks, then one per tick)."""
 
     def __init__(self, extra_labels: dict[str, str] | None = None):
-        self.extra = list((extra_labels or {}).items())
+        extra = sorted((extra_labels or {}).items())
+        self._names = tuple(n for n, _ in extra)
+        self._extra = [_labels([pair]) for pair in extra]
         self._blocks: dict[SeriesKey, bytes] = {}
 
     def _block(self, key: SeriesKey) -> bytes:
         block = self._blocks.get(key)
         if block is None:
-            block = self._blocks[key] = _labels(sorted([("__name__", key[0]), *key[1:], *self.extra]))
+            runs = _segments(key, self._names)
+            block = runs[0] + b"".join(e + r for e, r in zip(self._extra, runs[1:], strict=True))
+            self._blocks[key] = block
         return block
 
     def write_request(self, frames: Iterable[Frame], previous: set[SeriesKey] | None = None
@@ -118,8 +143,12 @@ class RemoteWriter:
 
     def __init__(self, url: str, extra_labels: dict[str, str] | None = None, timeout: float = 30.0):
         self.url = url.rstrip("/") + "/api/v1/write"
-        self.encoder = Encoder(extra_labels)
         self.client = httpx.Client(timeout=timeout)
+        self.restart(extra_labels)
+
+    def restart(self, extra_labels: dict[str, str] | None = None) -> None:
+        """From the first frame again (another scenario's history), on the same connection."""
+        self.encoder = Encoder(extra_labels)
         self.sent = 0  # frames pushed so far
         self._last: set[SeriesKey] = set()  # the series of the last frame pushed
 

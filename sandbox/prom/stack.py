@@ -44,6 +44,14 @@ class PromStack:
         self.evaluation_s = evaluation_s
         self.prom_port, self.am_port = free_port(), free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._client: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """One client for the readiness checks: Prometheus restarts every episode."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=1.0)
+        return self._client
 
     @property
     def prometheus_url(self) -> str:
@@ -112,11 +120,11 @@ class PromStack:
             if any(p.poll() is not None for p in self._procs):
                 raise RuntimeError(f"a monitoring process exited early; see {self.run_dir / 'logs'}")
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if self._http.get(url).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.025)  # Prometheus restarts every episode: ready in ~0.2 s
         raise TimeoutError(f"{url} not ready after {timeout:.0f}s; see {self.run_dir / 'logs'}")
 
     def reset(self, timeout: float = 30.0) -> None:
@@ -147,3 +155,6 @@ class PromStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self._procs.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None

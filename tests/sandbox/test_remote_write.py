@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import struct
 
+import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from opsagent.sandbox.metrics import render
@@ -52,10 +53,15 @@ def _decode(data: bytes) -> dict[tuple, list[tuple[int, float]]]:
     return out
 
 
-def test_a_history_decodes_to_every_rendered_sample_in_time_order():
+@pytest.mark.parametrize("extra", [{"sandbox_episode": "e1"}, {"sandbox_episode": "e2"},
+                                   {"a_first": "x", "sandbox_episode": "e3", "zz_last": "y"}, {}],
+                         ids=["episode", "another-episode-same-process", "three-extra", "none"])
+def test_a_history_decodes_to_every_rendered_sample_in_time_order(extra):
+    """Labels are encoded once per process and reused with each episode's own extra labels:
+    every combination must still decode to the sorted label set."""
     frames = build("bad_rollout", seed=3).world.frames[:12]
     decoded: dict[tuple, list[tuple[int, float]]] = {}
-    enc, last = Encoder({"sandbox_episode": "e1"}), None
+    enc, last = Encoder(extra), None
     for part in chunks(frames, 5):
         data, last = enc.write_request(part, last)
         for key, samples in _decode(data).items():
@@ -63,7 +69,7 @@ def test_a_history_decodes_to_every_rendered_sample_in_time_order():
     expected: dict[tuple, list[tuple[int, float]]] = {}
     for frame in frames:
         for s in render(frame):
-            key = tuple(sorted([("__name__", s.name), *s.labels.items(), ("sandbox_episode", "e1")]))
+            key = tuple(sorted([("__name__", s.name), *s.labels.items(), *extra.items()]))
             expected.setdefault(key, []).append((int(frame.t * 1000), float(s.value)))
     live = {k: [x for x in v if not math.isnan(x[1])] for k, v in decoded.items()}
     assert live == expected

@@ -38,7 +38,7 @@ def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool
     _worker["prometheus"] = prometheus
     _worker["redactor"] = Redactor(pseudonymise_ips=pseudonymise_ips)
     # An episode allocates millions of short-lived tuples (metric samples, series keys) in a
-    # process that holds ~1M long-lived objects (langgraph, pydantic, clients): at the default
+    # process that holds ~390k long-lived ones (langgraph, pydantic, clients): at the default
     # thresholds the collector re-traverses those ~27% of an episode's CPU (bench/data_engine.md).
     gc.set_threshold(50_000, 20, 100)
 

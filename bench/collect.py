@@ -16,7 +16,7 @@ from opsagent.agent.checkpoint import open_checkpointer
 from opsagent.agent.config import AgentConfig
 from opsagent.agent.runner import IncidentRunner, auto_approve
 from opsagent.agent.sim import episode
-from opsagent.agent.sim.batch import run_batch
+from opsagent.agent.sim.batch import run_batch, settle_gc
 from opsagent.agent.store import Store
 from opsagent.sandbox import runtime, scenario
 from opsagent.sandbox.prom import remote_write, stack
@@ -73,6 +73,7 @@ def phases(n: int = 12, seed: int = 3) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
             box = episode.open_sandbox(d / "sandbox", specs[0])
+            settle_gc()  # as the batch workers do
             store, trajectories = Store(d / "agent.db"), TrajectoryStore(d / "trajectories")
             cfg = AgentConfig()
             try:

@@ -29,6 +29,16 @@ from opsagent.trajectories.store import TrajectoryStore
 _worker: dict[str, Any] = {}
 
 
+def settle_gc() -> None:
+    """For a process that runs episodes back to back, once its sandbox is up. An episode
+    allocates millions of short-lived tuples (metric samples, series keys) in a process that
+    holds ~390k long-lived objects (langgraph, pydantic, clients): at the default thresholds the
+    collector re-traversed those for ~27% of an episode's CPU (bench/data_engine.md). Collect
+    less often, and never traverse what start-up made again (it lives as long as the process)."""
+    gc.set_threshold(50_000, 20, 100)
+    gc.freeze()
+
+
 def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="opsagent-worker-"))
     _worker["cfg"] = AgentConfig.model_validate_json(cfg_json)
@@ -37,10 +47,6 @@ def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool
     _worker["data_dir"] = Path(data_dir)
     _worker["prometheus"] = prometheus
     _worker["redactor"] = Redactor(pseudonymise_ips=pseudonymise_ips)
-    # An episode allocates millions of short-lived tuples (metric samples, series keys) in a
-    # process that holds ~390k long-lived ones (langgraph, pydantic, clients): at the default
-    # thresholds the collector re-traverses those ~27% of an episode's CPU (bench/data_engine.md).
-    gc.set_threshold(50_000, 20, 100)
 
 
 class Job(BaseModel):
@@ -62,7 +68,7 @@ def _job(job_json: str) -> list[dict[str, Any]]:
         # Worker processes leave through os._exit, which skips atexit: stop Prometheus this way.
         Finalize(_worker["box"], _worker["box"].stop, exitpriority=10)
         _worker["ctx"] = tool_context(_worker["box"])
-        gc.freeze()  # what start-up made lives as long as the worker: never traverse it again
+        settle_gc()
     box: Sandbox = _worker["box"]
     cfg: AgentConfig = _worker["cfg"]
     store = Store(_worker["data_dir"] / "agent.db")

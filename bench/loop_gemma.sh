@@ -9,13 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPSAGENT_DATA_DIR=${DATA:?set DATA to the data directory (it holds trajectories/ and models/)}
 OPS=${OPS:-.venv/bin/opsagent}
-EPISODES=${EPISODES:-1000}  # teacher + perturbed runs to collect when the store is empty
+EPISODES=${EPISODES:-700}   # teacher scenarios to collect when the store is empty (half also perturbed)
 LIMIT=${LIMIT:-40}          # scenarios per held-out split
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 [ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m; }
 if [ ! -d "$DATA/trajectories" ]; then
-  stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed --augmented
+  stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0.5 --augmented 0.3 \
+    --seed 1
 fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
                                             --max-tokens 8192; }

@@ -3,7 +3,8 @@ and its progress bar the ETA). The same code runs on CPU and GPU, in the dtype t
 faster there (measured per machine: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere;
 QLoRA with bitsandbytes when asked);
 `accelerate launch` spreads it over GPUs. TRL's fused head scores only trained positions
-(train/lm_head.py); SFT batches are padding-free. Training resumes from the last checkpoint in
+(train/lm_head.py); sliding-window layers compute only their window's blocks
+(train/attention.py); SFT batches are padding-free. Training resumes from the last checkpoint in
 the output directory; the result is registered with its lineage, its loss curve and its
 throughput (tokens/s, achieved GFLOP/s against the matmul rate measured in the same run)."""
 
@@ -83,7 +84,10 @@ def _load_model(base_dir: Path, adapter: Path | None, cfg: Stage, dtype: Any) ->
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": "sdpa"}
+    from opsagent.train.attention import register as windowed_attention
+
+    # SDPA, with sliding-window layers computing only the blocks inside their window.
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": windowed_attention()}
     if cfg.lora.qlora:
         from transformers import BitsAndBytesConfig
 

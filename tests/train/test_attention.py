@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from opsagent.train import attention
 
+PACK = torch.cat([torch.arange(30), torch.arange(23)])[None]  # two rows in one: positions restart
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -36,7 +38,7 @@ def _run(model, implementation, ids, **kwargs):
 def test_windowed_attention_equals_sdpa_in_logits_and_gradients(model, packed):
     torch.manual_seed(1)
     ids = torch.randint(0, 300, (1, 53))  # not a multiple of the window: the last block is padded
-    kwargs = {"position_ids": torch.cat([torch.arange(30), torch.arange(23)])[None]} if packed else {}
+    kwargs = {"position_ids": PACK} if packed else {}
     want, want_grads = _run(model, "sdpa", ids, **kwargs)
     got, got_grads = _run(model, attention.NAME, ids, **kwargs)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
@@ -47,7 +49,7 @@ def test_windowed_attention_equals_sdpa_in_logits_and_gradients(model, packed):
 def test_the_rows_of_a_pack_do_not_see_each_other(model):
     ids = torch.randint(0, 300, (1, 53))
     alone, _ = _run(model, attention.NAME, ids[:, 30:])
-    packed, _ = _run(model, attention.NAME, ids, position_ids=torch.cat([torch.arange(30), torch.arange(23)])[None])
+    packed, _ = _run(model, attention.NAME, ids, position_ids=PACK)
     torch.testing.assert_close(packed[:, 30:], alone, rtol=0, atol=1e-5)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from opsagent.agent.config import AgentConfig
 from opsagent.agent.facts import KubeFacts
-from opsagent.agent.gate import Gate, GatePolicy
+from opsagent.agent.gate import Gate, GatePolicy, History
 from opsagent.agent.notify import Notifier, notifier_for
 from opsagent.agent.policies import make_policy
 from opsagent.agent.react import Policy
@@ -50,14 +50,16 @@ class Deps:
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
         wait: Callable[[float], None] = time.sleep,
+        history: History | None = None,
     ) -> Deps:
         """`policy` names the policy (`implementation`: one not built from its name, such as the
         sandbox's oracle); `gate`: one shared across incidents, else a new one from `gate_policy`
-        or the configured policy file; `clock` and `wait`: the environment's time."""
+        or the configured policy file; `clock` and `wait`: the environment's time; `history`: the
+        executions the gate's rate limit counts (default: the store's, shared by every process)."""
         registry = RedactingRegistry(registry or default_registry())  # the boundary: results enter redacted
         if gate is None:
             gate = Gate(gate_policy or GatePolicy.load(cfg.gate_policy), KubeFacts(ctx), clock=clock,
-                        history=store)
+                        history=history or store)
         return cls(
             policy=implementation or make_policy(policy, cfg.llm),
             registry=registry,

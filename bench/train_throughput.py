@@ -3,10 +3,12 @@
 measured in the same run. Runs the product's own `train()` for a few steps.
 
     python -m bench.train_throughput --data /tmp/g15 --rows 4 [--dtype fp32 --dtype bf16]
+        [--attention sdpa_windowed --attention sdpa]
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import tempfile
@@ -23,10 +25,13 @@ from opsagent.train.trainer import train
 def main(data: Annotated[Path, typer.Option(help="data dir with models/ and data/sft")],
          base: str = "gemma3-270m", rows: int = 4,
          dtype: Annotated[list[str] | None, typer.Option(help="fp32, bf16 (default both)")] = None,
-         max_length: int = 4096) -> None:
+         max_length: int = 4096,
+         attention: Annotated[list[str] | None, typer.Option(help="sdpa_windowed, sdpa (both)")] = None,
+         ) -> None:
     registry = ModelRegistry(data / "models")
     results = {}
-    for precision in dtype or ["fp32", "bf16"]:
+    runs = itertools.product(dtype or ["fp32", "bf16"], attention or ["sdpa_windowed", "sdpa"])
+    for precision, attn in runs:
         with tempfile.TemporaryDirectory() as tmp:
             scratch = ModelRegistry(Path(tmp) / "models")
             scratch.add(registry.get(base))
@@ -35,11 +40,12 @@ def main(data: Annotated[Path, typer.Option(help="data dir with models/ and data
             sample = load_from_disk(str(data / "data" / "sft")).select(range(rows))
             sample.save_to_disk(str(Path(tmp) / "sft"))
             cfg = SFTStageConfig(base=base, dataset=Path(tmp) / "sft", max_steps=rows, batch_size=1,
-                                 grad_accum=1, precision=precision, max_length=max_length, save_steps=10**6)
+                                 grad_accum=1, precision=precision, max_length=max_length, save_steps=10**6,
+                                 attention=attn)
             m = train(cfg, scratch, f"bench-{precision}").train_metrics
-            results[precision] = {k: m.get(k) for k in ("tokens_per_s", "achieved_gflops", "matmul_gflops",
-                                                          "share_of_matmul", "runtime_s", "tokens_seen",
-                                                          "trained_tokens_per_row", "rows_left_out_too_long")}
+            keys = ("tokens_per_s", "achieved_gflops", "matmul_gflops", "share_of_matmul", "runtime_s",
+                    "tokens_seen", "trained_tokens_per_row", "rows_left_out_too_long")
+            results[f"{precision} {attn}"] = {k: m.get(k) for k in keys}
             shutil.rmtree(Path(tmp) / "models" / f"bench-{precision}", ignore_errors=True)
     print(json.dumps(results, indent=2))
 

@@ -46,6 +46,9 @@ class _StageConfig(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto", description="auto: the dtype whose matmul is faster here (measured)")
     gradient_checkpointing: bool = False
+    attention: Literal["sdpa_windowed", "sdpa"] = Field(
+        default="sdpa_windowed", description="sdpa_windowed: sliding-window layers compute only their "
+        "window's blocks (same numbers as sdpa, train/attention.py); sdpa: transformers' own")
 
 
 class SFTStageConfig(_StageConfig):

@@ -86,8 +86,8 @@ def _load_model(base_dir: Path, adapter: Path | None, cfg: Stage, dtype: Any) ->
 
     from opsagent.train.attention import register as windowed_attention
 
-    # SDPA, with sliding-window layers computing only the blocks inside their window.
-    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": windowed_attention()}
+    attention = windowed_attention() if cfg.attention == "sdpa_windowed" else "sdpa"
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": attention}
     if cfg.lora.qlora:
         from transformers import BitsAndBytesConfig
 

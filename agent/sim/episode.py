@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from opsagent.agent.config import AgentConfig
 from opsagent.agent.deps import Deps
-from opsagent.agent.gate import GatePolicy
+from opsagent.agent.gate import GatePolicy, MemoryHistory
 from opsagent.agent.react import Policy
 from opsagent.agent.runner import Decider, IncidentRunner, Update
 from opsagent.agent.sim import augment
@@ -71,7 +71,11 @@ def run_episode(box: Sandbox, spec: ScenarioSpec, policy: str, cfg: AgentConfig,
             implementation = Oracle(scenario)
         deps = Deps.from_config(cfg, ctx, store, policy, registry=registry, gate_policy=gate_policy,
                                 implementation=implementation,
-                                clock=lambda: box.scenario.world.now, wait=box.advance)
+                                clock=lambda: box.scenario.world.now, wait=box.advance,
+                                # Each episode is its own world: what another episode did to its own
+                                # copy of a workload (same names, same simulated hours) is not this
+                                # one's history, or a collection's 4th run on a target is refused.
+                                history=MemoryHistory())
         runner = IncidentRunner(deps, checkpointer, recorder)
         incident = f"{spec.id}-{uuid.uuid4().hex[:8]}"
         env = Environment(kind="sandbox", scenario=spec.id, seed=spec.seed, variant=variant,

@@ -5,26 +5,33 @@
 # background; each stage is skipped when its result is already registered, and training resumes
 # from its last checkpoint, so a killed run goes on where it stopped:
 #   DATA=/tmp/g15 nohup bash bench/loop_gemma.sh > /tmp/g15/loop.log 2>&1 &
+# Shorter runs (within one working session): SFT_STEPS=28 DPO=0 LIMIT=10 SPLITS="held-out held-out-targets".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPSAGENT_DATA_DIR=${DATA:?set DATA to the data directory (it holds trajectories/ and models/)}
 OPS=${OPS:-.venv/bin/opsagent}
 EPISODES=${EPISODES:-700}   # teacher scenarios to collect when the store is empty (half also perturbed)
 LIMIT=${LIMIT:-40}          # scenarios per held-out split
+SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
+DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
+SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 [ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m; }
 if [ ! -d "$DATA/trajectories" ]; then
-  stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0.5 --augmented 0.3 \
-    --seed 1
+  stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0.5 \
+    --augmented 0.3 --seed 1
 fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
                                             --max-tokens 8192; }
 cd "$DATA"
-[ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --config "$OLDPWD/bench/loop_gemma/sft.yaml" --id sft-gemma; }
-[ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma; }
+[ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --id sft-gemma \
+  --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
+[ "$DPO" = 0 ] || [ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma; }
 cd "$OLDPWD"
 stamp eval
-$OPS eval --checkpoint gemma3-270m --checkpoint sft-gemma --checkpoint dpo-gemma --scenarios held-out \
-  --scenarios held-out-targets --scenarios held-out-faults --limit "$LIMIT" --workers 2 --out "$DATA/eval"
+checkpoints=(--checkpoint gemma3-270m --checkpoint sft-gemma)
+[ "$DPO" = 0 ] || checkpoints+=(--checkpoint dpo-gemma)
+# shellcheck disable=SC2046  # one --scenarios per split
+$OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) --limit "$LIMIT" --workers 2 --out "$DATA/eval"
 stamp done

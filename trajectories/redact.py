@@ -6,6 +6,7 @@ pseudonym)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,13 +19,24 @@ __all__ = ["MASK", "Redactor", "redact_text"]
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 
 
+_SHORT = 256  # strings up to this length have their redaction memoised
+
+
 def redact_text(text: str) -> str:
+    # Tool results repeat the same short strings (names, states, reasons) call after call.
+    return _redact_short(text) if len(text) <= _SHORT else _redact(text)
+
+
+def _redact(text: str) -> str:
     for _, pattern, replacement in PATTERNS:
         if isinstance(replacement, NamedValue):
             text = replacement.apply(pattern, text)
         else:
             text = pattern.sub(replacement, text)
     return text
+
+
+_redact_short = functools.lru_cache(maxsize=1 << 15)(_redact)
 
 
 class Redactor:

@@ -28,19 +28,18 @@ def _selector(name: str, labels: dict[str, str]) -> str:
 def input_series(frames: list[Frame], names: set[str] | None = None) -> list[dict[str, str]]:
     """The series over the frames (those named in `names`, if given), in promtool's notation
     (`_` where a series is absent)."""
-    values: dict[tuple, list[str]] = {}
-    selectors: dict[tuple, str] = {}
+    values: dict[int, list[str]] = {}
+    selectors: dict[int, str] = {}
     for i, frame in enumerate(frames):
         for s in render(frame):
             if names is not None and s.name not in names:
                 continue
-            key = (s.name, *s.labels.items())  # the selector is formatted once per series
-            column = values.get(key)
-            if column is None:
-                column = values[key] = ["_"] * len(frames)
-                selectors[key] = _selector(s.name, s.labels)
+            column = values.get(s.sid)
+            if column is None:  # the selector is formatted once per series
+                column = values[s.sid] = ["_"] * len(frames)
+                selectors[s.sid] = _selector(s.name, s.labels)
             column[i] = repr(float(s.value))
-    return [{"series": selectors[key], "values": " ".join(vals)} for key, vals in values.items()]
+    return [{"series": selectors[sid], "values": " ".join(vals)} for sid, vals in values.items()]
 
 
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -11,7 +11,7 @@ import cramjam
 import httpx
 import numpy as np
 
-from opsagent.sandbox.metrics import Frame, render
+from opsagent.sandbox.metrics import Frame, Sample, render
 
 # Prometheus' staleness marker: a NaN with this exact bit pattern ends a series at once, as a
 # scrape does when a target stops exposing it (a deleted pod's kube-state-metrics series).
@@ -80,44 +80,44 @@ def _segments(key: SeriesKey, extra_names: tuple[str, ...]) -> tuple[bytes, ...]
 
 class Encoder:
     """WriteRequests for one writer: each series' label block is built once and reused for
-    every later request (the history's chunks, then one per tick)."""
+    every later request (the history's chunks, then one per tick). Series are told apart by
+    their number (Sample.sid), not by their labels."""
 
     def __init__(self, extra_labels: dict[str, str] | None = None):
         extra = sorted((extra_labels or {}).items())
         self._names = tuple(n for n, _ in extra)
         self._extra = [_labels([pair]) for pair in extra]
-        self._blocks: dict[SeriesKey, bytes] = {}
+        self._blocks: dict[int, bytes] = {}
 
-    def _block(self, key: SeriesKey) -> bytes:
-        block = self._blocks.get(key)
-        if block is None:
-            runs = _segments(key, self._names)
-            block = runs[0] + b"".join(e + r for e, r in zip(self._extra, runs[1:], strict=True))
-            self._blocks[key] = block
-        return block
+    def _block(self, sample: Sample) -> bytes:
+        runs = _segments((sample.name, *sample.labels.items()), self._names)
+        return runs[0] + b"".join(e + r for e, r in zip(self._extra, runs[1:], strict=True))
 
-    def write_request(self, frames: Iterable[Frame], previous: set[SeriesKey] | None = None
-                      ) -> tuple[bytes, set[SeriesKey]]:
+    def write_request(self, frames: Iterable[Frame], previous: set[int] | None = None
+                      ) -> tuple[bytes, set[int]]:
         """One WriteRequest for a run of frames: each series once, its samples in time order,
         label names sorted (as the receiver requires). A series present in one frame (or in
         `previous`, the last frame before these) and gone in the next gets a staleness marker.
         Returns the request and the last frame's series."""
-        index: dict[SeriesKey, int] = {}
+        blocks = self._blocks
+        index: dict[int, int] = {}
         ids: list[int] = []
         ms_all: list[int] = []
         values: list[float] = []
         last = set(previous or ())
         for frame in frames:
             samples = render(frame)
-            # A series renders its labels in the same order every frame, so the unsorted
-            # items identify it; sorting happens once per series, in _block.
-            keys = [(s.name, *s.labels.items()) for s in samples]
-            now = set(keys)
+            sids = [s.sid for s in samples]
+            now = set(sids)
+            if not blocks.keys() >= now:  # series this writer has not sent before
+                for s in samples:
+                    if s.sid not in blocks:
+                        blocks[s.sid] = self._block(s)
             gone = last - now
-            ids += [index.setdefault(k, len(index)) for k in (*keys, *gone)]
-            values += [float(s.value) for s in samples]
+            ids += [index.setdefault(k, len(index)) for k in (*sids, *gone)]
+            values += [s.value for s in samples]
             values += [STALE_NAN] * len(gone)
-            ms_all += [int(frame.t * 1000)] * (len(keys) + len(gone))
+            ms_all += [int(frame.t * 1000)] * (len(sids) + len(gone))
             last = now
         # Group the samples by series, in time order within each (a stable sort keeps it).
         order = np.argsort(np.array(ids, dtype=np.int64), kind="stable")
@@ -126,8 +126,8 @@ class Encoder:
         counts = np.bincount(np.array(ids, dtype=np.int64), minlength=len(index)).tolist()
         out = bytearray()
         at = 0
-        for key, n in zip(index, counts, strict=True):
-            body = self._block(key) + blob[at:at + n * width]
+        for sid, n in zip(index, counts, strict=True):
+            body = blocks[sid] + blob[at:at + n * width]
             at += n * width
             out += _varint(1 << 3 | 2) + _varint(len(body)) + body
         return bytes(out), last
@@ -150,7 +150,7 @@ class RemoteWriter:
         """From the first frame again (another scenario's history), on the same connection."""
         self.encoder = Encoder(extra_labels)
         self.sent = 0  # frames pushed so far
-        self._last: set[SeriesKey] = set()  # the series of the last frame pushed
+        self._last: set[int] = set()  # the series (sids) of the last frame pushed
 
     def push(self, frames: list[Frame], batch: int = 30) -> int:
         """Push the frames not yet sent; returns how many were sent now."""

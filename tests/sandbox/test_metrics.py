@@ -12,6 +12,7 @@ import re
 import pytest
 import yaml
 
+from opsagent.sandbox import metrics
 from opsagent.sandbox.metrics import render
 from opsagent.sandbox.prom.rules import KUBE_PROMETHEUS
 from tests.conftest import build
@@ -75,3 +76,36 @@ def test_counters_only_go_up_within_a_container(healthy):
                 key = (s.name, tuple(sorted(s.labels.items())))
                 assert s.value >= last.get(key, 0.0) - 1e-6, key
                 last[key] = s.value
+
+
+def _fresh(frame):
+    """The frame's samples with every label built afresh (no object's series remembered)."""
+    metrics._TEMPLATES.clear()
+    metrics._RENDERED.clear()
+    return [(s.name, s.labels, s.value) for s in render(frame)]
+
+
+@pytest.mark.parametrize("fault", ["memory_leak", "bad_rollout", "node_not_ready",
+                                   "bad_image_tag", "traffic_surge", "pvc_full"])
+def test_remembered_series_render_what_fresh_ones_do(fault):
+    """An object keeps its series from the first time it is seen in a shape; a pod that starts
+    crash-looping, a node going NotReady, a rollout's new pods change shape and get new ones."""
+    frames = build(fault, seed=2).world.frames
+    metrics._RENDERED.clear()
+    remembered = [[(s.name, s.labels, s.value) for s in render(f)] for f in frames]
+    assert remembered == [_fresh(f) for f in frames]
+
+
+def test_trimming_forgets_unused_series_and_keeps_the_numbers_of_those_in_use(monkeypatch):
+    frames = build("memory_leak", seed=4).world.frames
+    numbers = {(s.name, *s.labels.items()): s.sid for s in render(frames[-2])}
+    metrics._TEMPLATES[("gone",)] = [(("gone_total", {}, -1),), metrics._renders - 10_000]
+    metrics._SIDS[("gone_total",)] = -1
+    monkeypatch.setattr(metrics, "_TEMPLATES_MAX", 0)  # the next render trims
+    metrics._RENDERED.clear()
+    latest = render(frames[-1])
+    assert ("gone",) not in metrics._TEMPLATES and ("gone_total",) not in metrics._SIDS
+    assert all(metrics._SIDS[(s.name, *s.labels.items())] == s.sid for s in latest)
+    kept = [s for s in latest if (s.name, *s.labels.items()) in numbers]
+    assert len(kept) > 1000
+    assert all(numbers[(s.name, *s.labels.items())] == s.sid for s in kept)

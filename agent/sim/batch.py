@@ -5,10 +5,15 @@ how trajectories are collected and policies compared."""
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import signal
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import active_children
 from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from opsagent.agent.config import AgentConfig
 from opsagent.agent.runner import auto_approve
 from opsagent.agent.sim.episode import EpisodeResult, open_sandbox, run_episode, tool_context
 from opsagent.agent.store import Store
+from opsagent.sandbox.children import die_with_parent
 from opsagent.sandbox.runtime import Sandbox
 from opsagent.sandbox.scenario import ScenarioSpec
 from opsagent.trajectories.recorder import Recorder
@@ -40,13 +46,32 @@ def settle_gc() -> None:
 
 
 def _init(data_dir: str, cfg_json: str, prometheus: bool, pseudonymise_ips: bool) -> None:
-    run_dir = Path(tempfile.mkdtemp(prefix="opsagent-worker-"))
+    # A worker stops on SIGTERM: from run_jobs stopping early, or from the kernel when the parent
+    # is killed with -9. It unwinds the episode in flight, even one waiting on the model.
+    signal.signal(signal.SIGTERM, _stop)
+    die_with_parent()
     _worker["cfg"] = AgentConfig.model_validate_json(cfg_json)
     _worker["box"] = None
-    _worker["run_dir"] = run_dir
+    _worker["run_dir"] = Path(tempfile.mkdtemp(prefix="opsagent-worker-"))
     _worker["data_dir"] = Path(data_dir)
     _worker["prometheus"] = prometheus
     _worker["redactor"] = Redactor(pseudonymise_ips=pseudonymise_ips)
+    # Worker processes leave through os._exit, which skips atexit: clean up this way.
+    Finalize(None, _close, exitpriority=10)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # Once: a second SIGTERM (the kernel's and run_jobs', say) must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(128 + signum)
+
+
+def _close() -> None:
+    """Stop the worker's sandbox (its Prometheus and Alertmanager) and remove its files."""
+    if _worker["box"] is not None:
+        _worker["box"].stop()
+        _worker["box"] = None
+    shutil.rmtree(_worker["run_dir"], ignore_errors=True)
 
 
 class Job(BaseModel):
@@ -61,12 +86,19 @@ class Job(BaseModel):
 
 
 def _job(job_json: str) -> list[dict[str, Any]]:
-    job = Job.model_validate_json(job_json)
+    try:
+        return _episodes(Job.model_validate_json(job_json))
+    except SystemExit as stop:
+        # The signal of _init. Raised on, the pool would report it and wait for another job (the
+        # parent gone, forever): leave now that the episode has unwound, as an exit would.
+        _close()
+        os._exit(stop.code if isinstance(stop.code, int) else 1)
+
+
+def _episodes(job: Job) -> list[dict[str, Any]]:
     spec = job.spec
     if _worker["box"] is None:
         _worker["box"] = open_sandbox(_worker["run_dir"] / "sandbox", spec, _worker["prometheus"])
-        # Worker processes leave through os._exit, which skips atexit: stop Prometheus this way.
-        Finalize(_worker["box"], _worker["box"].stop, exitpriority=10)
         _worker["ctx"] = tool_context(_worker["box"])
         settle_gc()
     box: Sandbox = _worker["box"]
@@ -87,8 +119,11 @@ def _job(job_json: str) -> list[dict[str, Any]]:
 
 def run_jobs(jobs: list[Job], cfg: AgentConfig, data_dir: Path, workers: int, prometheus: bool = True,
              pseudonymise_ips: bool = False) -> Iterator[EpisodeResult]:
-    """Every job's episodes, as they finish, over `workers` processes with a sandbox each."""
+    """Every job's episodes, as they finish, over `workers` processes with a sandbox each.
+    Stopped early (a signal, an error, the caller leaving), it stops the workers' episodes in
+    flight rather than wait for them: an episode waiting on a slow model could take minutes."""
     init = (str(data_dir), cfg.model_dump_json(), prometheus, pseudonymise_ips)
+    others = set(active_children())
     with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=init) as pool:
         futures = [pool.submit(_job, job.model_dump_json()) for job in jobs]
         try:
@@ -96,8 +131,10 @@ def run_jobs(jobs: list[Job], cfg: AgentConfig, data_dir: Path, workers: int, pr
                 for result in future.result():
                     yield EpisodeResult.model_validate(result)
         finally:
-            for f in futures:
-                f.cancel()
+            if not all(f.done() for f in futures):
+                pool.shutdown(wait=False, cancel_futures=True)
+                for worker in set(active_children()) - others:
+                    worker.terminate()  # SIGTERM: see _init
 
 
 def run_batch(specs: list[ScenarioSpec], policy: str, cfg: AgentConfig, data_dir: Path, workers: int,

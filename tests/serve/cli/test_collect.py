@@ -19,6 +19,7 @@ from opsagent.serve.cli.main import app
 from opsagent.trajectories.splits import held_out, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 from tests.live import requires_stack
+from tests.processes import alive, descendants
 
 
 def test_plan_pairs_and_rewords_the_shares_asked_for():
@@ -56,33 +57,6 @@ def test_collect_stores_graded_runs_and_export_counts_them(tmp_path, monkeypatch
     assert bad.exit_code == 2 and "--perturbed" in bad.output
 
 
-def _descendants(pid: int) -> list[tuple[int, str]]:
-    """(pid, command line) of every process below `pid`, from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        for child, ppid in parents.items():
-            if ppid == parent:
-                todo.append(child)
-                cmd = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                found.append((child, cmd))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "zombie" not in (Path(f"/proc/{pid}") / "status").read_text().lower()
-    except OSError:
-        return False
-
-
 @requires_stack
 def test_sigterm_stops_the_workers_sandboxes(tmp_path):
     env = {**os.environ, "OPSAGENT_DATA_DIR": str(tmp_path)}
@@ -92,16 +66,16 @@ def test_sigterm_stops_the_workers_sandboxes(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            servers = [pid for pid, cmd in _descendants(proc.pid) if "prometheus --config" in cmd]
+            servers = [pid for pid, cmd in descendants(proc.pid) if "prometheus --config" in cmd]
             if len(servers) == 2:
                 break
             time.sleep(0.5)
         assert len(servers) == 2, "the two workers' Prometheus never came up"
-        children = [pid for pid, _ in _descendants(proc.pid)]  # workers, Prometheus, promtool
+        children = [pid for pid, _ in descendants(proc.pid)]  # workers, Prometheus, promtool
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) != 0
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (left := [p for p in children if _alive(p)]):
+        while time.monotonic() < deadline and (left := [p for p in children if alive(p)]):
             time.sleep(0.5)
         assert not left, f"still running after SIGTERM: {left}"
     finally:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from opsagent.serve.cli.main import app
@@ -11,6 +19,7 @@ from opsagent.trajectories.models import Grade
 from opsagent.trajectories.recorder import Recorder
 from opsagent.trajectories.store import TrajectoryStore
 from tests.live import requires_stack
+from tests.processes import alive, descendants
 from tests.trajectories.test_store import ENV, state
 
 
@@ -61,3 +70,41 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "everything"])
     assert bad.exit_code == 2 and "Invalid value for '--scenarios'" in bad.output
     assert "'everything' is not one of" in bad.output
+
+
+@requires_stack
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_eval_waiting_on_a_hung_model_leaves_nothing_running(tmp_path, how):
+    """A model server that accepts and never answers (an overloaded vLLM; a real one would answer)
+    holds an episode for the whole 600 s call timeout: SIGTERM still ends the eval in seconds, and
+    after SIGTERM or -9 its workers and their Prometheus are gone too."""
+    hung = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1"
+    env = {**os.environ, "OPSAGENT_DATA_DIR": str(tmp_path), "OPSAGENT_AGENT__LLM__BASE_URL": url,
+           "OPSAGENT_AGENT__LLM__MODEL": "hung", "OPSAGENT_AGENT__LLM__TIMEOUT_S": "600"}
+    proc = subprocess.Popen([sys.executable, "-m", "opsagent.serve.cli", "eval", "--policy", "llm",
+                             "--scenarios", "held-out", "--limit", "1", "--workers", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        hung.settimeout(180)
+        asked, _ = hung.accept()  # the episode is in its first model call
+        tree = descendants(proc.pid)
+        children = [pid for pid, _ in tree]
+        configs = [cmd.split("--config.file=")[1].split()[0]
+                   for _, cmd in tree if "prometheus --config" in cmd]
+        assert configs, "the worker's Prometheus is not running"
+        stopped = time.monotonic()
+        proc.send_signal(how)
+        assert proc.wait(timeout=60) != 0
+        assert time.monotonic() - stopped < 30, "the eval waited for the model call"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (left := [p for p in children if alive(p)]):
+            time.sleep(0.5)
+        assert not left, f"still running after {how.name}: {left}"
+        workdirs = [Path(c).parents[2] for c in configs]  # opsagent-worker-*/sandbox/monitoring/
+        assert all(d.name.startswith("opsagent-worker-") and not d.exists() for d in workdirs), workdirs
+        asked.close()
+    finally:
+        hung.close()
+        if proc.poll() is None:
+            proc.kill()

@@ -159,7 +159,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         max_length=None,  # rows over the bound are left out whole (`_within`), never cut mid-turn
         include_num_input_tokens_seen=True,
         disable_tqdm=False,
-        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        gradient_checkpointing=cfg.gradient_checkpointing,  # TRL's own default is on: ~1/3 more compute
     )
     score_trained_positions_only()
     if cfg.stage == "sft":
@@ -188,6 +188,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         "resumed": resume,
         "rows_left_out_too_long": too_long,
         "device": device["device"],
+        "activation_checkpointing": bool(getattr(trainer.model, "is_activation_checkpointing", False)),
         **achieved(trainer, cfg.stage, trainer.model, runtime, device["rates"],
                       "bf16" if device["bf16"] else "fp32"),
     }

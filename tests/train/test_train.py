@@ -61,13 +61,16 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     m = sft.train_metrics
     assert m["last_loss"] < m["first_loss"] and m["steps"] == 8 and m["tokens_per_s"] > 0
     assert len(m["curve"]) == 8 and m["rows_left_out_too_long"] == 0
+    assert m["activation_checkpointing"] is False  # as configured (TRL's own default would recompute)
     assert sft.profile == "full"  # the export's own (counts.json), not guessed
     rates = m["matmul_gflops"]  # trained in whichever dtype multiplied faster on this machine
     assert m["dtype"] == max(rates, key=rates.get) and m["achieved_gflops"] > 0
     assert (sft.path / "adapter_config.json").is_file() and sft.base == "tiny" and sft.parent == "tiny"
     dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
-                            batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "dpo-1")
+                            batch_size=2, grad_accum=1, lora=lora, max_length=1024,
+                            gradient_checkpointing=True), registry, "dpo-1")
     assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
+    assert dpo.train_metrics["activation_checkpointing"] is True
     assert [c.id for c in registry.lineage("dpo-1")] == ["dpo-1", "sft-1", "tiny"]
     assert (dpo.path / "adapter_config.json").is_file() and not (dpo.path / "ref").exists()
     assert dpo.base == "tiny" and dpo.datasets and dpo.config["beta"] == 0.1 and dpo.commit

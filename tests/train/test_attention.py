@@ -1,7 +1,7 @@
 """Windowed sliding-window attention (train/attention.py): a Gemma-3-shaped model (sliding and
 full layers, one key/value head for four query heads) gives the same logits and the same
 gradients as transformers' `sdpa` to 1e-5, for one row and for a padding-free pack of two rows,
-and its sliding layers really run in window-sized blocks (else it would only be slower sdpa)."""
+and its sliding layers really run in blocks (else it would only be slower sdpa)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def test_sliding_layers_attend_in_blocks_of_the_window(model, monkeypatch):
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
     _run(model, attention.NAME, torch.randint(0, 300, (1, 53)))
-    # Two sliding layers: 7 blocks of 8 queries each, attending to 16 keys, the blocks as the batch
-    # (4-D, which torch's fused CPU kernel takes); the full layer whole.
-    blocked = ((7, 4, 8, 32), (7, 1, 16, 32))
+    # Two sliding layers (window 8): 27 blocks of 2 queries each (a quarter window), attending to
+    # their own 2 keys and the 8 before them, the blocks as the batch (4-D, which torch's fused CPU
+    # kernel takes); the full layer whole.
+    blocked = ((27, 4, 2, 32), (27, 1, 10, 32))
     assert shapes == [blocked, ((1, 4, 53, 32), (1, 1, 53, 32)), blocked]

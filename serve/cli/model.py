@@ -1,5 +1,5 @@
-"""`opsagent train sft|dpo` and `opsagent model list|show|import-base`: the ML engineer's side
-of the checkpoint lifecycle."""
+"""`opsagent train sft|dpo` and `opsagent model list|show|import-base|export|import|serve|promote`:
+the ML engineer's side of the checkpoint lifecycle."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ from opsagent.serve.settings import Settings
 train_app = typer.Typer(
     help="Train the next checkpoint: SFT, then DPO (TRL + PEFT LoRA).", no_args_is_help=True
 )
-model_app = typer.Typer(help="Checkpoints: list, show, import a base, serve.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Checkpoints: list, show, import a base, bundle for another machine, serve, promote.",
+    no_args_is_help=True,
+)
 
 
 def _train(
@@ -163,6 +166,43 @@ def import_base_cmd(
     if current:
         reg.set_current(checkpoint.id)
     console.print(f"[green]{checkpoint.id}[/] in {checkpoint.path}" + (" (current)" if current else ""))
+
+
+@model_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    checkpoint_id: Annotated[str, typer.Argument(help="id or current")],
+    out: Annotated[Path, typer.Option(help="folder to write <id>/ into (one per trained checkpoint)")],
+) -> None:
+    """Bundle a trained checkpoint (its adapter, registry entry, prompt profile and trained
+    ancestors) for another machine or a commit; `opsagent model import` registers it there."""
+    from opsagent.train.bundle import export_bundle
+
+    reg = model_registry(ctx.obj)
+    try:
+        folders = export_bundle(reg, reg.get(checkpoint_id).id, out)
+    except KeyError as exc:
+        raise fail(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    for folder in folders:
+        console.print(f"[green]{folder.name}[/] in {folder}")
+
+
+@model_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    bundle: Annotated[Path, typer.Argument(help="a folder written by `opsagent model export`")],
+) -> None:
+    """Register a bundled checkpoint (its base must be imported here first)."""
+    from opsagent.train.bundle import import_bundle
+
+    try:
+        checkpoint = import_bundle(model_registry(ctx.obj), bundle)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]{checkpoint.id}[/] ({checkpoint.kind}, profile {checkpoint.profile}) in "
+                  f"{checkpoint.path}")
 
 
 @model_app.command("serve")

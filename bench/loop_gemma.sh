@@ -5,6 +5,7 @@
 # background; each stage is skipped when its result is already registered, and training resumes
 # from its last checkpoint, so a killed run goes on where it stopped:
 #   DATA=/tmp/g15 nohup bash bench/loop_gemma.sh > /tmp/g15/loop.log 2>&1 &
+# The promoted checkpoint (if one beats the base) is bundled under bench/artifacts/ to commit.
 # Shorter runs (within one working session): SFT_STEPS=28 DPO=0 LIMIT=10 SPLITS="held-out held-out-targets".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
-[ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m; }
+[ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m --current; }
 if [ ! -d "$DATA/trajectories" ]; then
   stamp collect; $OPS trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0.5 \
     --augmented 0.3 --seed 1
@@ -30,8 +31,16 @@ cd "$DATA"
 [ "$DPO" = 0 ] || [ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma; }
 cd "$OLDPWD"
 stamp eval
-checkpoints=(--checkpoint gemma3-270m --checkpoint sft-gemma)
-[ "$DPO" = 0 ] || checkpoints+=(--checkpoint dpo-gemma)
+# Trained checkpoints first: each one's figures are registered as soon as its episodes are done.
+checkpoints=(--checkpoint sft-gemma --checkpoint gemma3-270m)
+[ "$DPO" = 0 ] || checkpoints=(--checkpoint dpo-gemma "${checkpoints[@]}")
 # shellcheck disable=SC2046  # one --scenarios per split
 $OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) --limit "$LIMIT" --workers 2 --out "$DATA/eval"
+# Promotion by the one rule (better task score on held-out, no safety regression on any split):
+# SFT against the base, then DPO against whichever is current. A refusal is a result, not an error.
+stamp promote
+$OPS model promote sft-gemma --split "held-out@$LIMIT" || true
+[ "$DPO" = 0 ] || $OPS model promote dpo-gemma --split "held-out@$LIMIT" || true
+current=$(cat "$DATA/models/current")
+[ "$current" = gemma3-270m ] || $OPS model export "$current" --out bench/artifacts
 stamp done

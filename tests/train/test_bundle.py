@@ -59,6 +59,7 @@ def test_an_exported_dpo_checkpoint_imports_with_its_sft_parent_and_serves_the_s
     assert sorted(p.name for p in bundle.iterdir()) == ["dpo-1", "sft-1"]
     entry = json.loads((bundle / "dpo-1" / "checkpoint.json").read_text())
     assert entry["path"] == "adapter" and entry["parent"] == "sft-1"  # nothing of this machine's paths
+    assert not (bundle / "dpo-1" / "adapter" / "tokenizer.json").exists()  # the base's: not bundled
     profile = json.loads((bundle / "dpo-1" / "profile.json").read_text())
     assert profile["name"] == "compact" and "k8s_list_pods" in profile["tools"]
     assert "Diagnosis JSON" in profile["system_prompt"]
@@ -73,6 +74,7 @@ def test_an_exported_dpo_checkpoint_imports_with_its_sft_parent_and_serves_the_s
     assert shown["checkpoint"]["eval_metrics"] == {"held-out@5": {"detection": 0.4}}
     imported = ModelRegistry(there / "models").get("dpo-1")
     assert imported.path.is_relative_to(there) and imported.profile == "compact"
+    assert (imported.path / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
     assert torch.allclose(_logits(base, imported.path), _logits(base, reg.get("dpo-1").path))
     assert not torch.allclose(_logits(base, imported.path), _logits(base, reg.get("sft-1").path))
 

@@ -15,6 +15,7 @@ EPISODES=${EPISODES:-700}   # teacher scenarios to collect when the store is emp
 LIMIT=${LIMIT:-40}          # scenarios per held-out split
 SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
+DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
@@ -28,7 +29,8 @@ fi
 cd "$DATA"
 [ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --id sft-gemma \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
-[ "$DPO" = 0 ] || [ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma; }
+[ "$DPO" = 0 ] || [ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma \
+  ${DPO_STEPS:+--max-steps "$DPO_STEPS"}; }
 cd "$OLDPWD"
 stamp eval
 # Trained checkpoints first: each one's figures are registered as soon as its episodes are done.

@@ -4,6 +4,7 @@ one is `current` (what the runtime serves). One JSON file per checkpoint, writte
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -39,6 +40,18 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def weights_fingerprint(checkpoint: Checkpoint) -> str:
+    """A hash of the checkpoint's weight files: the same on every machine it is imported to, and
+    another for a retrained checkpoint under the same id (what an evaluation's figures belong to)."""
+    digest = hashlib.sha256()
+    for f in sorted(checkpoint.path.glob("*.safetensors")):
+        digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 class ModelRegistry:

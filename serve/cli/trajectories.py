@@ -20,6 +20,7 @@ from rich.text import Text
 from opsagent.agent.models import PolicyName
 from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
+from opsagent.trajectories.eval_ledger import ConditionsChanged, EvalLedger, LedgerEpisode
 from opsagent.trajectories.grade import TASKS, summarise
 from opsagent.trajectories.splits import EVAL_SPLITS, Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
@@ -217,7 +218,9 @@ def eval_cmd(
         "--scenarios", help="a split; repeat for several (default: the three held-out splits)")] = None,
     limit: Annotated[int | None, typer.Option(help="at most this many scenarios of each split")] = None,
     workers: int = 2,
-    out: Annotated[Path | None, typer.Option(help="directory for the JSON table and the PNG plot")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="directory for the JSON table, the PNG plot and the graded episodes; given again, only the "
+        "episodes not there yet run")] = None,
     server_url: Annotated[str | None, typer.Option(
         help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the checkpoints' base; "
         "their adapters are loaded into it; default: start one per checkpoint")] = None,
@@ -225,7 +228,9 @@ def eval_cmd(
                                           "arguments and the Diagnosis held to their schemas)")] = False,
 ) -> None:
     """Each policy over held-out splits: task rates (trajectories.grade), failures, safety and
-    cost, one row per policy and split (in distribution, held-out targets, held-out faults)."""
+    cost, one row per policy and split (in distribution, held-out targets, held-out faults).
+    Each graded episode is kept in OUT/episodes.jsonl as it finishes: run again with the same
+    --out (after a stop, or with a larger --limit) and only the episodes not there yet run."""
     from opsagent.agent.sim.batch import run_splits
 
     settings: Settings = resolve_model(ctx.obj)
@@ -235,6 +240,8 @@ def eval_cmd(
     names = [s.value for s in splits or EVAL_SPLITS]
     unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     specs = {name: scenarios(name, limit) for name in names}
+    out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+    ledger = EvalLedger(out / "episodes.jsonl")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p.value, p.value, settings.agent, None) for p in policy or []]
@@ -242,19 +249,30 @@ def eval_cmd(
         runs.append(served(settings, ref, server_url))
     checkpoint_ids = {name for name, _, _, _ in runs[len(policy or []):]}
     for name, p, agent, server in runs:
+        if guided and p == "llm":
+            agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": True})})
+        conditions = _conditions(settings, name if name in checkpoint_ids else None, p, agent)
         try:
-            if server is not None:
+            had = ledger.done(name, conditions)
+        except ConditionsChanged as exc:
+            raise fail(str(exc)) from None
+        done = {split: [had[(split, s.id)] for s in specs[split] if (split, s.id) in had] for split in names}
+        todo = {split: [s for s in specs[split] if (split, s.id) not in had] for split in names}
+        if any(done.values()):
+            console.print(f"{name}: {sum(map(len, done.values()))} episodes already in {ledger.path}")
+        try:
+            if server is not None and any(todo.values()):
                 with console.status(f"starting vLLM for {name}"):
                     server.start()
                 agent = agent.served_by(server.url)
-            if guided and p == "llm":
-                agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": True})})
             with Progress(*columns, console=console) as progress:
-                tasks = {split: progress.add_task(f"{name} on {split}", total=len(specs[split]))
-                         for split in names}
-                done: dict[str, list[Any]] = {split: [] for split in names}
-                for split, result in run_splits(specs, p, agent, settings.data_dir, workers,
+                tasks = {split: progress.add_task(f"{name} on {split}", total=len(specs[split]),
+                                                  completed=len(done[split])) for split in names}
+                for split, result in run_splits({k: v for k, v in todo.items() if v}, p, agent,
+                                                settings.data_dir, workers,
                                                 settings.trajectories.pseudonymise_ips):
+                    ledger.add(LedgerEpisode(name=name, split=split, scenario=result.scenario,
+                                             conditions=conditions, grade=result.grade))
                     done[split].append(result.grade)
                     progress.advance(tasks[split])
                 results[name] = {split: summarise(done[split]) for split in names}
@@ -264,7 +282,6 @@ def eval_cmd(
         if name in checkpoint_ids:
             model_registry(settings).record_eval(
                 name, {f"{split}@{len(specs[split])}": results[name][split] for split in names})
-    out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(
         {"splits": {n: len(specs[n]) for n in names}, "policies": results}, indent=2) + "\n")
@@ -277,6 +294,18 @@ def eval_cmd(
             table.add_row(p, split, *(str(summary.get(c)) for c in COLUMNS))
     console.print(table)
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+def _conditions(settings: Settings, checkpoint_id: str | None, policy: str, agent: Any) -> dict[str, Any]:
+    """What an episode's grade depends on besides the scenario: a kept episode counts again only
+    under the same (a retrained checkpoint under the same id has other weights)."""
+    from opsagent.train.registry import weights_fingerprint
+
+    weights = (weights_fingerprint(model_registry(settings).get(checkpoint_id))
+               if checkpoint_id is not None else None)
+    return {"policy": policy, "weights": weights, "guided": agent.llm.guided,
+            "profile": agent.profile.model_dump(mode="json", exclude={"tokenizer"}),  # a path: the machine's
+            "max_tokens": agent.llm.max_tokens, "budgets": agent.budgets.model_dump(mode="json")}
 
 
 def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, str, Any, Any]:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from opsagent.serve.cli.main import app
 from opsagent.trajectories.models import Grade
 from opsagent.trajectories.recorder import Recorder
+from opsagent.trajectories.splits import scenarios
 from opsagent.trajectories.store import TrajectoryStore
 from tests.live import requires_stack
 from tests.processes import alive, descendants
@@ -67,6 +68,26 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
         assert figures["policies"][policy]["held-out-faults"]["episodes"] == 1
     assert "held-out-faults: 1 scenarios; held-out-targets: 1 scenarios" in out.output
     assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The same --out again, with a larger limit: only the episodes it does not have yet run.
+    ledger = tmp_path / "e" / "episodes.jsonl"
+    had = {json.loads(line)["scenario"] for line in ledger.read_text().splitlines()
+           if json.loads(line)["name"] == "expert" and json.loads(line)["split"] == "held-out-targets"}
+    wanted = {s.id for s in scenarios("held-out-targets", 2)}
+    recorded = TrajectoryStore(tmp_path / "trajectories").count(policy="expert")
+    out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets", "--limit",
+                                   "2", "--workers", "1", "--out", str(tmp_path / "e")])
+    assert out.exit_code == 0, out.output
+    assert f"expert: {len(had & wanted)} episodes already in" in out.output
+    assert TrajectoryStore(tmp_path / "trajectories").count(policy="expert") == recorded + len(wanted - had)
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["policies"]["expert"]["held-out-targets"][
+        "episodes"] == 2
+    # ... and under other settings the kept episodes are not mixed in.
+    monkeypatch.setenv("OPSAGENT_AGENT__BUDGETS__MAX_STEPS", "5")
+    out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets", "--limit",
+                                   "1", "--workers", "1", "--out", str(tmp_path / "e")])
+    assert out.exit_code == 2 and "run under other conditions (budgets differ)" in out.output
+
     bad = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "everything"])
     assert bad.exit_code == 2 and "Invalid value for '--scenarios'" in bad.output
     assert "'everything' is not one of" in bad.output

@@ -17,6 +17,10 @@ SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default:
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
+WORKERS=${WORKERS:-6}       # eval episodes at once: the model is the bottleneck, vLLM batches them
+EVAL_OUT=${EVAL_OUT:-$DATA/eval}  # graded episodes kept there: a rerun (or a larger LIMIT) runs only the missing
+export OPSAGENT_VLLM__KV_CACHE_GIB=${OPSAGENT_VLLM__KV_CACHE_GIB:-4}  # WORKERS conversations of up to ~10k tokens
+export OPSAGENT_AGENT__LLM__TIMEOUT_S=${OPSAGENT_AGENT__LLM__TIMEOUT_S:-900}  # vLLM shares the 2 cores
 stamp() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 [ -f "$DATA/models/registry/gemma3-270m.json" ] || { stamp import; $OPS model import-base gemma3-270m --current; }
@@ -37,7 +41,8 @@ stamp eval
 checkpoints=(--checkpoint sft-gemma --checkpoint gemma3-270m)
 [ "$DPO" = 0 ] || checkpoints=(--checkpoint dpo-gemma "${checkpoints[@]}")
 # shellcheck disable=SC2046  # one --scenarios per split
-$OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) --limit "$LIMIT" --workers 2 --out "$DATA/eval"
+$OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) --limit "$LIMIT" --workers "$WORKERS" \
+  --out "$EVAL_OUT"
 # Promotion by the one rule (better task score on held-out, no safety regression on any split):
 # SFT against the base, then DPO against whichever is current. A refusal is a result, not an error.
 stamp promote

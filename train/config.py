@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 # Attention and MLP: the MLP holds most of a small model's non-embedding weights, and with tool-call
 # markers spelt in the base vocabulary (train/chat_template.py) nothing else needs training.
@@ -64,16 +64,32 @@ class SFTStageConfig(_StageConfig):
         return SFTConfig(assistant_only_loss=self.assistant_only_loss, **common)
 
 
+DPOLoss = Literal["sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                  "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"]  # TRL 1.16's
+
+
 class DPOStageConfig(_StageConfig):
     """Preference optimisation on exported pairs, from the SFT result (TRL's DPOConfig)."""
 
     stage: Literal["dpo"] = "dpo"
     beta: float = Field(default=0.1, gt=0, description="strength of the KL penalty")
+    loss_type: list[DPOLoss] = Field(
+        default=["sigmoid"], min_length=1, description="TRL's DPO losses, summed with `loss_weights`; add "
+        "`sft` (the chosen answers' NLL, as in RPO) to hold the policy on the chosen answers while it "
+        "pushes the rejected ones down")
+    loss_weights: list[float] | None = Field(default=None, description="one per loss_type; None: 1 each")
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> DPOStageConfig:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(f"loss_weights: {len(self.loss_weights)} values for "
+                             f"{len(self.loss_type)} loss_type entries")
+        return self
 
     def trl_args(self, **common: Any) -> Any:
         from trl import DPOConfig
 
-        return DPOConfig(beta=self.beta, **common)
+        return DPOConfig(beta=self.beta, loss_type=self.loss_type, loss_weights=self.loss_weights, **common)
 
 
 StageConfig = Annotated[SFTStageConfig | DPOStageConfig, Field(discriminator="stage")]

@@ -32,3 +32,15 @@ def test_the_shipped_configs_load_with_flags_over_the_file():
     sft = load_stage(CONFIGS / "sft.yaml", max_steps=7, base=None)
     assert isinstance(sft, SFTStageConfig) and sft.max_steps == 7 and sft.base == "gemma3-270m"
     assert isinstance(load_stage(CONFIGS / "dpo.yaml"), DPOStageConfig)
+
+
+def test_dpo_losses_are_trls_own_and_their_weights_match(tmp_path):
+    rpo = stage_config({"stage": "dpo", "base": "sft-1", "dataset": "d", "loss_type": ["sigmoid", "sft"],
+                        "loss_weights": [1.0, 0.5]})
+    args = rpo.trl_args(output_dir=str(tmp_path), use_cpu=True)
+    assert args.loss_type == ["sigmoid", "sft"] and args.loss_weights == [1.0, 0.5]
+    with pytest.raises(ValidationError, match="loss_type"):
+        stage_config({"stage": "dpo", "base": "sft-1", "dataset": "d", "loss_type": ["simpo"]})
+    with pytest.raises(ValidationError, match="loss_weights: 1 values for 2 loss_type entries"):
+        stage_config({"stage": "dpo", "base": "sft-1", "dataset": "d", "loss_type": ["sigmoid", "sft"],
+                      "loss_weights": [1.0]})

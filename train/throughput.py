@@ -103,8 +103,9 @@ def _row_shapes(trainer: Any, stage: str) -> list[tuple[list[int], int]]:
 
 
 def achieved(trainer: Any, stage: str, model: Any, runtime: float, rates: dict[str, float],
-                dtype: str) -> dict[str, Any]:
-    """Achieved GFLOP/s over the rows the run consumed (mean row x rows seen)."""
+             dtype: str, steps: int) -> dict[str, Any]:
+    """Achieved GFLOP/s over the rows `steps` optimizer steps consumed in `runtime` (mean row x
+    rows seen): a resumed run counts only its own steps."""
     shapes = _row_shapes(trainer, stage)
     if not shapes or runtime <= 0:
         return {}
@@ -115,8 +116,9 @@ def achieved(trainer: Any, stage: str, model: Any, runtime: float, rates: dict[s
         per_row = [f + step_flops(config, lengths, trained, 0, backward=False)
                    for f, (lengths, trained) in zip(per_row, shapes, strict=True)]
     args = trainer.args
-    seen = trainer.state.global_step * args.per_device_train_batch_size * args.gradient_accumulation_steps
-    achieved = sum(per_row) / len(per_row) * seen / runtime / 1e9
+    rows = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    achieved = sum(per_row) / len(per_row) * steps * rows / runtime / 1e9
     return {"achieved_gflops": round(achieved, 1), "matmul_gflops": rates, "dtype": dtype,
             "share_of_matmul": round(achieved / rates[dtype], 3) if rates.get(dtype) else None,
-            "rows_seen": seen, "trained_tokens_per_row": round(sum(t for _, t in shapes) / len(shapes), 1)}
+            "rows_seen": trainer.state.global_step * rows,
+            "trained_tokens_per_row": round(sum(t for _, t in shapes) / len(shapes), 1)}

@@ -112,6 +112,14 @@ def load_tokenizer(base_dir: Path) -> Any:
     return tokenizer
 
 
+def _resumed_at(trainer_dir: Path) -> tuple[int, int]:
+    """(optimizer steps, input tokens) of the checkpoint a run resumes from."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    state = json.loads((Path(get_last_checkpoint(str(trainer_dir))) / "trainer_state.json").read_text())
+    return state.get("global_step", 0), state.get("num_input_tokens_seen", 0)
+
+
 def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None) -> Checkpoint:
     from datasets import load_from_disk
     from peft import LoraConfig
@@ -171,11 +179,14 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
     trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
                       args=cfg.trl_args(**common))
     resume = any((out / "trainer").glob("checkpoint-*"))
+    before = _resumed_at(out / "trainer") if resume else (0, 0)
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")
     losses = [x["loss"] for x in trainer.state.log_history if "loss" in x]
-    runtime = result.metrics.get("train_runtime", 0.0)
+    runtime = result.metrics.get("train_runtime", 0.0)  # this process's: a resumed run's rates count
+    steps_now = result.global_step - before[0]  # only the steps and tokens it trained itself
+    tokens_now = trainer.state.num_input_tokens_seen - before[1]
     metrics = {
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,
@@ -184,13 +195,14 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         "curve": [[x["step"], round(x["loss"], 5)] for x in trainer.state.log_history if "loss" in x],
         "runtime_s": round(runtime, 2),
         "tokens_seen": trainer.state.num_input_tokens_seen,
-        "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(1e-9, runtime), 1),
+        "tokens_per_s": round(tokens_now / max(1e-9, runtime), 1),
         "resumed": resume,
+        **({"resumed_at_step": before[0], "tokens_this_run": tokens_now} if resume else {}),
         "rows_left_out_too_long": too_long,
         "device": device["device"],
         "activation_checkpointing": bool(getattr(trainer.model, "is_activation_checkpointing", False)),
         **achieved(trainer, cfg.stage, trainer.model, runtime, device["rates"],
-                      "bf16" if device["bf16"] else "fp32"),
+                   "bf16" if device["bf16"] else "fp32", steps_now),
     }
     base_id = (start.id if start.kind == "base" else start.base) if start else None
     return registry.add(

@@ -80,7 +80,11 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     more = train(SFTStageConfig(base="tiny", dataset=data / "sft", max_steps=10, learning_rate=5e-3,
                              batch_size=2, grad_accum=1, lora=lora, max_length=1024, save_steps=4,
                              output=tmp_path / "models" / "sft-1"), registry, "sft-2")
-    assert more.train_metrics["resumed"] and more.train_metrics["steps"] == 10
+    m = more.train_metrics
+    assert m["resumed"] and m["steps"] == 10 and m["resumed_at_step"] == 8 and m["rows_seen"] == 20
+    # its rate counts the tokens it trained itself (2 steps), not the 8 steps before the resume
+    assert 0 < m["tokens_this_run"] < m["tokens_seen"] / 3
+    assert m["tokens_per_s"] == pytest.approx(m["tokens_this_run"] / m["runtime_s"], rel=0.01)
 
 
 def test_rows_longer_than_max_length_are_left_out_whole():

@@ -65,10 +65,14 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
 
 def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tuple[str, PromotionVerdict]:
     """`candidate` / `current`: registry checkpoints. Their first held-out evaluation (or the one
-    named `split`) compared; ValueError when the candidate has none."""
+    named `split`) compared; ValueError when the candidate has none, or when there is a current
+    checkpoint without figures on that suite (nothing to compare is not nothing to beat)."""
     keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
     if not keys:
         named = f" named {split!r}" if split else ""
         raise ValueError(f"{candidate.id} has no held-out evaluation{named}")
-    theirs = current.eval_metrics.get(keys[0]) if current else None
+    if current is not None and keys[0] not in current.eval_metrics:
+        raise ValueError(f"the current checkpoint {current.id} has no evaluation {keys[0]} to compare with: "
+                         "evaluate both on the same suite")
+    theirs = current.eval_metrics[keys[0]] if current is not None else None
     return keys[0], decide(candidate.eval_metrics[keys[0]], theirs)

@@ -28,6 +28,11 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
                          ("better", {**HELD_OUT, "mitigation": 0.6})):
         registry.add(Checkpoint(id=cid, kind="sft", path=tmp_path / cid, base="tiny", parent="tiny",
                                 eval_metrics={"held-out@10": figures}))
+    registry.add(Checkpoint(id="elsewhere", kind="sft", path=tmp_path / "e", base="tiny", parent="tiny",
+                            eval_metrics={"held-out@40": {**HELD_OUT, "mitigation": 0.9}}))
+    out = CliRunner().invoke(app, ["model", "promote", "elsewhere"])  # a suite the current never ran
+    assert out.exit_code == 2 and "current checkpoint tiny has no evaluation held-out@40" in out.output
+    assert registry.current().id == "tiny"
     out = CliRunner().invoke(app, ["model", "promote", "risky"])
     assert out.exit_code == 1 and "safety regression: harmful_executed" in out.output
     assert registry.current().id == "tiny"

@@ -84,7 +84,9 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     assert m["resumed"] and m["steps"] == 10 and m["resumed_at_step"] == 8 and m["rows_seen"] == 20
     # its rate counts the tokens it trained itself (2 steps), not the 8 steps before the resume
     assert 0 < m["tokens_this_run"] < m["tokens_seen"] / 3
-    assert m["tokens_per_s"] == pytest.approx(m["tokens_this_run"] / m["runtime_s"], rel=0.01)
+    runtime = (m["runtime_s"] - 0.005, m["runtime_s"] + 0.005)  # recorded to 0.01 s; these steps are short
+    assert m["tokens_this_run"] / runtime[1] <= m["tokens_per_s"] + 0.1
+    assert m["tokens_per_s"] - 0.1 <= m["tokens_this_run"] / runtime[0]
 
 
 def test_rows_longer_than_max_length_are_left_out_whole():

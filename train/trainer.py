@@ -112,11 +112,15 @@ def load_tokenizer(base_dir: Path) -> Any:
     return tokenizer
 
 
-def _resumed_at(trainer_dir: Path) -> tuple[int, int]:
-    """(optimizer steps, input tokens) of the checkpoint a run resumes from."""
+def _resumed_at(trainer_dir: Path) -> tuple[int, int] | None:
+    """(optimizer steps, input tokens) of the last checkpoint in `trainer_dir`, which a run resumes
+    from; None when there is none."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    state = json.loads((Path(get_last_checkpoint(str(trainer_dir))) / "trainer_state.json").read_text())
+    last = get_last_checkpoint(str(trainer_dir)) if trainer_dir.is_dir() else None
+    if last is None:
+        return None
+    state = json.loads((Path(last) / "trainer_state.json").read_text())
     return state.get("global_step", 0), state.get("num_input_tokens_seen", 0)
 
 
@@ -178,8 +182,9 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         from trl import DPOTrainer as Trainer
     trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
                       args=cfg.trl_args(**common))
-    resume = any((out / "trainer").glob("checkpoint-*"))
-    before = _resumed_at(out / "trainer") if resume else (0, 0)
+    resumed_at = _resumed_at(out / "trainer")
+    resume = resumed_at is not None
+    before = resumed_at or (0, 0)
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")

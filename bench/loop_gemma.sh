@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 export OPSAGENT_DATA_DIR=${DATA:?set DATA to the data directory (it holds trajectories/ and models/)}
 OPS=${OPS:-.venv/bin/opsagent}
 EPISODES=${EPISODES:-700}   # teacher scenarios to collect when the store is empty (half also perturbed)
-LIMIT=${LIMIT:-40}          # scenarios per held-out split
+LIMIT=${LIMIT:-40}          # scenarios per held-out split (held-out-targets: TARGETS)
+TARGETS=${TARGETS:-20}      # held-out-target scenarios
 SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
@@ -40,8 +41,10 @@ stamp eval
 # Trained checkpoints first: each one's figures are registered as soon as its episodes are done.
 checkpoints=(--checkpoint sft-gemma --checkpoint gemma3-270m)
 [ "$DPO" = 0 ] || checkpoints=(--checkpoint dpo-gemma "${checkpoints[@]}")
+limits=(--limit "$LIMIT")
+[[ " $SPLITS " != *" held-out-targets "* ]] || limits+=(--limit "held-out-targets=$TARGETS")
 # shellcheck disable=SC2046  # one --scenarios per split
-$OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) --limit "$LIMIT" --workers "$WORKERS" \
+$OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) "${limits[@]}" --workers "$WORKERS" \
   --out "$EVAL_OUT"
 # Promotion by the one rule (better task score on held-out, no safety regression on any split):
 # SFT against the base, then DPO against whichever is current. A refusal is a result, not an error.

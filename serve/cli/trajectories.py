@@ -216,7 +216,9 @@ def eval_cmd(
     against: Annotated[str | None, typer.Option(help="a checkpoint to compare with (e.g. current)")] = None,
     splits: Annotated[list[Split] | None, typer.Option(
         "--scenarios", help="a split; repeat for several (default: the three held-out splits)")] = None,
-    limit: Annotated[int | None, typer.Option(help="at most this many scenarios of each split")] = None,
+    limit: Annotated[list[str] | None, typer.Option(
+        help="at most N scenarios of each split, or SPLIT=N for one split (repeat: `--limit 40 --limit "
+        "held-out-targets=20`)")] = None,
     workers: int = 2,
     out: Annotated[Path | None, typer.Option(
         help="directory for the JSON table, the PNG plot and the graded episodes; given again, only the "
@@ -239,7 +241,8 @@ def eval_cmd(
         raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
     names = [s.value for s in splits or EVAL_SPLITS]
     unwind_on_sigterm()  # its sandboxes and vLLM stop with it
-    specs = {name: scenarios(name, limit) for name in names}
+    limits = _limits(limit or [], names)
+    specs = {name: scenarios(name, limits[name]) for name in names}
     out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     ledger = EvalLedger(out / "episodes.jsonl")
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -294,6 +297,23 @@ def eval_cmd(
             table.add_row(p, split, *(str(summary.get(c)) for c in COLUMNS))
     console.print(table)
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+def _limits(given: list[str], names: list[str]) -> dict[str, int | None]:
+    """Each split's scenario limit from `N` (every split) and `SPLIT=N` (that one; it wins)."""
+    every: int | None = None
+    own: dict[str, int] = {}
+    for value in given:
+        split, _, count = value.rpartition("=")
+        if not count.isdigit() or int(count) < 1:
+            raise fail(f"--limit {value!r}: give N or SPLIT=N with N ≥ 1")
+        if not split:
+            every = int(count)
+        elif split not in names:
+            raise fail(f"--limit {value!r}: {split!r} is not a split evaluated here ({', '.join(names)})")
+        else:
+            own[split] = int(count)
+    return {name: own.get(name, every) for name in names}
 
 
 def _conditions(settings: Settings, checkpoint_id: str | None, policy: str, agent: Any) -> dict[str, Any]:

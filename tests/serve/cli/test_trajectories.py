@@ -69,19 +69,28 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
     assert "held-out-faults: 1 scenarios; held-out-targets: 1 scenarios" in out.output
     assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
 
-    # The same --out again, with a larger limit: only the episodes it does not have yet run.
+    # The same --out again, with a larger limit for one split: only the episodes it does not have
+    # yet run.
     ledger = tmp_path / "e" / "episodes.jsonl"
     had = {json.loads(line)["scenario"] for line in ledger.read_text().splitlines()
            if json.loads(line)["name"] == "expert" and json.loads(line)["split"] == "held-out-targets"}
     wanted = {s.id for s in scenarios("held-out-targets", 2)}
     recorded = TrajectoryStore(tmp_path / "trajectories").count(policy="expert")
-    out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets", "--limit",
-                                   "2", "--workers", "1", "--out", str(tmp_path / "e")])
+    out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-faults",
+                                   "--scenarios", "held-out-targets", "--limit", "1",
+                                   "--limit", "held-out-targets=2", "--workers", "1",
+                                   "--out", str(tmp_path / "e")])
     assert out.exit_code == 0, out.output
-    assert f"expert: {len(had & wanted)} episodes already in" in out.output
+    assert f"expert: {1 + len(had & wanted)} episodes already in" in out.output
     assert TrajectoryStore(tmp_path / "trajectories").count(policy="expert") == recorded + len(wanted - had)
-    assert json.loads((tmp_path / "e" / "eval.json").read_text())["policies"]["expert"]["held-out-targets"][
-        "episodes"] == 2
+    figures = json.loads((tmp_path / "e" / "eval.json").read_text())
+    assert figures["splits"] == {"held-out-faults": 1, "held-out-targets": 2}
+    assert figures["policies"]["expert"]["held-out-targets"]["episodes"] == 2
+    for limit, reason in (("targets=2", "'targets' is not a split evaluated here"), ("0", "N ≥ 1"),
+                          ("held-out-targets=x", "N ≥ 1")):
+        out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets",
+                                       "--limit", limit, "--out", str(tmp_path / "e")])
+        assert out.exit_code == 2 and f"--limit '{limit}'" in out.output and reason in out.output, out.output
     # ... and under other settings the kept episodes are not mixed in.
     monkeypatch.setenv("OPSAGENT_AGENT__BUDGETS__MAX_STEPS", "5")
     out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets", "--limit",

@@ -84,23 +84,33 @@ class PromptProfile(BaseModel):
 
     def rewrite(self, t: Trajectory, registry: ToolRegistry | None = None) -> Trajectory | None:
         """A recorded run as this profile shows it (its system prompt, its tools, every tool result
-        within its output budget), for training rows that match what serving will show; None
-        when the run called a tool this profile does not offer."""
-        if t.profile == self.name:
-            return t
+        within its output budget, its Diagnosis answers in field order), for training rows that
+        match what serving will show; None when the run called a tool this profile does not offer."""
         registry = registry or _default()
         shown = set(self.tool_names(registry))
+        same = t.profile == self.name
         messages = []
         for m in t.messages:
-            if m.get("role") == "system":
+            if m.get("role") == "system" and not same:
                 m = {**m, "content": self.system(registry)}
-            elif m.get("role") == "tool":
+            elif m.get("role") == "tool" and not same:
                 m = {**m, "content": self.fit_output(str(m.get("content") or ""))}
             elif any(c["function"]["name"] not in shown for c in m.get("tool_calls") or []):
                 return None
+            elif m.get("role") == "assistant" and not m.get("tool_calls"):
+                m = {**m, "content": _in_field_order(m.get("content") or "")}
             messages.append(m)
-        update = {"messages": messages, "tools": self.schemas(registry), "profile": self.name}
-        return t.model_copy(update=update)
+        tools = t.tools if same else self.schemas(registry)
+        return t.model_copy(update={"messages": messages, "tools": tools, "profile": self.name})
+
+
+def _in_field_order(answer: str) -> str:
+    """A Diagnosis answer written in the Diagnosis' field order (evidence first), whatever order it
+    was recorded in; anything that is not a valid Diagnosis (a rejected answer) as it was."""
+    try:
+        return Diagnosis.model_validate_json(answer).model_dump_json()
+    except ValueError:
+        return answer
 
 
 def profile(name: str, tokenizer: Path | None = None) -> PromptProfile:

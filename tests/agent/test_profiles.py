@@ -97,3 +97,20 @@ def test_a_full_prompt_run_is_exported_as_the_compact_profile_shows_it(tmp_path)
     tool = row["messages"][3]["content"]
     assert len(tool) // 4 + 1 <= compact.output_tokens < len(long) // 4 and "[truncated:" in tool
     assert row["messages"][2]["content"] == "Look at the pods."  # the teacher's own turns are kept
+    # The answer, recorded conclusion-first, is written evidence-first (the Diagnosis' order).
+    answer = json.loads(row["messages"][4]["content"])
+    assert list(answer)[:3] == ["evidence", "is_incident", "hypothesis"]
+    assert answer["hypothesis"] == "crash loop" and answer["components"] == ["shop/Deployment/checkout"]
+
+
+def test_answers_are_put_in_field_order_also_for_runs_recorded_in_the_profile():
+    run = _run("a", "k8s_list_pods", "checkout-1 OOMKilled")
+    compact = profile("compact").schemas(default_registry())
+    recorded = run.model_copy(update={"profile": "compact", "tools": compact})
+    shown = profile("compact").rewrite(recorded)
+    assert shown is not None and shown.messages[:4] == recorded.messages[:4] and shown.tools == recorded.tools
+    assert next(iter(json.loads(shown.messages[4]["content"]))) == "evidence"
+    # Not a valid Diagnosis (the rejected side of a pair may be anything): kept as it was.
+    broken = recorded.model_copy(update={"messages": [*recorded.messages[:4],
+                                                      {"role": "assistant", "content": '{"hypothesis": 1'}]})
+    assert profile("compact").rewrite(broken).messages[4]["content"] == '{"hypothesis": 1'

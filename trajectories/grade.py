@@ -18,10 +18,13 @@ Definitions, over a scenario that may hold several incident faults and red herri
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsagent.trajectories.actions import as_tool_call, matches
 from opsagent.trajectories.models import Grade, Trajectory
+
+if TYPE_CHECKING:
+    from opsagent.sandbox.scenario import ScenarioSpec
 
 FAILURES = {"budget exhausted": "budget", "the model failed": "endpoint",
             "not a valid Diagnosis": "malformed", "malformed tool calls": "malformed",
@@ -151,3 +154,16 @@ def summarise(grades: list[Grade]) -> dict[str, Any]:
             "harmful_proposed": sum(g.harmful_proposed for g in grades),
             "harmful_executed": sum(g.harmful_executed for g in grades),
             "seconds": mean("seconds")}
+
+
+def by_fault(grades: dict[str, Grade], specs: list[ScenarioSpec]) -> dict[str, dict[str, Any]]:
+    """Task rates per fault type (an episode counts for every fault of its scenario): which faults
+    a checkpoint gets wrong, where the split's averages hide it."""
+    faults: dict[str, list[Grade]] = {}
+    for spec in specs:
+        if spec.id in grades:
+            for name in sorted({f.type for f in spec.faults}):
+                faults.setdefault(name, []).append(grades[spec.id])
+    keys = ("episodes", *TASKS, "harmful_executed")
+    return {name: {k: v for k, v in summarise(gs).items() if k in keys}
+            for name, gs in sorted(faults.items())}

@@ -21,7 +21,7 @@ from opsagent.agent.models import PolicyName
 from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.eval_ledger import ConditionsChanged, EvalLedger, LedgerEpisode
-from opsagent.trajectories.grade import TASKS, summarise
+from opsagent.trajectories.grade import TASKS, by_fault, summarise
 from opsagent.trajectories.splits import EVAL_SPLITS, Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
@@ -259,7 +259,8 @@ def eval_cmd(
             had = ledger.done(name, conditions)
         except ConditionsChanged as exc:
             raise fail(str(exc)) from None
-        done = {split: [had[(split, s.id)] for s in specs[split] if (split, s.id) in had] for split in names}
+        done = {split: {s.id: had[(split, s.id)] for s in specs[split] if (split, s.id) in had}
+                for split in names}
         todo = {split: [s for s in specs[split] if (split, s.id) not in had] for split in names}
         if any(done.values()):
             console.print(f"{name}: {sum(map(len, done.values()))} episodes already in {ledger.path}")
@@ -276,9 +277,10 @@ def eval_cmd(
                                                 settings.trajectories.pseudonymise_ips):
                     ledger.add(LedgerEpisode(name=name, split=split, scenario=result.scenario,
                                              conditions=conditions, grade=result.grade))
-                    done[split].append(result.grade)
+                    done[split][result.scenario] = result.grade
                     progress.advance(tasks[split])
-                results[name] = {split: summarise(done[split]) for split in names}
+                results[name] = {split: {**summarise(list(done[split].values())),
+                                         "by_fault": by_fault(done[split], specs[split])} for split in names}
         finally:
             if server is not None:
                 server.stop()

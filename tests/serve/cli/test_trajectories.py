@@ -86,6 +86,8 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
     figures = json.loads((tmp_path / "e" / "eval.json").read_text())
     assert figures["splits"] == {"held-out-faults": 1, "held-out-targets": 2}
     assert figures["policies"]["expert"]["held-out-targets"]["episodes"] == 2
+    faults = {f.type for spec in scenarios("held-out-targets", 2) for f in spec.faults}
+    assert set(figures["policies"]["expert"]["held-out-targets"]["by_fault"]) == faults
     for limit, reason in (("targets=2", "'targets' is not a split evaluated here"), ("0", "N ≥ 1"),
                           ("held-out-targets=x", "N ≥ 1")):
         out = CliRunner().invoke(app, ["eval", "--policy", "expert", "--scenarios", "held-out-targets",

@@ -18,13 +18,10 @@ Definitions, over a scenario that may hold several incident faults and red herri
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opsagent.trajectories.actions import as_tool_call, matches
 from opsagent.trajectories.models import Grade, Trajectory
-
-if TYPE_CHECKING:
-    from opsagent.sandbox.scenario import ScenarioSpec
 
 FAILURES = {"budget exhausted": "budget", "the model failed": "endpoint",
             "not a valid Diagnosis": "malformed", "malformed tool calls": "malformed",
@@ -156,14 +153,13 @@ def summarise(grades: list[Grade]) -> dict[str, Any]:
             "seconds": mean("seconds")}
 
 
-def by_fault(grades: dict[str, Grade], specs: list[ScenarioSpec]) -> dict[str, dict[str, Any]]:
-    """Task rates per fault type (an episode counts for every fault of its scenario): which faults
-    a checkpoint gets wrong, where the split's averages hide it."""
-    faults: dict[str, list[Grade]] = {}
-    for spec in specs:
-        if spec.id in grades:
-            for name in sorted({f.type for f in spec.faults}):
-                faults.setdefault(name, []).append(grades[spec.id])
+def by_fault(grades: dict[str, Grade], faults: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Task rates per fault type, from each graded scenario's fault types (an episode counts for
+    every fault of its scenario): which faults a checkpoint gets wrong, where the split's
+    averages hide it."""
+    by: dict[str, list[Grade]] = {}
+    for scenario, grade in grades.items():
+        for name in sorted(set(faults[scenario])):
+            by.setdefault(name, []).append(grade)
     keys = ("episodes", *TASKS, "harmful_executed")
-    return {name: {k: v for k, v in summarise(gs).items() if k in keys}
-            for name, gs in sorted(faults.items())}
+    return {name: {k: v for k, v in summarise(gs).items() if k in keys} for name, gs in sorted(by.items())}

@@ -243,6 +243,7 @@ def eval_cmd(
     unwind_on_sigterm()  # its sandboxes and vLLM stop with it
     limits = _limits(limit or [], names)
     specs = {name: scenarios(name, limits[name]) for name in names}
+    fault_types = {name: {s.id: [f.type for f in s.faults] for s in specs[name]} for name in names}
     out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     ledger = EvalLedger(out / "episodes.jsonl")
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -280,7 +281,8 @@ def eval_cmd(
                     done[split][result.scenario] = result.grade
                     progress.advance(tasks[split])
                 results[name] = {split: {**summarise(list(done[split].values())),
-                                         "by_fault": by_fault(done[split], specs[split])} for split in names}
+                                         "by_fault": by_fault(done[split], fault_types[split])}
+                                 for split in names}
         finally:
             if server is not None:
                 server.stop()

@@ -1,7 +1,6 @@
 """Grading: ground truth (detection, localisation exact and @k, analysis, mitigation, safety,
 cost, validity) and an SRE's label for a real incident."""
 
-from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from opsagent.trajectories.grade import by_fault, grade_against_label, grade_against_truth, succeeded
 from opsagent.trajectories.models import Environment, Trajectory
 
@@ -78,12 +77,10 @@ def test_rates_by_fault_type_show_which_fault_is_missed():
     wrong = grade_against_truth(trajectory(["shop/Deployment/cart"], [], []), [SECOND], mitigated=False)
     one_of_two = trajectory(["shop/Deployment/checkout"], [], [])
     both = grade_against_truth(one_of_two, [TRUTH, SECOND], mitigated=False)
-    specs = [ScenarioSpec(faults=[FaultSpec(type=t, target="checkout")], seed=s)
-             for t, s in (("bad_rollout", 1), ("cpu_limit_too_low", 2), ("bad_rollout", 3))]
-    specs.append(ScenarioSpec(faults=[FaultSpec(type="bad_rollout", target="checkout"),
-                                      FaultSpec(type="cpu_limit_too_low", target="catalog")], seed=4))
-    grades = {specs[0].id: right, specs[1].id: wrong, specs[3].id: both}  # specs[2]: not run yet
-    rates = by_fault(grades, specs)
+    faults = {"a": ["bad_rollout"], "b": ["cpu_limit_too_low"], "c": ["bad_rollout"],
+              "d": ["bad_rollout", "cpu_limit_too_low"]}
+    grades = {"a": right, "b": wrong, "d": both}  # "c": not run yet
+    rates = by_fault(grades, faults)
     assert rates["bad_rollout"] == {"episodes": 2, "detection": 1.0, "localisation": 0.5, "analysis": 0.5,
                                     "mitigation": 0.5, "harmful_executed": 0}
     assert rates["cpu_limit_too_low"]["episodes"] == 2 and rates["cpu_limit_too_low"]["localisation"] == 0.0

@@ -28,12 +28,10 @@ class Evidence(BaseModel):
 
 
 class Diagnosis(BaseModel):
-    """Fields in the order a model writes them: the evidence first, so the conclusion that follows
-    is read off findings the model has just copied next to it rather than off tool results
-    thousands of tokens back (a 270M model trained conclusion-first named nearly every fault
-    "bad configuration", even on its own training rows, while its evidence quoted the right line)."""
+    """Fields in the order a model writes them: the conclusion first, then the evidence. Evidence
+    first was tried (bench/loop_gemma.md, sft2-gemma): the 270M model stopped naming every fault
+    "bad configuration" but broke its JSON more often and localised worse."""
 
-    evidence: list[Evidence] = Field(default_factory=list)
     is_incident: bool
     hypothesis: str = Field(description="short name of the fault, e.g. 'memory leak in a release'")
     components: list[str] = Field(description="namespace/Kind/name of the faulty objects")
@@ -43,6 +41,7 @@ class Diagnosis(BaseModel):
                                    "Authentication Issue | Network/Storage Issue | Operation Error | "
                                    "Dependency Problem")
     summary: str
+    evidence: list[Evidence] = Field(default_factory=list)
     confidence: float = Field(ge=0, le=1)
     remediation: list[dict[str, Any]] = Field(
         default_factory=list, description="proposed tool calls: {tool, args, why}; empty: escalate")

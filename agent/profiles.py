@@ -105,7 +105,7 @@ class PromptProfile(BaseModel):
 
 
 def _in_field_order(answer: str) -> str:
-    """A Diagnosis answer written in the Diagnosis' field order (evidence first), whatever order it
+    """A Diagnosis answer written in the Diagnosis' field order (conclusion first), whatever order it
     was recorded in; anything that is not a valid Diagnosis (a rejected answer) as it was."""
     try:
         return Diagnosis.model_validate_json(answer).model_dump_json()

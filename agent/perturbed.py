@@ -6,8 +6,11 @@ per incident: asked to re-plan after a refusal, it answers as the expert does.
 
 Mistakes, each at a set rate: a wrong remediation (restart an unrelated workload), a harmful
 action proposed first (scale the faulty workload to zero), a diagnosis made before gathering
-any evidence (from the alert labels alone), a follow-up investigation skipped. After its
-mistake it does not recover: asked again, it hands over."""
+any evidence (from the alert labels alone), a follow-up investigation skipped, and the wrong
+fault named (the right components and remedy under another fault's name, level and type: the
+pair differs only in the words that analysis grades, which an SFT row dilutes to ~1% of its
+trained tokens — bench/loop_gemma.md). After its mistake it does not recover: asked again, it
+hands over."""
 
 from __future__ import annotations
 
@@ -20,9 +23,20 @@ from opsagent.agent.expert_escalation import alerted
 from opsagent.agent.models import Diagnosis
 from opsagent.agent.react import this_round, tool_results
 
-RATES = {"wrong_remediation": 0.3, "harmful_action": 0.2, "premature_diagnosis": 0.25,
-         "skipped_follow_up": 0.25}
+# Naming the fault is the decision a small model learns least (analysis), so it gets the most.
+RATES = {"wrong_remediation": 0.18, "harmful_action": 0.12, "premature_diagnosis": 0.15,
+         "skipped_follow_up": 0.15, "wrong_analysis": 0.4}
 BYSTANDERS = ("frontend", "cart", "catalog", "auth")
+# Other conclusions of the teacher's (hypothesis, level, fault type); the first is the one the
+# SFT model gave to nearly every incident.
+CONCLUSIONS = (("bad configuration", "Application", "Misconfiguration"),
+               ("defective release", "Application", "Code Defect"),
+               ("network delay", "Virtualization", "Operation Error"),
+               ("CPU limit too low", "Virtualization", "Misconfiguration"),
+               ("node not ready", "Hardware", "Network/Storage Issue"),
+               ("scaled to zero", "Application", "Operation Error"),
+               ("database credentials rotated", "Application", "Authentication Issue"),
+               ("payment gateway outage", "Application", "Dependency Problem"))
 
 
 def _answer(d: Diagnosis) -> dict[str, Any]:
@@ -44,11 +58,22 @@ class Perturbed(Expert):
         self.kind, self.seed = kind, seed
         self.last_call: dict[str, Any] = {}
 
+    def _rng(self, task: str) -> random.Random:
+        return random.Random(hashlib.sha256(f"{self.seed}:{task}".encode()).digest())
+
     def _kind(self, task: str) -> str:
         if self.kind:
             return self.kind
-        rng = random.Random(hashlib.sha256(f"{self.seed}:{task}".encode()).digest())
-        return rng.choices(list(RATES), weights=list(RATES.values()))[0]
+        return self._rng(task).choices(list(RATES), weights=list(RATES.values()))[0]
+
+    def _misnamed(self, d: Diagnosis, task: str) -> Diagnosis:
+        """The same diagnosis under another fault's name: half the time the SFT model's favourite
+        (when that is wrong here), else any conclusion whose level or type differs."""
+        others = [c for c in CONCLUSIONS if (c[1], c[2]) != (d.level, d.fault_type)]
+        rng = self._rng(task)
+        favourite = others[0] == CONCLUSIONS[0] and rng.random() < 0.5
+        name, level, kind = others[0] if favourite else rng.choice(others)
+        return d.model_copy(update={"hypothesis": name, "level": level, "fault_type": kind})
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         self.last_call = {}
@@ -84,6 +109,9 @@ class Perturbed(Expert):
             other = next(b for b in BYSTANDERS if not target or b != target[1])
             diagnosis.remediation = [{"tool": "k8s_rollout_restart", "why": "a fresh start should clear it",
                                       "args": {"namespace": "shop", "name": other}}]
+        elif kind == "wrong_analysis" and diagnosis.is_incident and diagnosis.level:
+            self.last_call = {"perturbation": kind}
+            diagnosis = self._misnamed(diagnosis, task)
         elif kind == "harmful_action" and target:
             self.last_call = {"perturbation": kind}
             diagnosis.remediation = [{"tool": "k8s_scale", "args": {"namespace": target[0], "name": target[1],

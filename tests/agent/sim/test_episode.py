@@ -161,7 +161,7 @@ LEAK = ScenarioSpec(faults=[FaultSpec(type="db_connection_leak", target="catalog
 
 @pytest.mark.parametrize(("kind", "spec"), [
     ("wrong_remediation", INCIDENTS[1]), ("harmful_action", INCIDENTS[1]),
-    ("premature_diagnosis", INCIDENTS[1]), ("skipped_follow_up", LEAK)])
+    ("premature_diagnosis", INCIDENTS[1]), ("skipped_follow_up", LEAK), ("wrong_analysis", INCIDENTS[1])])
 def test_the_perturbed_teacher_fails_where_the_teacher_succeeds_and_they_pair(box, tmp_path, kind, spec):
     now = time.time()  # the same world for both, word for word
     good = _run(box, tmp_path, spec, "expert", now=now)
@@ -173,3 +173,9 @@ def test_the_perturbed_teacher_fails_where_the_teacher_succeeds_and_they_pair(bo
     assert pairs[0]["chosen"][0]["role"] == pairs[0]["rejected"][0]["role"] == "assistant"
     assert pairs[0]["chosen"][0] != pairs[0]["rejected"][0]
     assert "perturb" not in json.dumps(pairs[0]["rejected"])  # the mistake is not labelled in the text
+    if kind == "wrong_analysis":  # localised and mitigated, but the fault misnamed, and nothing else
+        assert bad.grade.localised and bad.grade.mitigated and bad.grade.analysed is False
+        chosen, rejected = (json.loads(p[0]["content"]) for p in (pairs[0]["chosen"], pairs[0]["rejected"]))
+        differ = {k for k in chosen if chosen[k] != rejected[k]}
+        assert "hypothesis" in differ and differ & {"level", "fault_type"}
+        assert differ <= {"hypothesis", "level", "fault_type"}

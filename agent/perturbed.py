@@ -27,8 +27,7 @@ from opsagent.agent.react import this_round, tool_results
 RATES = {"wrong_remediation": 0.18, "harmful_action": 0.12, "premature_diagnosis": 0.15,
          "skipped_follow_up": 0.15, "wrong_analysis": 0.4}
 BYSTANDERS = ("frontend", "cart", "catalog", "auth")
-# Other conclusions of the teacher's (hypothesis, level, fault type); the first is the one the
-# SFT model gave to nearly every incident.
+# The teacher's conclusions (hypothesis, level, fault type) a misnamed diagnosis draws from.
 CONCLUSIONS = (("bad configuration", "Application", "Misconfiguration"),
                ("defective release", "Application", "Code Defect"),
                ("network delay", "Virtualization", "Operation Error"),
@@ -67,12 +66,10 @@ class Perturbed(Expert):
         return self._rng(task).choices(list(RATES), weights=list(RATES.values()))[0]
 
     def _misnamed(self, d: Diagnosis, task: str) -> Diagnosis:
-        """The same diagnosis under another fault's name: half the time the SFT model's favourite
-        (when that is wrong here), else any conclusion whose level or type differs."""
+        """The same diagnosis under another of the teacher's conclusions whose level or type
+        differs (its own draw: the kind's draw would decide this one too)."""
         others = [c for c in CONCLUSIONS if (c[1], c[2]) != (d.level, d.fault_type)]
-        rng = self._rng(task)
-        favourite = others[0] == CONCLUSIONS[0] and rng.random() < 0.5
-        name, level, kind = others[0] if favourite else rng.choice(others)
+        name, level, kind = self._rng(f"{task}:name").choice(others)
         return d.model_copy(update={"hypothesis": name, "level": level, "fault_type": kind})
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:

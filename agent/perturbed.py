@@ -69,8 +69,8 @@ class Perturbed(Expert):
         """The same diagnosis under another of the teacher's conclusions whose level or type
         differs (its own draw: the kind's draw would decide this one too)."""
         others = [c for c in CONCLUSIONS if (c[1], c[2]) != (d.level, d.fault_type)]
-        name, level, kind = self._rng(f"{task}:name").choice(others)
-        return d.model_copy(update={"hypothesis": name, "level": level, "fault_type": kind})
+        name, level, fault_type = self._rng(f"{task}:name").choice(others)
+        return d.model_copy(update={"hypothesis": name, "level": level, "fault_type": fault_type})
 
     def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
         self.last_call = {}

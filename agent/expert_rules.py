@@ -49,8 +49,9 @@ def deployment_of(pod: str) -> str:
 def diagnosis(hypothesis: str, components: list[str], level: str, fault_type: str, summary: str,
               evidence: list[tuple[str, str]], remediation: Remedy | None = None,
               confidence: float = 0.8) -> Diagnosis:
-    return Diagnosis(is_incident=True, hypothesis=hypothesis, components=components, level=level,
-                     fault_type=fault_type, summary=summary, confidence=confidence,
+    return Diagnosis(is_incident=True, symptom=evidence[0][1] if evidence else None, hypothesis=hypothesis,
+                     components=components, level=level, fault_type=fault_type, summary=summary,
+                     confidence=confidence,
                      evidence=[Evidence(tool=t, finding=x) for t, x in evidence],
                      remediation=[{"tool": t, "args": a, "why": w} for t, a, w in remediation or []])
 

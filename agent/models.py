@@ -30,9 +30,13 @@ class Evidence(BaseModel):
 class Diagnosis(BaseModel):
     """Fields in the order a model writes them: the conclusion first, then the evidence. Evidence
     first was tried (bench/loop_gemma.md, sft2-gemma): the 270M model stopped naming every fault
-    "bad configuration" but broke its JSON more often and localised worse."""
+    "bad configuration" but broke its JSON more often and localised worse. The optional `symptom`
+    puts the decisive finding (often a tool-result line, copied: what small models do well) right
+    before the conclusion; of the compact profiles only `compact-symptom` asks for it."""
 
     is_incident: bool
+    symptom: str | None = Field(default=None, description="the decisive tool-result finding, in one line, "
+                                "written before concluding")
     hypothesis: str = Field(description="short name of the fault, e.g. 'memory leak in a release'")
     components: list[str] = Field(description="namespace/Kind/name of the faulty objects")
     level: str | None = Field(default=None, description="Hardware | Operating System | "

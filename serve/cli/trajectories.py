@@ -159,7 +159,8 @@ def export_cmd(
         help="a checkpoint (or current) whose base tokenizer measures rows (cards, --max-tokens)")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=256, help="length bound, with --tokenizer-of")] = None,
     profile: Annotated[str | None, typer.Option(
-        help="prompt profile of the rows (full, compact); default: --tokenizer-of's own, else full")] = None,
+        help="prompt profile of the rows (full, compact, compact-symptom); default: --tokenizer-of's own, "
+             "else full")] = None,
     allow_denied: bool = False,
 ) -> None:
     """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store. Runs

@@ -35,6 +35,8 @@ def test_expert_diagnoses_and_mitigates(fault, box, registry, tmp_path):
     assert set(diagnosis["components"]) & set(truth.components), (diagnosis["components"], truth.components)
     assert diagnosis["level"] == truth.level.value and diagnosis["fault_type"] == truth.fault_type.value
     assert diagnosis["evidence"]
+    # Its symptom, written before its conclusion, is the finding its evidence leads with.
+    assert diagnosis["symptom"] == diagnosis["evidence"][0]["finding"]
     if fault in ("node_disk_full", "dns_failure"):  # no tool may fix it (a node's disk; kube-system)
         assert state["outcome"] == "escalated" and not state["executed"]
         return

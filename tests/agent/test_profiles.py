@@ -40,12 +40,12 @@ def test_the_compact_prompt_fits_1500_gemma_tokens_before_the_first_observation(
     path, tokenizer = gemma_tokenizer
     registry = default_registry()
     sizes = {}
-    for name in ("full", "compact"):
+    for name in ("full", "compact", "compact-symptom"):
         p = profile(name, path / "tokenizer.json")
         messages = [{"role": "system", "content": p.system(registry)}, {"role": "user", "content": TASK}]
         sizes[name] = len(tokenizer.apply_chat_template(messages, tools=p.schemas(registry), tokenize=True,
                                                         add_generation_prompt=True, return_dict=False))
-    assert sizes["compact"] <= 1500 < 3000 < sizes["full"], sizes
+    assert sizes["compact"] < sizes["compact-symptom"] <= 1500 < 3000 < sizes["full"], sizes
     compact = profile("compact", path / "tokenizer.json")
     long = "\n".join(f"pod checkout-{i} CrashLoopBackOff restarts={i} node=w{i % 3}" for i in range(400))
     cut = compact.fit_output(long)
@@ -66,10 +66,13 @@ def test_compact_schemas_keep_names_types_and_required_only():
         profile("tiny")
 
 
+WITHOUT_SYMPTOM = [f for f in Diagnosis.model_fields if f != "symptom"]
+
+
 def _run(id: str, tool: str, result: str) -> Trajectory:
     call = {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
     answer = json.dumps({"summary": "s", "confidence": 0.9, "is_incident": True, "hypothesis": "crash loop",
-                         "components": ["shop/Deployment/checkout"]})
+                         "components": ["shop/Deployment/checkout"], "symptom": "checkout-1 OOMKilled"})
     messages = [{"role": "system", "content": "the full prompt"}, {"role": "user", "content": TASK},
                 {"role": "assistant", "content": "Look at the pods.", "tool_calls": [call]},
                 {"role": "tool", "tool_call_id": "c1", "name": tool, "content": result},
@@ -98,9 +101,10 @@ def test_a_full_prompt_run_is_exported_as_the_compact_profile_shows_it(tmp_path)
     tool = row["messages"][3]["content"]
     assert len(tool) // 4 + 1 <= compact.output_tokens < len(long) // 4 and "[truncated:" in tool
     assert row["messages"][2]["content"] == "Look at the pods."  # the teacher's own turns are kept
-    # The answer, recorded in another order, is written in the Diagnosis' field order.
+    # The answer, recorded in another order, is written in the Diagnosis' field order, without the
+    # symptom the compact profile does not ask for.
     answer = json.loads(row["messages"][4]["content"])
-    assert list(answer) == list(Diagnosis.model_fields)
+    assert list(answer) == WITHOUT_SYMPTOM
     assert answer["hypothesis"] == "crash loop" and answer["components"] == ["shop/Deployment/checkout"]
 
 
@@ -110,8 +114,25 @@ def test_answers_are_put_in_field_order_also_for_runs_recorded_in_the_profile():
     recorded = run.model_copy(update={"profile": "compact", "tools": compact})
     shown = profile("compact").rewrite(recorded)
     assert shown is not None and shown.messages[:4] == recorded.messages[:4] and shown.tools == recorded.tools
-    assert list(json.loads(shown.messages[4]["content"])) == list(Diagnosis.model_fields)
+    assert list(json.loads(shown.messages[4]["content"])) == WITHOUT_SYMPTOM
     # Not a valid Diagnosis (the rejected side of a pair may be anything): kept as it was.
     broken = recorded.model_copy(update={"messages": [*recorded.messages[:4],
                                                       {"role": "assistant", "content": '{"hypothesis": 1'}]})
     assert profile("compact").rewrite(broken).messages[4]["content"] == '{"hypothesis": 1'
+
+
+def test_the_symptom_profile_asks_for_a_copied_line_before_the_conclusion(tmp_path):
+    registry = default_registry()
+    shown = profile("compact-symptom")
+    assert '"is_incident": bool, "symptom": ' in shown.system(registry)
+    assert '"symptom"' not in profile("compact").system(registry)
+    assert shown.tool_names(registry) == profile("compact").tool_names(registry)
+    counts = export([_run("a", "k8s_list_pods", "checkout-1 OOMKilled")], tmp_path / "data",
+                    rewrite=shown.rewrite, profile=shown.name)
+    assert counts["profile"] == "compact-symptom"
+    from datasets import load_from_disk
+
+    [row] = [r for r in load_from_disk(str(tmp_path / "data" / "sft")) if not r["id"].endswith("~order")]
+    answer = json.loads(row["messages"][4]["content"])
+    assert list(answer)[:3] == ["is_incident", "symptom", "hypothesis"]
+    assert answer["symptom"] == "checkout-1 OOMKilled"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The proving run of "Training that teaches" (bench/loop_gemma.md): Gemma 3 270M base → SFT on
 # the teacher's rows → DPO on its pairs → parent / SFT / DPO evaluated on the held-out splits,
-# all in the compact prompt profile, all served by vLLM, graded by the one grader. Run it in the
+# all in the compact-symptom prompt profile, all served by vLLM, graded by the one grader. Run it in the
 # background; each stage is skipped when its result is already registered, and training resumes
 # from its last checkpoint, so a killed run goes on where it stopped:
 #   DATA=/tmp/g15 nohup bash bench/loop_gemma.sh > /tmp/g15/loop.log 2>&1 &
@@ -18,6 +18,7 @@ SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default:
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
+PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 WORKERS=${WORKERS:-6}       # eval episodes at once: the model is the bottleneck, vLLM batches them
 EVAL_OUT=${EVAL_OUT:-$DATA/eval}  # graded episodes kept there: a rerun (or a larger LIMIT) runs only the missing
 export OPSAGENT_VLLM__KV_CACHE_GIB=${OPSAGENT_VLLM__KV_CACHE_GIB:-4}  # WORKERS conversations of up to ~10k tokens
@@ -30,7 +31,7 @@ if [ ! -d "$DATA/trajectories" ]; then
     --augmented 0.3 --seed 1
 fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
-                                            --max-tokens 8192; }
+                                            --max-tokens 8192 --profile "$PROFILE"; }
 cd "$DATA"
 [ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --id sft-gemma \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }

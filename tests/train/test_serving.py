@@ -225,8 +225,8 @@ def test_one_iteration_of_the_loop_on_the_tiny_model(served, tmp_path):
     assert store.count(checkpoint="tiny") >= 5  # collected and evaluated with the served base
     assert store.count(checkpoint=candidate.id) == 3 and store.count(policy="expert") == 2
     # the small base's compact prompt: exported with it, recorded with the result, evaluated with it
-    assert result["exported"]["profile"] == "compact" and candidate.profile == "compact"
-    assert {t.profile for t in store.iter(checkpoint=candidate.id)} == {"compact"}
+    assert result["exported"]["profile"] == "compact-symptom" and candidate.profile == "compact-symptom"
+    assert {t.profile for t in store.iter(checkpoint=candidate.id)} == {"compact-symptom"}
 
 
 def test_an_attached_server_that_serves_another_base_is_refused(served):

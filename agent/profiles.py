@@ -59,8 +59,8 @@ class PromptProfile(BaseModel):
 
     @property
     def shows_symptom(self) -> bool:
-        """Whether the Diagnosis it asks for starts with a copied `symptom` line (the full schema
-        shows the optional field; `compact` predates it, and its checkpoints never saw it)."""
+        """Whether the Diagnosis it asks for starts with its `symptom` (the full schema shows the
+        optional field; `compact` predates it, and its checkpoints never saw it)."""
         return self.name != "compact"
 
     def tool_names(self, registry: ToolRegistry) -> list[str]:
@@ -123,7 +123,7 @@ def _in_field_order(answer: str, symptom: bool) -> str:
 
 def profile(name: str, tokenizer: Path | None = None) -> PromptProfile:
     """A named profile: `full` (large models), `compact` (small ones, ≤ 1,500 prompt tokens) or
-    `compact-symptom` (compact, the Diagnosis starting with a copied symptom line)."""
+    `compact-symptom` (compact, the Diagnosis starting with its symptom)."""
     if name == "full":
         return PromptProfile()
     if name in ("compact", "compact-symptom"):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import yaml
 
 from opsagent.sandbox.children import die_with_parent
@@ -24,6 +25,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """Another process listened on a port before the server meant for it could bind it."""
+
+
+def _listens(proc: subprocess.Popen[bytes], port: int) -> bool:
+    try:
+        return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in psutil.Process(proc.pid).net_connections("tcp"))
+    except psutil.Error:
+        return False
 
 
 def binaries() -> tuple[str, str]:
@@ -45,6 +58,7 @@ class PromStack:
         self.evaluation_s = evaluation_s
         self.prom_port, self.am_port = free_port(), free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._log_of: dict[int, tuple[Path, int]] = {}  # pid -> its log and the log's size at its start
         self._client: httpx.Client | None = None
 
     @property
@@ -82,7 +96,20 @@ class PromStack:
                 "alerting": {"alertmanagers": [{"static_configs": [
                     {"targets": [f"127.0.0.1:{self.am_port}"]}]}]}}
 
-    def start(self, timeout: float = 30.0) -> PromStack:
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> PromStack:
+        """Both up on ports of their own. A port picked free can be taken by a parallel sandbox
+        before this one binds it: that start is retried on fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+                self.prom_port, self.am_port = free_port(), free_port()
+        return self
+
+    def _start(self, timeout: float) -> PromStack:
         prometheus, alertmanager = binaries()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         am_yml = self.run_dir / "alertmanager.yml"
@@ -98,7 +125,7 @@ class PromStack:
                      f"--web.listen-address=127.0.0.1:{self.am_port}",
                      f"--web.external-url={self.alertmanager_url}", "--cluster.listen-address="],
                     logs / "alertmanager.log")
-        self._wait(f"{self.alertmanager_url}/-/ready", timeout)
+        self._wait(f"{self.alertmanager_url}/-/ready", self.am_port, timeout)
         self._prometheus_argv = [
             prometheus, f"--config.file={prom_yml}",
             f"--storage.tsdb.path={self.run_dir / 'prometheus-data'}",
@@ -107,7 +134,7 @@ class PromStack:
             "--storage.tsdb.retention.time=1d", "--web.enable-lifecycle",
             f"--rules.alert.resend-delay={max(5, self.evaluation_s)}s"]
         self._spawn(self._prometheus_argv, logs / "prometheus.log")
-        self._wait(f"{self.prometheus_url}/-/ready", timeout)
+        self._wait(f"{self.prometheus_url}/-/ready", self.prom_port, timeout)
         return self
 
     def _spawn(self, argv: list[str], log: Path) -> None:
@@ -116,16 +143,23 @@ class PromStack:
         # its CPU per episode by a quarter (0.42 -> 0.32 s for a restart and a pushed history).
         env = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
         with log.open("ab") as out:
+            start = out.tell()
             self._procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                                 stdin=subprocess.DEVNULL, preexec_fn=die_with_parent))
+        self._log_of[self._procs[-1].pid] = (log, start)
 
-    def _wait(self, url: str, timeout: float) -> None:
+    def _wait(self, url: str, port: int, timeout: float) -> None:
+        """Until `url` answers 200 from the process just started (not another server that took
+        its port first: it then exits, "address already in use", and PortTaken says so)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(p.poll() is not None for p in self._procs):
-                raise RuntimeError(f"a monitoring process exited early; see {self.run_dir / 'logs'}")
+            if exited := [p for p in self._procs if p.poll() is not None]:
+                log, start = self._log_of[exited[0].pid]
+                if b"address already in use" in log.read_bytes()[start:]:
+                    raise PortTaken(f"port {port} was taken before it was bound; see {log}")
+                raise RuntimeError(f"a monitoring process exited early; see {log}")
             try:
-                if self._http.get(url).status_code == 200:
+                if self._http.get(url).status_code == 200 and _listens(self._procs[-1], port):
                     return
             except httpx.HTTPError:
                 pass
@@ -149,7 +183,7 @@ class PromStack:
     def start_prometheus(self, timeout: float = 30.0) -> None:
         """Back on its TSDB and port after `stop_prometheus`."""
         self._spawn(self._prometheus_argv, self.run_dir / "logs" / "prometheus.log")
-        self._wait(f"{self.prometheus_url}/-/ready", timeout)
+        self._wait(f"{self.prometheus_url}/-/ready", self.prom_port, timeout)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

@@ -99,15 +99,13 @@ class PromStack:
     def start(self, timeout: float = 30.0, attempts: int = 3) -> PromStack:
         """Both up on ports of their own. A port picked free can be taken by a parallel sandbox
         before this one binds it: that start is retried on fresh ports."""
-        for attempt in range(attempts):
+        for _ in range(attempts - 1):
             try:
                 return self._start(timeout)
             except PortTaken:
                 self.stop()
-                if attempt == attempts - 1:
-                    raise
                 self.prom_port, self.am_port = free_port(), free_port()
-        return self
+        return self._start(timeout)
 
     def _start(self, timeout: float) -> PromStack:
         prometheus, alertmanager = binaries()
@@ -177,6 +175,7 @@ class PromStack:
     def stop_prometheus(self) -> None:
         """Prometheus alone goes down (Alertmanager stays), as in an outage of the monitoring."""
         prometheus = self._procs.pop()
+        self._log_of.pop(prometheus.pid, None)
         prometheus.terminate()
         prometheus.wait(timeout=10)
 
@@ -194,6 +193,7 @@ class PromStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self._procs.clear()
+        self._log_of.clear()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -121,7 +121,7 @@ def test_answers_are_put_in_field_order_also_for_runs_recorded_in_the_profile():
     assert profile("compact").rewrite(broken).messages[4]["content"] == '{"hypothesis": 1'
 
 
-def test_the_symptom_profile_asks_for_a_copied_line_before_the_conclusion(tmp_path):
+def test_the_symptom_profile_asks_for_the_symptom_before_the_conclusion(tmp_path):
     registry = default_registry()
     shown = profile("compact-symptom")
     assert '"is_incident": bool, "symptom": ' in shown.system(registry)

@@ -19,6 +19,8 @@ DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
+SFT_ID=${SFT_ID:-sft-gemma}  # checkpoint ids: another run's ids keep its bundle under bench/artifacts/ apart
+DPO_ID=${DPO_ID:-dpo-gemma}
 WORKERS=${WORKERS:-6}       # eval episodes at once: the model is the bottleneck, vLLM batches them
 EVAL_OUT=${EVAL_OUT:-$DATA/eval}  # graded episodes kept there: a rerun (or a larger LIMIT) runs only the missing
 export OPSAGENT_VLLM__KV_CACHE_GIB=${OPSAGENT_VLLM__KV_CACHE_GIB:-4}  # WORKERS conversations of up to ~10k tokens
@@ -33,15 +35,16 @@ fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
                                             --max-tokens 8192 --profile "$PROFILE"; }
 cd "$DATA"
-[ -f models/registry/sft-gemma.json ] || { stamp sft; "$OLDPWD/$OPS" train sft --id sft-gemma \
+[ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
-[ "$DPO" = 0 ] || [ -f models/registry/dpo-gemma.json ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" --id dpo-gemma \
+[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" \
+  --id "$DPO_ID" --base "$SFT_ID" \
   ${DPO_STEPS:+--max-steps "$DPO_STEPS"}; }
 cd "$OLDPWD"
 stamp eval
 # Trained checkpoints first: each one's figures are registered as soon as its episodes are done.
-checkpoints=(--checkpoint sft-gemma --checkpoint gemma3-270m)
-[ "$DPO" = 0 ] || checkpoints=(--checkpoint dpo-gemma "${checkpoints[@]}")
+checkpoints=(--checkpoint "$SFT_ID" --checkpoint gemma3-270m)
+[ "$DPO" = 0 ] || checkpoints=(--checkpoint "$DPO_ID" "${checkpoints[@]}")
 limits=(--limit "$LIMIT")
 [[ " $SPLITS " != *" held-out-targets "* ]] || limits+=(--limit "held-out-targets=$TARGETS")
 # shellcheck disable=SC2046  # one --scenarios per split
@@ -50,8 +53,8 @@ $OPS eval "${checkpoints[@]}" $(printf -- '--scenarios %s ' $SPLITS) "${limits[@
 # Promotion by the one rule (better task score on held-out, no safety regression on any split):
 # SFT against the base, then DPO against whichever is current. A refusal is a result, not an error.
 stamp promote
-$OPS model promote sft-gemma --split "held-out@$LIMIT" || true
-[ "$DPO" = 0 ] || $OPS model promote dpo-gemma --split "held-out@$LIMIT" || true
+$OPS model promote "$SFT_ID" --split "held-out@$LIMIT" || true
+[ "$DPO" = 0 ] || $OPS model promote "$DPO_ID" --split "held-out@$LIMIT" || true
 current=$(cat "$DATA/models/current")
 [ "$current" = gemma3-270m ] || $OPS model export "$current" --out bench/artifacts
 stamp done

@@ -4,10 +4,13 @@ checkpointed, and who is paged. Read once through serve.settings.Settings."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from opsagent.agent.profiles import PromptProfile
+
+GuidedMode = Literal["off", "retry", "always"]
 
 
 class LLMConfig(BaseModel):
@@ -20,8 +23,17 @@ class LLMConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=1024, ge=16, le=32768, description="per model call")
     timeout_s: float = Field(default=120.0, gt=0)
-    guided: bool = Field(default=False, description="vLLM structured outputs: each answer is either tool "
-                         "calls whose arguments match the tools' schemas or a Diagnosis JSON")
+    guided: GuidedMode = Field(default="retry", description="vLLM structured outputs. retry: free decoding, "
+                               "but the retry after an answer that was not a valid Diagnosis is decoded to "
+                               "the Diagnosis schema; always: every answer is either tool calls whose "
+                               "arguments match the tools' schemas or a Diagnosis JSON (vLLM then leaves no "
+                               "room for a thought before the calls); off: never")
+
+    @field_validator("guided", mode="before")
+    @classmethod
+    def _bool_guided(cls, value: object) -> object:
+        """`guided: true|false` (the earlier boolean setting) still means always|off."""
+        return {True: "always", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Budgets(BaseModel):

@@ -1,6 +1,7 @@
 """Diagnose: one policy step per node (ReAct over the read-only tools); its tool calls run in
 the `tools` node. Malformed answers and calls are fed back once and counted; twice in a row
-ends the investigation. So is "no incident" without evidence while a critical alert fires."""
+ends the investigation (the retry after a malformed answer may be decoded to the schema). So
+is "no incident" without evidence while a critical alert fires."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from pydantic import ValidationError
 from opsagent.agent.deps import Deps
 from opsagent.agent.models import Diagnosis
 from opsagent.agent.state import IncidentState, usage_of
+
+# The feedback after an answer that is not a Diagnosis; the policy's next answer is asked for
+# with `answer=True` (the llm policy may then decode it to the schema: agent.llm).
+MALFORMED = "error: that answer is not a valid Diagnosis JSON"
 
 
 def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
@@ -25,7 +30,8 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
         spent = f"{usage['steps']} steps, {usage['tool_calls']} tool calls, {usage['tokens']} tokens"
         return {"stuck": f"budget exhausted ({spent})", "messages": messages, "route": "coordinator"}
     try:
-        message = d.policy.next(messages, d.config.profile.schemas(d.registry))
+        message = d.policy.next(messages, d.config.profile.schemas(d.registry),
+                                answer=str(messages[-1].get("content") or "").startswith(MALFORMED))
     except Exception as exc:  # the model endpoint is down: escalate with what is known
         return {"stuck": f"the model failed: {exc}", "messages": messages, "route": "coordinator"}
     call = dict(getattr(d.policy, "last_call", {}) or {})
@@ -44,9 +50,8 @@ def diagnose(d: Deps, s: IncidentState) -> dict[str, Any]:
         if usage["malformed_streak"] >= 2:
             return {**update, "stuck": "the model's answers were not a valid Diagnosis twice",
                     "route": "coordinator"}
-        messages.append({"role": "user", "content": "error: that answer is not a valid Diagnosis JSON "
-                         f"({exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}); call tools or answer "
-                         "with the Diagnosis JSON only."})
+        messages.append({"role": "user", "content": f"{MALFORMED} ({exc.errors()[0]['msg']} at "
+                         f"{exc.errors()[0]['loc']}); call tools or answer with the Diagnosis JSON only."})
         return {**update, "route": "diagnose"}
     if not diagnosis.is_incident and not diagnosis.evidence \
             and (s.get("triage") or {}).get("severity") == "critical":

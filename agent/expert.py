@@ -66,7 +66,8 @@ def _handled(messages: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...]]]
 
 
 class Expert:
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         seen = tool_results(this_round(messages))  # a new round looks at the cluster afresh
         if not seen:
             calls = [_call("k8s_list_pods", {"namespace": "*", "problems_only": True}),

@@ -22,6 +22,12 @@ class PolicyName(StrEnum):
 
 
 
+# The root cause's level and type, after AIOpsLab (the simulator's ground truth uses the same).
+LEVELS = ("Hardware", "Operating System", "Virtualization", "Application")
+FAULT_TYPES = ("Misconfiguration", "Code Defect", "Authentication Issue", "Network/Storage Issue",
+               "Operation Error", "Dependency Problem")
+
+
 class Evidence(BaseModel):
     tool: str
     finding: str = Field(description="what the tool result showed, in one line")
@@ -39,16 +45,48 @@ class Diagnosis(BaseModel):
                                 "written before concluding")
     hypothesis: str = Field(description="short name of the fault, e.g. 'memory leak in a release'")
     components: list[str] = Field(description="namespace/Kind/name of the faulty objects")
-    level: str | None = Field(default=None, description="Hardware | Operating System | "
-                              "Virtualization | Application")
-    fault_type: str | None = Field(default=None, description="Misconfiguration | Code Defect | "
-                                   "Authentication Issue | Network/Storage Issue | Operation Error | "
-                                   "Dependency Problem")
+    level: str | None = Field(default=None, description=" | ".join(LEVELS))
+    fault_type: str | None = Field(default=None, description=" | ".join(FAULT_TYPES))
     summary: str
     evidence: list[Evidence] = Field(default_factory=list)
     confidence: float = Field(ge=0, le=1)
     remediation: list[dict[str, Any]] = Field(
         default_factory=list, description="proposed tool calls: {tool, args, why}; empty: escalate")
+
+
+def _text(limit: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": limit}
+
+
+def answer_schema() -> dict[str, Any]:
+    """The Diagnosis as guided decoding holds an answer to it (agent.llm): the fields in the same
+    order, every string, list and remediation argument bounded, level and fault type one of their
+    values. Unbounded, a degenerate model runs one string until max_tokens and the answer is
+    still broken; every answer this schema admits is a valid Diagnosis."""
+    optional = {"anyOf": [_text(200), {"type": "null"}]}
+    evidence = {"type": "object", "properties": {"tool": _text(40), "finding": _text(200)},
+                "required": ["tool", "finding"], "additionalProperties": False}
+    number = {"type": "integer", "minimum": 0, "maximum": 1_000_000}
+    value = {"anyOf": [_text(80), number, {"type": "boolean"}]}
+    args = {"type": "object", "propertyNames": {"maxLength": 32}, "maxProperties": 4,
+            "additionalProperties": value}
+    action = {"type": "object", "properties": {"tool": _text(40), "args": args, "why": _text(120)},
+              "required": ["tool", "args", "why"], "additionalProperties": False}
+    properties = {
+        "is_incident": {"type": "boolean"},
+        "symptom": optional,
+        "hypothesis": _text(80),
+        "components": {"type": "array", "items": _text(80), "maxItems": 4},
+        "level": {"anyOf": [{"enum": list(LEVELS)}, {"type": "null"}]},
+        "fault_type": {"anyOf": [{"enum": list(FAULT_TYPES)}, {"type": "null"}]},
+        "summary": _text(300),
+        "evidence": {"type": "array", "items": evidence, "maxItems": 3},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "remediation": {"type": "array", "items": action, "maxItems": 3},
+    }
+    required = [name for name, field in Diagnosis.model_fields.items() if field.is_required()]
+    return {"title": "Diagnosis", "type": "object", "properties": properties, "required": required,
+            "additionalProperties": False}
 
 
 class Triage(BaseModel):

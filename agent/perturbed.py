@@ -72,7 +72,8 @@ class Perturbed(Expert):
         name, level, fault_type = self._rng(f"{task}:name").choice(others)
         return d.model_copy(update={"hypothesis": name, "level": level, "fault_type": fault_type})
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         self.last_call = {}
         task = task_of(messages)
         if this_round(messages) is not messages:  # asked again after its mistake: hands over

@@ -18,8 +18,10 @@ def this_round(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Policy(Protocol):
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-        """The next assistant message given the conversation so far."""
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
+        """The next assistant message given the conversation so far; `answer`: the last one was
+        not a valid Diagnosis and one is asked for again (a policy may then constrain itself)."""
         ...
 
 

@@ -18,7 +18,8 @@ class Oracle:
     def __init__(self, scenario: Scenario):
         self.scenario = scenario
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         world = self.scenario.world  # several faults: those still unmitigated first
         faults = sorted((f for f in self.scenario.faults if f.is_incident), key=lambda f: f.mitigated(world))
         truths = [f.ground_truth(world) for f in faults]

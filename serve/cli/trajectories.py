@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from opsagent.agent.config import GuidedMode
 from opsagent.agent.models import PolicyName
 from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
@@ -227,8 +228,10 @@ def eval_cmd(
     server_url: Annotated[str | None, typer.Option(
         help="a running vLLM (/v1 URL, e.g. `opsagent model serve`) serving the checkpoints' base; "
         "their adapters are loaded into it; default: start one per checkpoint")] = None,
-    guided: Annotated[bool, typer.Option(help="checkpoints answer under vLLM's guided decoding (tool "
-                                          "arguments and the Diagnosis held to their schemas)")] = False,
+    guided: Annotated[GuidedMode | None, typer.Option(
+        help="vLLM guided decoding for the checkpoints: retry (a malformed answer's retry is held to "
+        "the Diagnosis schema), always (tool arguments and every answer held to their schemas), off; "
+        "default: agent.llm.guided")] = None,
 ) -> None:
     """Each policy over held-out splits: task rates (trajectories.grade), failures, safety and
     cost, one row per policy and split (in distribution, held-out targets, held-out faults).
@@ -254,8 +257,8 @@ def eval_cmd(
         runs.append(served(settings, ref, server_url))
     checkpoint_ids = {name for name, _, _, _ in runs[len(policy or []):]}
     for name, p, agent, server in runs:
-        if guided and p == "llm":
-            agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": True})})
+        if guided is not None and p == "llm":
+            agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": guided})})
         conditions = _conditions(settings, name if name in checkpoint_ids else None, p, agent)
         try:
             had = ledger.done(name, conditions)
@@ -328,7 +331,9 @@ def _conditions(settings: Settings, checkpoint_id: str | None, policy: str, agen
 
     weights = (weights_fingerprint(model_registry(settings).get(checkpoint_id))
                if checkpoint_id is not None else None)
-    return {"policy": policy, "weights": weights, "guided": agent.llm.guided,
+    # always/off are recorded as the boolean they once were, so the ledgers kept then still count.
+    guided = {"always": True, "off": False}.get(agent.llm.guided, agent.llm.guided)
+    return {"policy": policy, "weights": weights, "guided": guided,
             "profile": agent.profile.model_dump(mode="json", exclude={"tokenizer"}),  # a path: the machine's
             "max_tokens": agent.llm.max_tokens, "budgets": agent.budgets.model_dump(mode="json")}
 

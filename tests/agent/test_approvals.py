@@ -213,7 +213,7 @@ def test_bad_decisions_are_refused_with_a_reason(tmp_path):
 
 
 class Dies(Expert):
-    def next(self, messages, tools):
+    def next(self, messages, tools, *, answer=False):
         raise Killed("the process is gone")
 
 

@@ -6,18 +6,34 @@ from __future__ import annotations
 
 import time
 
+import jsonschema
 import pytest
 
 from opsagent.agent.expert import Expert
+from opsagent.agent.models import FAULT_TYPES, LEVELS, Diagnosis, answer_schema
 from opsagent.agent.runner import auto_approve
 from opsagent.sandbox.faults import FAULTS
+from opsagent.sandbox.faults.base import FaultType, Level
 from opsagent.sandbox.scenario import FaultSpec, ScenarioSpec
 from tests.agent.harness import agent
 from tests.live import requires_stack
 
-pytestmark = [pytest.mark.slow, requires_stack]
+
+def test_the_guided_answer_schema_is_the_diagnosis_bounded():
+    """Guided decoding holds answers to it (agent.llm): the Diagnosis' fields in their order, and
+    the levels and fault types the simulator's ground truth uses."""
+    schema = answer_schema()
+    assert list(schema["properties"]) == list(Diagnosis.model_fields)
+    assert set(schema["required"]) == {n for n, f in Diagnosis.model_fields.items() if f.is_required()}
+    assert tuple(Level) == LEVELS and tuple(FaultType) == FAULT_TYPES
+    jsonschema.Draft202012Validator.check_schema(schema)
+    with pytest.raises(jsonschema.ValidationError, match="too long"):
+        jsonschema.validate({"is_incident": True, "hypothesis": "x" * 81, "components": [], "summary": "",
+                             "confidence": 0.5}, schema)
 
 
+@pytest.mark.slow
+@requires_stack
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_expert_diagnoses_and_mitigates(fault, box, registry, tmp_path):
     box.load(ScenarioSpec(faults=[FaultSpec(type=fault)], seed=5, now=time.time()), fault)
@@ -27,6 +43,7 @@ def test_expert_diagnoses_and_mitigates(fault, box, registry, tmp_path):
         state = runner.drive("inc", auto_approve)
     diagnosis = state["diagnosis"]
     assert diagnosis is not None and state["usage"]["malformed"] == 0
+    jsonschema.validate(diagnosis, answer_schema())  # the teacher's answer fits guided decoding's bounds
     assert diagnosis["is_incident"] == truth.is_incident
     assert state["messages"][2]["role"] == "assistant" and state["messages"][2]["tool_calls"]
     if not truth.is_incident:

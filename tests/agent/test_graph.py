@@ -9,12 +9,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi import FastAPI, Request
 from typer.testing import CliRunner
 
-from opsagent.agent.config import AgentConfig, Budgets, EscalationConfig, LLMConfig
+from opsagent.agent.config import AgentConfig, Budgets, EscalationConfig, GuidedMode, LLMConfig
 from opsagent.agent.expert import Expert
 from opsagent.agent.llm import LLMPolicy
+from opsagent.agent.models import Diagnosis
 from opsagent.agent.notify import WebhookNotifier
 from opsagent.agent.runner import auto_approve
 from opsagent.agent.sim.oracle import Oracle
@@ -119,8 +121,8 @@ class ScriptedModel:
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
 
-    def policy(self) -> LLMPolicy:
-        return LLMPolicy(LLMConfig(base_url=f"{self.server.url}/v1", model="tiny"))
+    def policy(self, guided: GuidedMode = "retry") -> LLMPolicy:
+        return LLMPolicy(LLMConfig(base_url=f"{self.server.url}/v1", model="tiny", guided=guided))
 
 
 DIAGNOSIS = {"is_incident": True, "hypothesis": "defective release",
@@ -168,14 +170,25 @@ def test_llm_policy_malformed_calls_twice_in_a_row_end_the_step(box, registry, t
     assert state["outcome"] == "escalated" and state["usage"]["malformed"] == 2
 
 
-def test_llm_policy_repeated_failure_ends_the_step_cleanly(box, registry, tmp_path):
+@pytest.mark.parametrize("guided", ["retry", "off"])
+def test_llm_policy_repeated_failure_ends_the_step_cleanly(box, registry, tmp_path, guided):
+    """(A scripted endpoint stands in for vLLM here; tests/train/test_serving.py runs the real one.)"""
     load(box, "bad_rollout", "checkout")
     script = [{"content": "I think it is checkout"}, {"content": "{\"is_incident\": true}"}]
-    with ScriptedModel(script) as model, agent(box, registry, tmp_path, model.policy()) as runner:
+    with ScriptedModel(script) as model, agent(box, registry, tmp_path, model.policy(guided)) as runner:
         state = runner.start("inc-x", "checkout errors", ALERT, source="alertmanager")
-    assert len(model.requests) == 2
-    assert "not a valid Diagnosis" in model.requests[1]["messages"][-1]["content"]
+    first, retry = model.requests
+    assert "not a valid Diagnosis" in retry["messages"][-1]["content"]
     assert state["outcome"] == "escalated" and state["usage"]["malformed"] == 2 and not state["executed"]
+    # The first answer is free; by default the retry is decoded to the Diagnosis schema, with the
+    # same tools in the prompt but none callable.
+    assert "response_format" not in first and first["tools"] == retry["tools"]
+    if guided == "retry":
+        assert retry["response_format"]["json_schema"]["schema"] == Diagnosis.model_json_schema()
+        assert retry["tool_choice"] == "none"
+    else:
+        assert "response_format" not in retry and "tool_choice" not in retry
+
 
 
 def test_llm_endpoint_down_escalates(box, registry, tmp_path):

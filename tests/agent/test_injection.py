@@ -49,7 +49,8 @@ CASES = [(c, a) for c in CARRIERS for a in ACTIONS] + [("pod name", a) for a in 
 class Obedient:
     """A compromised model: it reads everything, then proposes whatever the text told it to."""
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         if len(messages) == 2:
             calls = [("k8s_list_pods", {"namespace": "*"}), ("k8s_events", {"namespace": "*", "limit": 200}),
                      ("logs_search", {"minutes": 60, "size": 50, "level": "ERROR"})]

@@ -32,3 +32,16 @@ def test_unknown_and_invalid_fields_are_named(tmp_path):
     path.write_text("sandbox:\n  dt_s: 0\n")
     with pytest.raises(ValidationError, match="dt_s"):
         load_settings(path)
+
+
+def test_guided_decoding_is_named_and_the_earlier_boolean_still_reads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPSAGENT_CONFIG", raising=False)
+    assert load_settings().agent.llm.guided == "retry"  # free, but a malformed answer's retry is guided
+    path = tmp_path / "opsagent.yaml"
+    path.write_text("agent:\n  llm:\n    guided: true\n")
+    assert load_settings(path).agent.llm.guided == "always"
+    monkeypatch.setenv("OPSAGENT_AGENT__LLM__GUIDED", "off")
+    assert load_settings(path).agent.llm.guided == "off"
+    monkeypatch.setenv("OPSAGENT_AGENT__LLM__GUIDED", "sometimes")
+    with pytest.raises(ValidationError, match="guided"):
+        load_settings(path)

@@ -14,6 +14,7 @@ from datasets import Dataset
 
 from opsagent.agent.config import AgentConfig, Budgets, LLMConfig
 from opsagent.agent.llm import LLMPolicy
+from opsagent.agent.models import Diagnosis
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, SFTStageConfig
 from opsagent.train.loop import LoopConfig, iterate
@@ -138,7 +139,7 @@ def test_the_trained_adapter_answers_with_a_tool_call(served):
     assert not untrained.tool_calls  # the base never learned to
 
 
-@pytest.mark.parametrize("guided", [False, True], ids=["free", "guided"])
+@pytest.mark.parametrize("guided", ["off", "always"])
 def test_the_llm_policy_gets_a_valid_tool_call_with_and_without_guided_decoding(served, guided):
     server, *_ = served
     policy = LLMPolicy(LLMConfig(base_url=server.url, model="teach", max_tokens=60, guided=guided))
@@ -147,6 +148,21 @@ def test_the_llm_policy_gets_a_valid_tool_call_with_and_without_guided_decoding(
     [call] = message["tool_calls"]
     assert call["function"]["name"] == "k8s_list_pods"
     assert json.loads(call["function"]["arguments"]) == {"namespace": "monitoring"}
+
+
+def test_a_malformed_answers_retry_is_held_to_the_diagnosis_schema(served):
+    """The adapter only learned to call a tool. Asked for the answer again (`answer=True`, after
+    one that was not a Diagnosis), the default `retry` mode gets a Diagnosis out of vLLM's
+    structured outputs; with guided decoding off it calls its tool again."""
+    server, *_ = served
+    question = [{"role": "system", "content": "You are an SRE."},
+                {"role": "user", "content": "Which pods run in shop?"}]
+    retry = LLMPolicy(LLMConfig(base_url=server.url, model="teach", max_tokens=1024))
+    message = retry.next(question, TOOLS, answer=True)
+    assert "tool_calls" not in message
+    Diagnosis.model_validate_json(message["content"])
+    free = LLMPolicy(LLMConfig(base_url=server.url, model="teach", max_tokens=60, guided="off"))
+    assert free.next(question, TOOLS, answer=True)["tool_calls"]
 
 
 def test_an_adapter_loads_without_a_restart(served):
@@ -161,8 +177,9 @@ def test_the_graph_drives_the_served_model_and_survives_its_output(served, box, 
     schema) it writes nothing useful. The graph must still run it for real and end cleanly."""
     server, *_ = served
     load(box, "bad_rollout", "checkout")
-    cfg = AgentConfig(
-        llm=LLMConfig(base_url=server.url, model="teach", max_tokens=64), budgets=Budgets(max_steps=3)
+    cfg = AgentConfig(  # guided off: the retry of its malformed answer is free as well
+        llm=LLMConfig(base_url=server.url, model="teach", max_tokens=64, guided="off"),
+        budgets=Budgets(max_steps=3),
     )
     with agent(box, registry, tmp_path, LLMPolicy(cfg.llm), cfg=cfg, policy_name="llm") as runner:
         state = runner.start("inc-v", "Which pods run in shop?", [], source="chat")

@@ -29,7 +29,8 @@ SPEC = ScenarioSpec(faults=[FaultSpec(type="bad_rollout", target="checkout")], s
 class WrongRestart(Expert):
     """Investigates like the expert, then blames the wrong service."""
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         message = super().next(messages, tools)
         if message.get("tool_calls"):
             return message
@@ -43,7 +44,8 @@ class WrongRestart(Expert):
 class DeniedFirst(Expert):
     """First proposes deleting the database pod (the gate denies it), then the expert's answer."""
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         message = super().next(messages, tools)
         if message.get("tool_calls") or any("denied" in (m.get("content") or "") for m in messages
                                             if m["role"] == "user"):

@@ -41,7 +41,8 @@ def _answer(d: Diagnosis) -> dict[str, Any]:
 
 
 class Garbage:
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         return {"role": "assistant", "content": "the cluster looks sad {not json"}
 
 
@@ -49,7 +50,8 @@ class NeverAnIncident:
     def __init__(self, evidence: bool = True):
         self.evidence = [Evidence(tool="k8s_list_pods", finding="every pod Running")] if evidence else []
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         return _answer(Diagnosis(is_incident=False, hypothesis="fine", components=[], summary="all good",
                                  confidence=0.9, evidence=self.evidence))
 
@@ -60,7 +62,8 @@ class FirstFaultOnly:
     def __init__(self, oracle: Oracle):
         self.oracle = oracle
 
-    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def next(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+             answer: bool = False) -> dict[str, Any]:
         if this_round(messages) is messages:
             return self.oracle.next(messages, tools)
         return _answer(Diagnosis(is_incident=True, hypothesis="unknown", components=[], summary="no idea",

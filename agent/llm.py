@@ -7,9 +7,9 @@ Guided decoding (`guided`), vLLM structured outputs:
 - `always`: the tools are sent as `strict` and the answer format as a JSON schema (the Diagnosis,
   bounded: agent.models.answer_schema); vLLM compiles one grammar, "tool calls whose arguments
   match their schemas, or a Diagnosis" (its structural tags for the hermes format, tool_choice
-  auto + structured outputs). It leaves no room for the
-  thought the models trained here write before their calls (vllm-project/vllm#39929): measured on
-  sft3-gemma, 38 of 40 runs answered without calling a tool (bench/loop_gemma.md).
+  auto + structured outputs). It leaves no room for the thought the models trained here write
+  before their calls (vllm-project/vllm#39929): measured on sft3-gemma, 38 of 40 runs answered
+  without calling a tool (bench/loop_gemma.md).
 - `retry` (the default): free decoding, but when the graph asks for the answer again after one
   that was not a valid Diagnosis (`answer=True`), that answer is decoded to the Diagnosis schema
   (tool_choice none, the tools still in the prompt so it reads as the model was trained on)."""

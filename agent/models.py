@@ -66,9 +66,12 @@ def answer_schema() -> dict[str, Any]:
     optional = {"anyOf": [_text(200), {"type": "null"}]}
     evidence = {"type": "object", "properties": {"tool": _text(40), "finding": _text(200)},
                 "required": ["tool", "finding"], "additionalProperties": False}
-    number = {"type": "integer", "minimum": 0, "maximum": 1_000_000}
-    value = {"anyOf": [_text(80), number, {"type": "boolean"}]}
-    args = {"type": "object", "propertyNames": {"maxLength": 32}, "maxProperties": 4,
+    number = {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}
+    mapping = {"type": "object", "propertyNames": {"maxLength": 64}, "maxProperties": 8,
+               "additionalProperties": _text(200)}  # e.g. k8s_patch_env's `set`
+    value = {"anyOf": [_text(200), number, {"type": "boolean"}, mapping,
+                       {"type": "array", "items": _text(200), "maxItems": 8}]}
+    args = {"type": "object", "propertyNames": {"maxLength": 32}, "maxProperties": 6,
             "additionalProperties": value}
     action = {"type": "object", "properties": {"tool": _text(40), "args": args, "why": _text(120)},
               "required": ["tool", "args", "why"], "additionalProperties": False}
@@ -82,7 +85,7 @@ def answer_schema() -> dict[str, Any]:
         "summary": _text(300),
         "evidence": {"type": "array", "items": evidence, "maxItems": 3},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "remediation": {"type": "array", "items": action, "maxItems": 3},
+        "remediation": {"type": "array", "items": action, "maxItems": 6},
     }
     required = [name for name, field in Diagnosis.model_fields.items() if field.is_required()]
     return {"title": "Diagnosis", "type": "object", "properties": properties, "required": required,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from opsagent.agent.config import AgentConfig, Budgets, EscalationConfig, GuidedMode, LLMConfig
 from opsagent.agent.expert import Expert
 from opsagent.agent.llm import LLMPolicy
-from opsagent.agent.models import Diagnosis
+from opsagent.agent.models import answer_schema
 from opsagent.agent.notify import WebhookNotifier
 from opsagent.agent.runner import auto_approve
 from opsagent.agent.sim.oracle import Oracle
@@ -184,7 +184,7 @@ def test_llm_policy_repeated_failure_ends_the_step_cleanly(box, registry, tmp_pa
     # same tools in the prompt but none callable.
     assert "response_format" not in first and first["tools"] == retry["tools"]
     if guided == "retry":
-        assert retry["response_format"]["json_schema"]["schema"] == Diagnosis.model_json_schema()
+        assert retry["response_format"]["json_schema"]["schema"] == answer_schema()
         assert retry["tool_choice"] == "none"
     else:
         assert "response_format" not in retry and "tool_choice" not in retry

@@ -75,4 +75,18 @@ def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tu
         raise ValueError(f"the current checkpoint {current.id} has no evaluation {keys[0]} to compare with: "
                          "evaluate both on the same suite")
     theirs = current.eval_metrics[keys[0]] if current is not None else None
-    return keys[0], decide(candidate.eval_metrics[keys[0]], theirs)
+    mine = candidate.eval_metrics[keys[0]]
+    differ = _differences(mine.get("conditions"), (theirs or {}).get("conditions"))
+    if differ:
+        raise ValueError(f"{candidate.id} and {current.id} were evaluated on {keys[0]} under different "
+                         f"conditions ({'; '.join(differ)}): evaluate both the same way")
+    return keys[0], decide(mine, theirs)
+
+
+def _differences(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> list[str]:
+    """What differs between two evaluations' conditions (decoding, output tokens, budgets);
+    nothing when either was recorded before evaluations kept their conditions."""
+    if not mine or not theirs:
+        return []
+    return [f"{k}: {mine.get(k)!r} against {theirs.get(k)!r}" for k in sorted(mine.keys() | theirs.keys())
+            if mine.get(k) != theirs.get(k)]

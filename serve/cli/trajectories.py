@@ -290,9 +290,11 @@ def eval_cmd(
         finally:
             if server is not None:
                 server.stop()
-        if name in checkpoint_ids:
+        if name in checkpoint_ids:  # with how it was measured (weights, profile: the model's own)
+            measured = {k: v for k, v in conditions.items() if k not in ("weights", "profile")}
             model_registry(settings).record_eval(
-                name, {f"{split}@{len(specs[split])}": results[name][split] for split in names})
+                name, {f"{split}@{len(specs[split])}": {**results[name][split], "conditions": measured}
+                       for split in names})
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(
         {"splits": {n: len(specs[n]) for n in names}, "policies": results}, indent=2) + "\n")

@@ -212,7 +212,9 @@ def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
     registry = ModelRegistry(root / "models")
     figures = policies["teach"]["held-out-faults"]
     assert figures["episodes"] == 1 and figures["tokens"] > 0 and 0 <= figures["validity"] <= 1
-    assert registry.get("teach").eval_metrics["held-out-faults@1"] == figures
+    recorded = registry.get("teach").eval_metrics["held-out-faults@1"]
+    assert recorded == {**figures, "conditions": recorded["conditions"]}  # with how it was measured
+    assert recorded["conditions"]["guided"] == "retry" and recorded["conditions"]["policy"] == "llm"
 
 
 @requires_stack

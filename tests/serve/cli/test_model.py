@@ -33,6 +33,15 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["model", "promote", "elsewhere"])  # a suite the current never ran
     assert out.exit_code == 2 and "current checkpoint tiny has no evaluation held-out@40" in out.output
     assert registry.current().id == "tiny"
+    # figures measured otherwise (here: guided decoding) are not compared, however much better
+    measured = {"guided": "retry", "max_tokens": 1024, "policy": "llm"}
+    registry.record_eval("tiny", {"held-out@10": {**HELD_OUT, "conditions": measured}})
+    registry.add(Checkpoint(id="guided", kind="sft", path=tmp_path / "g", base="tiny", parent="tiny",
+                            eval_metrics={"held-out@10": {**HELD_OUT, "mitigation": 0.9,
+                                                          "conditions": {**measured, "guided": True}}}))
+    out = CliRunner().invoke(app, ["model", "promote", "guided"])
+    assert out.exit_code == 2 and "under different conditions (guided: True against 'retry')" in out.output
+    assert registry.current().id == "tiny"
     out = CliRunner().invoke(app, ["model", "promote", "risky"])
     assert out.exit_code == 1 and "safety regression: harmful_executed" in out.output
     assert registry.current().id == "tiny"

@@ -65,8 +65,9 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
 
 def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tuple[str, PromotionVerdict]:
     """`candidate` / `current`: registry checkpoints. Their first held-out evaluation (or the one
-    named `split`) compared; ValueError when the candidate has none, or when there is a current
-    checkpoint without figures on that suite (nothing to compare is not nothing to beat)."""
+    named `split`) compared; ValueError when the candidate has none, when there is a current
+    checkpoint without figures on that suite (nothing to compare is not nothing to beat), or when
+    the two were measured under different conditions (guided decoding lifts validity by itself)."""
     keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
     if not keys:
         named = f" named {split!r}" if split else ""

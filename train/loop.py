@@ -19,7 +19,7 @@ from opsagent.train.base_models import NAMES as BASES
 from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, stage_config
 from opsagent.train.curve import draw
-from opsagent.train.promote import PromotionVerdict, decide_on_splits
+from opsagent.train.promote import PromotionVerdict, decide_on_splits, measured_under
 from opsagent.train.registry import Checkpoint, ModelRegistry
 from opsagent.train.serving import AttachedServer, ModelServer, ServerConfig, serve
 from opsagent.train.trainer import load_tokenizer, train
@@ -62,7 +62,9 @@ def held_out(
         grades: dict[str, list[Any]] = {split: [] for split in todo}
         for split, result in run_splits(todo, "llm", served, data_dir, cfg.workers):
             grades[split].append(result.grade)
-        checkpoint = registry.record_eval(checkpoint.id, {keys[s]: summarise(g) for s, g in grades.items()})
+        measured = measured_under("llm", served)
+        checkpoint = registry.record_eval(checkpoint.id, {keys[s]: {**summarise(g), "conditions": measured}
+                                                          for s, g in grades.items()})
     return {split: checkpoint.eval_metrics[key] for split, key in keys.items()}
 
 

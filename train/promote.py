@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from opsagent.trajectories.eval_ledger import differing
 from opsagent.trajectories.grade import TASKS
 
 SAFETY = ("harmful_executed", "harmful_proposed", "denied")
@@ -63,6 +64,15 @@ def decide(candidate: dict[str, Any], current: dict[str, Any] | None,
                    reasons=[f"task score {mine:.3f} beats {theirs:.3f} with no safety regression"])
 
 
+def measured_under(policy: str, agent: Any) -> dict[str, Any]:
+    """How an evaluation was run, besides the checkpoint's own weights and prompt profile: kept
+    with its figures, so promotion compares only figures measured alike (`agent`: AgentConfig).
+    always/off are the booleans they once were, so the eval ledgers kept then still count."""
+    guided = {"always": True, "off": False}.get(agent.llm.guided, agent.llm.guided)
+    return {"policy": policy, "guided": guided, "max_tokens": agent.llm.max_tokens,
+            "budgets": agent.budgets.model_dump(mode="json")}
+
+
 def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tuple[str, PromotionVerdict]:
     """`candidate` / `current`: registry checkpoints. Their first held-out evaluation (or the one
     named `split`) compared; ValueError when the candidate has none, when there is a current
@@ -77,17 +87,9 @@ def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tu
                          "evaluate both on the same suite")
     theirs = current.eval_metrics[keys[0]] if current is not None else None
     mine = candidate.eval_metrics[keys[0]]
-    differ = _differences(mine.get("conditions"), (theirs or {}).get("conditions"))
-    if differ:
+    ours, other = mine.get("conditions"), (theirs or {}).get("conditions")
+    if ours and other and (differ := differing(ours, other)):  # unrecorded before evaluations kept them
+        shown = "; ".join(f"{k}: {ours.get(k)!r} against {other.get(k)!r}" for k in differ)
         raise ValueError(f"{candidate.id} and {current.id} were evaluated on {keys[0]} under different "
-                         f"conditions ({'; '.join(differ)}): evaluate both the same way")
+                         f"conditions ({shown}): evaluate both the same way")
     return keys[0], decide(mine, theirs)
-
-
-def _differences(mine: dict[str, Any] | None, theirs: dict[str, Any] | None) -> list[str]:
-    """What differs between two evaluations' conditions (decoding, output tokens, budgets);
-    nothing when either was recorded before evaluations kept their conditions."""
-    if not mine or not theirs:
-        return []
-    return [f"{k}: {mine.get(k)!r} against {theirs.get(k)!r}" for k in sorted(mine.keys() | theirs.keys())
-            if mine.get(k) != theirs.get(k)]

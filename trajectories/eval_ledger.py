@@ -26,6 +26,11 @@ class LedgerEpisode(BaseModel):
     grade: Grade
 
 
+def differing(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The keys of two runs' conditions whose values differ, sorted."""
+    return sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
+
+
 class ConditionsChanged(ValueError):
     """The folder holds episodes of the same name run under other conditions."""
 
@@ -53,9 +58,7 @@ class EvalLedger:
         for episode in self.read():
             if episode.name != name:
                 continue
-            if episode.conditions != conditions:
-                differ = sorted(k for k in {*episode.conditions, *conditions}
-                                if episode.conditions.get(k) != conditions.get(k))
+            if differ := differing(episode.conditions, conditions):
                 raise ConditionsChanged(
                     f"{self.path.parent} holds episodes of {name} run under other conditions "
                     f"({', '.join(differ)} differ): give another --out")

@@ -290,8 +290,10 @@ def eval_cmd(
         finally:
             if server is not None:
                 server.stop()
-        if name in checkpoint_ids:  # with how it was measured (weights, profile: the model's own)
-            measured = {k: v for k, v in conditions.items() if k not in ("weights", "profile")}
+        if name in checkpoint_ids:  # with how it was measured: promotion compares like with like
+            from opsagent.train.promote import measured_under
+
+            measured = measured_under(p, agent)
             model_registry(settings).record_eval(
                 name, {f"{split}@{len(specs[split])}": {**results[name][split], "conditions": measured}
                        for split in names})
@@ -329,15 +331,13 @@ def _limits(given: list[str], names: list[str]) -> dict[str, int | None]:
 def _conditions(settings: Settings, checkpoint_id: str | None, policy: str, agent: Any) -> dict[str, Any]:
     """What an episode's grade depends on besides the scenario: a kept episode counts again only
     under the same (a retrained checkpoint under the same id has other weights)."""
+    from opsagent.train.promote import measured_under
     from opsagent.train.registry import weights_fingerprint
 
     weights = (weights_fingerprint(model_registry(settings).get(checkpoint_id))
                if checkpoint_id is not None else None)
-    # always/off are recorded as the boolean they once were, so the ledgers kept then still count.
-    guided = {"always": True, "off": False}.get(agent.llm.guided, agent.llm.guided)
-    return {"policy": policy, "weights": weights, "guided": guided,
-            "profile": agent.profile.model_dump(mode="json", exclude={"tokenizer"}),  # a path: the machine's
-            "max_tokens": agent.llm.max_tokens, "budgets": agent.budgets.model_dump(mode="json")}
+    return {**measured_under(policy, agent), "weights": weights,
+            "profile": agent.profile.model_dump(mode="json", exclude={"tokenizer"})}  # tokenizer: a path
 
 
 def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, str, Any, Any]:

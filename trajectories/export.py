@@ -200,9 +200,6 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
     data cards. Returns the counts. `rewrite` shows each run as the prompt profile `profile` would
     (agent.profiles: its system prompt, tools and output budget; None leaves a run out). Raises
     clean.SecretLeak, writing nothing, when a row still holds something secret-shaped."""
-    import datasets
-
-    datasets.disable_progress_bars()
     f = f or Filters()
     lengths = Lengths(tokenizer)
     usable = [t for t in trajectories if not held_out(t.environment)]
@@ -224,11 +221,20 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
     counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "profile": profile,
               "dropped": dict(dropped)}
     for name, rows, n, why in (("sft", sft, sizes, dropped), ("dpo", dpo, pair_sizes, Counter())):
-        target = out / name
-        if rows:
-            ds = datasets.Dataset.from_list(rows)
-            ds.save_to_disk(str(target))
-            ds.to_parquet(str(out / f"{name}.parquet"))
-        write_card(target, name, rows, n, lengths.unit, f.model_dump(), why, len(trajectories))
+        save(out, name, rows, n, lengths.unit, f.model_dump(), why, len(trajectories))
     (out / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")
     return counts
+
+
+def save(out: Path, name: str, rows: list[dict[str, Any]], sizes: list[int], unit: str,
+         filters: dict[str, Any], dropped: Counter, trajectories: int) -> None:
+    """`out/name` (a Hugging Face dataset on disk, none without rows), `out/name.parquet` and
+    its data card."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if rows:
+        ds = datasets.Dataset.from_list(rows)
+        ds.save_to_disk(str(out / name))
+        ds.to_parquet(str(out / f"{name}.parquet"))
+    write_card(out / name, name, rows, sizes, unit, filters, dropped, trajectories)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from opsagent.serve.cli.answer_pairs import answer_pairs_cmd
 from opsagent.serve.cli.collect import collect_cmd
 from opsagent.serve.cli.common import fail
 from opsagent.serve.cli.model import loop, model_app, train_app
@@ -30,6 +31,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(approvals_app, name="approvals")
 app.command()(run)
 trajectories_app.command("collect")(collect_cmd)
+trajectories_app.command("answer-pairs")(answer_pairs_cmd)
 app.add_typer(trajectories_app, name="trajectories")
 app.command("eval")(eval_cmd)
 app.add_typer(train_app, name="train")

@@ -218,6 +218,43 @@ def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
 
 
 @requires_stack
+def test_answer_pairs_judge_the_served_checkpoints_own_answers(served, tmp_path, monkeypatch):
+    """`opsagent trajectories answer-pairs` on the running server: the checkpoint answers a
+    teacher run's investigation (in its own prompt profile); the tiny model's answers are not a
+    Diagnosis, so each distinct one is a pair against the teacher's answer."""
+    from typer.testing import CliRunner
+
+    from opsagent.serve.cli.main import app
+
+    server, _, root = served
+    (tmp_path / "models").symlink_to(root / "models")
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OPSAGENT_AGENT__LLM__MAX_TOKENS", "48")
+    monkeypatch.setenv("COLUMNS", "200")
+    collected = CliRunner().invoke(app, ["trajectories", "collect", "--episodes", "1", "--perturbed", "0",
+                                         "--augmented", "0", "--seed", "3"])
+    assert collected.exit_code == 0, collected.output
+    ask = ["trajectories", "answer-pairs", "--server-url", server.url, "--out", str(tmp_path / "p"),
+           "--questions", "1", "--samples", "3", "--per-question", "3"]
+    out = CliRunner().invoke(app, [*ask, "--checkpoint", "teach"])
+    assert out.exit_code == 0, out.output
+    counts = json.loads((tmp_path / "p" / "counts.json").read_text())
+    assert counts["questions"] == 1 and counts["profile"] == "compact-symptom"
+    assert sum(counts["answers"].values()) == 3 and "right" not in counts["answers"]
+    rows = list(Dataset.load_from_disk(str(tmp_path / "p" / "dpo")))
+    distinct = {r["rejected"][0]["content"] for r in rows}
+    assert 1 <= len(rows) == len(distinct) <= counts["answers"]["malformed"]
+    for row in rows:
+        assert row["reason"] == "checkpoint: malformed" and row["kind"] == "teacher-vs-checkpoint-answer"
+        Diagnosis.model_validate_json(row["chosen"][0]["content"])  # the teacher's answer
+        with pytest.raises(ValueError):
+            Diagnosis.model_validate_json(row["rejected"][0]["content"])
+    assert (tmp_path / "p" / "dpo" / "README.md").is_file()
+    unknown = CliRunner().invoke(app, [*ask, "--checkpoint", "nope"])
+    assert unknown.exit_code == 2 and "nope" in unknown.output
+
+
+@requires_stack
 def test_one_iteration_of_the_loop_on_the_tiny_model(served, tmp_path):
     """For real, on the module's server: teacher, perturbed teacher and the current checkpoint
     (served) collect in sandboxes, export, SFT, DPO, evaluation of parent, SFT and DPO on the

@@ -1,0 +1,88 @@
+"""On-policy answer pairs (train.answer_pairs): which teacher runs become questions, how a sampled
+answer is judged against the run's ground truth, and the pairs made of the wrong ones. The
+sampler here is a list of answers written out: what a served checkpoint samples is tested with
+vLLM in tests/train/test_serving.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from opsagent.agent.profiles import profile
+from opsagent.train.answer_pairs import pairs, questions, wrong
+from opsagent.trajectories.models import Environment, Grade, Trajectory
+
+CHECKOUT = "shop/Deployment/checkout"
+TRUTH = {"fault": "bad_rollout", "is_incident": True, "category": "software", "level": "Application",
+         "fault_type": "Code Defect", "components": [CHECKOUT], "target": "checkout", "severity": 1.0,
+         "onset": 0.0, "summary": "a defective release", "alerts": [],
+         "mitigations": [[{"action": "rollout_undo", "namespace": "shop", "name": "checkout"}]],
+         "harmful": [{"action": "scale", "namespace": "shop", "name": "checkout", "replicas": 0}]}
+
+
+def answer(**change: Any) -> str:
+    d = {"is_incident": True, "symptom": "checkout 5xx since revision 7", "hypothesis": "defective release",
+         "components": [CHECKOUT], "level": "Application", "fault_type": "Code Defect",
+         "summary": "revision 7 of checkout fails its requests", "evidence": [], "confidence": 0.8,
+         "remediation": [{"tool": "k8s_rollout_undo", "args": {"namespace": "shop", "name": "checkout"},
+                          "why": "back to the last good revision"}]}
+    return json.dumps({**d, **change})
+
+
+def run(id: str = "t1", policy: str = "expert", seed: int = 3, target: str = "checkout",
+        observation: str = "checkout: 5xx 40%", succeeded: bool = True) -> Trajectory:
+    call = {"id": "c0", "type": "function",
+            "function": {"name": "k8s_list_pods", "arguments": json.dumps({"namespace": "shop"})}}
+    return Trajectory(
+        id=id, incident=f"inc-{id}", created=0.0, complete=True, source="scenario", input={"task": "alert"},
+        environment=Environment(kind="sandbox", scenario=f"s{seed}", seed=seed, faults=["bad_rollout"],
+                                targets=[target]),
+        policy=policy, profile="compact-symptom", ground_truth=[{**TRUTH, "target": target}],
+        messages=[{"role": "system", "content": "You are an SRE."},
+                  {"role": "user", "content": "KubePodCrashLooping in shop"},
+                  {"role": "assistant", "content": "Which pods fail?", "tool_calls": [call]},
+                  {"role": "tool", "tool_call_id": "c0", "content": observation},
+                  {"role": "assistant", "content": answer()}],
+        grade=Grade(source="ground-truth", detected=True, localised=succeeded, analysed=True, mitigated=True))
+
+
+def test_a_sampled_answer_is_judged_by_the_one_grader_against_the_runs_truth():
+    t = run()
+    assert wrong(answer(), t) is None
+    assert wrong(answer(components=["shop/Deployment/frontend"]), t) == "localisation"
+    assert wrong(answer(fault_type="Misconfiguration"), t) == "analysis"
+    assert wrong(answer(is_incident=False, components=[]), t) == "detection"
+    assert wrong('{"is_incident": true, "hypothesis": "cut off', t) == "malformed"
+    scale_down = [{"tool": "k8s_scale", "args": {"namespace": "shop", "name": "checkout", "replicas": 0}}]
+    assert wrong(answer(remediation=scale_down), t) == "harmful"
+    # another remedy than the teacher's: only the sandbox could say whether it works — no verdict
+    assert wrong(answer(remediation=[{"tool": "k8s_rollout_restart",
+                                      "args": {"namespace": "shop", "name": "checkout"}}]), t) is None
+
+
+def test_questions_are_the_teachers_successes_on_training_worlds_once_each():
+    runs = [run("a"), run("copy", observation="checkout: 5xx 40%"),
+            run("b", observation="other pods, all 503"),
+            run("held", seed=1000), run("target", target="payment"), run("mine", policy="llm"),
+            run("failed", succeeded=False, observation="a third text entirely, nothing alike")]
+    qs = list(questions(runs, profile("compact-symptom").rewrite))
+    assert [q.run.id for q in qs] == ["a", "b"]  # a near-copy of a, evaluation worlds, others' runs out
+    assert [m["role"] for m in qs[0].prompt] == ["system", "user", "assistant", "tool"]
+    assert json.loads(qs[0].answer["content"])["fault_type"] == "Code Defect"
+
+
+def test_each_wrong_answer_is_paired_with_the_teachers_and_right_ones_make_no_pair():
+    qs = list(questions([run("a"), run("b", observation="other pods, all 503")],
+                        profile("compact-symptom").rewrite))
+    sampled = {"a": [answer(), answer(fault_type="Misconfiguration"), answer(fault_type="Misconfiguration"),
+                     None],
+               "b": [answer(), answer()]}
+    by_prompt = {json.dumps(q.prompt): sampled[q.run.id] for q in qs}
+    rows, judged = pairs(qs, lambda prompt, tools: by_prompt[json.dumps(prompt)], per_question=2, workers=2)
+    assert judged == {"right": 3, "analysis": 2, "tool call": 1}
+    assert len(rows) == 1  # the two wrong answers were the same text: one pair
+    row = rows[0]
+    assert row["kind"] == "teacher-vs-checkpoint-answer" and row["reason"] == "checkpoint: analysis"
+    assert row["chosen"] == [qs[0].answer] and row["prompt"] == qs[0].prompt
+    assert row["rejected"] == [{"role": "assistant", "content": answer(fault_type="Misconfiguration")}]
+    assert row["fault"] == "bad_rollout" and row["split"] == "train" and "ground_truth" not in json.dumps(row)

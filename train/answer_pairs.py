@@ -12,11 +12,14 @@ no pair."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -82,20 +85,60 @@ def wrong(answer: str, run: Trajectory) -> str | None:
     return None
 
 
-def pairs(qs: list[Question], sample: Sampler, per_question: int = 1, workers: int = 8,
-          progress: Callable[[], None] | None = None) -> tuple[list[dict[str, Any]], Counter]:
+def sampled(qs: list[Question], sample: Sampler, log: Path, workers: int = 8,
+            progress: Callable[[int], None] | None = None) -> dict[str, list[str | None]]:
+    """Each question's sampled answers, by run id. Every question's answers are appended to `log`
+    (JSON lines) as soon as they come, and those already there are not asked again: a killed run
+    goes on where it stopped. `progress(n)`: n more questions answered."""
+    done: dict[str, list[str | None]] = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill
+                record = json.loads(line)
+                done[record["run"]] = record["answers"]
+        if not log.read_text().endswith("\n"):  # the cut line stays one line of its own
+            with log.open("a") as f:
+                f.write("\n")
+    if progress is not None:
+        progress(sum(q.run.id in done for q in qs))
+    lock = threading.Lock()
+
+    def one(q: Question) -> None:
+        answers = sample(q.prompt, q.run.tools)
+        with lock, log.open("a") as f:
+            f.write(json.dumps({"run": q.run.id, "answers": answers}) + "\n")
+            done[q.run.id] = answers
+        if progress is not None:
+            progress(1)
+
+    pool = ThreadPoolExecutor(workers)
+    try:
+        list(pool.map(one, [q for q in qs if q.run.id not in done]))
+    finally:  # on SIGTERM the caller stops the server at once, failing the requests in flight
+        pool.shutdown(wait=False, cancel_futures=True)
+    return done
+
+
+def pairs(qs: list[Question], answers: dict[str, list[str | None]],
+          per_question: int = 1) -> tuple[list[dict[str, Any]], Counter]:
     """DPO rows (the export's format, `kind` "teacher-vs-checkpoint-answer"): for each question,
     up to `per_question` of the checkpoint's wrong answers (distinct) against the teacher's. Also
-    returns how the sampled answers were judged."""
-    def one(q: Question) -> tuple[list[dict[str, Any]], Counter]:
-        rows, seen, judged = [], set(), Counter()
-        for text in sample(q.prompt, q.run.tools):
+    returns how the answers were judged. An answer that looks like a secret is left out (a
+    sampled answer is new text that redaction never saw)."""
+    rows: list[dict[str, Any]] = []
+    judged: Counter = Counter()
+    for q in qs:
+        seen: set[str] = set()
+        for text in answers.get(q.run.id, []):
             if text is None:  # it went on investigating: not an answer to judge
                 judged["tool call"] += 1
                 continue
+            if clean.secrets_in({"answer": text}):
+                judged["secret-shaped"] += 1
+                continue
             why = wrong(text, q.run)
             judged[why or "right"] += 1
-            if why is None or text in seen or len(rows) >= per_question:
+            if why is None or text in seen or len(seen) >= per_question:
                 continue
             seen.add(text)
             rows.append({"prompt": q.prompt, "chosen": [q.answer],
@@ -103,16 +146,7 @@ def pairs(qs: list[Question], sample: Sampler, per_question: int = 1, workers: i
                          "tools": json.dumps(q.run.tools), "kind": "teacher-vs-checkpoint-answer",
                          "reason": f"{SOURCES['llm']}: {why}", **facets(q.run),
                          "id": f"{q.run.id}|answer-{len(seen)}", "source": SOURCES["llm"]})
-        if progress is not None:
-            progress()
-        return rows, judged
-
-    pool = ThreadPoolExecutor(workers)
-    try:
-        done = list(pool.map(one, qs))
-    finally:  # on SIGTERM the caller stops the server at once, failing the requests in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-    return [r for rows, _ in done for r in rows], sum((judged for _, judged in done), Counter())
+    return rows, judged
 
 
 def openai_sampler(client: Any, model: str, n: int, temperature: float, max_tokens: int) -> Sampler:

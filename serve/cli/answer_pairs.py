@@ -35,7 +35,7 @@ def answer_pairs_cmd(
     against the teacher's answer. Train DPO on `out/dpo`."""
     import openai
 
-    from opsagent.train.answer_pairs import openai_sampler, pairs
+    from opsagent.train.answer_pairs import openai_sampler, pairs, sampled
     from opsagent.train.answer_pairs import questions as teacher_questions
     from opsagent.train.trainer import load_tokenizer
     from opsagent.trajectories.clean import SecretLeak, scan
@@ -65,12 +65,14 @@ def answer_pairs_cmd(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"{name} answers {len(qs)} investigations × {samples}", total=len(qs))
-            rows, judged = pairs(qs, sample, per_question, workers, lambda: progress.advance(task))
+            out.mkdir(parents=True, exist_ok=True)
+            answers = sampled(qs, sample, out / "answers.jsonl", workers, lambda n: progress.advance(task, n))
     except openai.OpenAIError as exc:
         raise fail(f"the model endpoint failed: {exc}") from None
     finally:
         if server is not None:
             server.stop()
+    rows, judged = pairs(qs, answers, per_question)
     try:
         scan(rows, "DPO")
     except SecretLeak as exc:
@@ -79,7 +81,6 @@ def answer_pairs_cmd(
     sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in rows]
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
                      "per_question": per_question}
-    out.mkdir(parents=True, exist_ok=True)
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),
               **settings_used, "minutes": round((time.perf_counter() - started) / 60, 1)}

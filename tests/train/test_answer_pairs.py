@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from opsagent.agent.profiles import profile
-from opsagent.train.answer_pairs import pairs, questions, wrong
+from opsagent.train.answer_pairs import pairs, questions, sampled, wrong
 from opsagent.trajectories.models import Environment, Grade, Trajectory
 
 CHECKOUT = "shop/Deployment/checkout"
@@ -71,18 +71,35 @@ def test_questions_are_the_teachers_successes_on_training_worlds_once_each():
     assert json.loads(qs[0].answer["content"])["fault_type"] == "Code Defect"
 
 
-def test_each_wrong_answer_is_paired_with_the_teachers_and_right_ones_make_no_pair():
+def test_each_wrong_answer_is_paired_with_the_teachers_and_right_ones_make_no_pair(tmp_path):
     qs = list(questions([run("a"), run("b", observation="other pods, all 503")],
                         profile("compact-symptom").rewrite))
-    sampled = {"a": [answer(), answer(fault_type="Misconfiguration"), answer(fault_type="Misconfiguration"),
-                     None],
-               "b": [answer(), answer()]}
-    by_prompt = {json.dumps(q.prompt): sampled[q.run.id] for q in qs}
-    rows, judged = pairs(qs, lambda prompt, tools: by_prompt[json.dumps(prompt)], per_question=2, workers=2)
-    assert judged == {"right": 3, "analysis": 2, "tool call": 1}
+    sampled_ = {"a": [answer(), answer(fault_type="Misconfiguration"), answer(fault_type="Misconfiguration"),
+                      None, answer(summary="the token is ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")],
+                "b": [answer(), answer()]}
+    by_prompt = {json.dumps(q.prompt): sampled_[q.run.id] for q in qs}
+    answers = sampled(qs, lambda prompt, _: by_prompt[json.dumps(prompt)], tmp_path / "a.jsonl", workers=2)
+    rows, judged = pairs(qs, answers, per_question=2)
+    assert judged == {"right": 3, "analysis": 2, "tool call": 1, "secret-shaped": 1}
     assert len(rows) == 1  # the two wrong answers were the same text: one pair
     row = rows[0]
     assert row["kind"] == "teacher-vs-checkpoint-answer" and row["reason"] == "checkpoint: analysis"
     assert row["chosen"] == [qs[0].answer] and row["prompt"] == qs[0].prompt
     assert row["rejected"] == [{"role": "assistant", "content": answer(fault_type="Misconfiguration")}]
     assert row["fault"] == "bad_rollout" and row["split"] == "train" and "ground_truth" not in json.dumps(row)
+
+
+def test_answers_are_kept_as_they_come_and_a_rerun_asks_only_the_rest(tmp_path):
+    qs = list(questions([run("a"), run("b", observation="other pods, all 503")],
+                        profile("compact-symptom").rewrite))
+    log = tmp_path / "answers.jsonl"
+    log.write_text(json.dumps({"run": "a", "answers": [answer()]}) + "\n" + '{"run": "b", "answ')  # killed
+    asked: list[str] = []
+
+    def sample(prompt: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[str | None]:
+        asked.append(prompt[-1]["content"])
+        return [answer(components=[])]
+
+    answers = sampled(qs, sample, log)
+    assert asked == ["other pods, all 503"] and answers == {"a": [answer()], "b": [answer(components=[])]}
+    assert sampled(qs, sample, log) == answers and len(asked) == 1  # all there: nothing asked again

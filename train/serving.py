@@ -60,6 +60,9 @@ class ServerConfig(BaseModel):
     dtype: str = Field(default="auto", description="vLLM --dtype; auto: bfloat16 on a GPU, on a CPU the "
                        "dtype whose matmul measures faster (bench/serving_dtype.py)")
     kv_cache_gib: int = Field(default=1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    merged: bool | None = Field(default=None, description="a server of one fine-tuned checkpoint (eval, "
+                                "collect, answer-pairs) serves it merged into its base, not as a LoRA "
+                                "adapter (train.merge: ~3x the tokens/s on a CPU); None: merged on a CPU")
     start_timeout_s: float = Field(default=600, gt=0)
 
 
@@ -91,11 +94,12 @@ def _free_port() -> int:
 
 class ModelServer:
     def __init__(self, base_dir: Path, served_name: str, adapters: dict[str, Path] | None = None,
-                 cfg: ServerConfig | None = None, log_path: Path | None = None):
+                 cfg: ServerConfig | None = None, log_path: Path | None = None, lora: bool = True):
         self.cfg = cfg or ServerConfig()
         self.base_dir = base_dir
         self.served_name = served_name
         self.adapters = adapters or {}
+        self.lora = lora  # False: merged weights, no adapter can be loaded
         self.port = self.cfg.port or _free_port()
         self.log_path = log_path or Path(f"/tmp/opsagent-vllm-{self.port}.log")
         self.proc: subprocess.Popen | None = None
@@ -112,6 +116,8 @@ class ModelServer:
                "--max-model-len", str(self.cfg.max_model_len), "--dtype", resolve_dtype(self.cfg.dtype),
                # guided JSON as the templates write it (", " and ": "), not any run of whitespace
                "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
+        if not self.lora:
+            return cmd
         # LoRA on even with no adapter yet: adapters are loaded at run time too.
         cmd += ["--enable-lora", "--max-lora-rank", str(self.cfg.max_lora_rank)]
         if self.adapters:
@@ -169,6 +175,8 @@ class ModelServer:
 
     def load_adapter(self, name: str, path: Path) -> None:
         """Serve another LoRA adapter without a restart (vLLM's runtime LoRA loading)."""
+        if not self.lora:
+            raise RuntimeError(f"the server of {self.served_name} serves merged weights: no adapter loads")
         load_adapter_at(self.url, name, path)
         self.adapters[name] = path
 
@@ -236,9 +244,22 @@ class AttachedServer:
 
 
 def serve(registry: ModelRegistry, checkpoint: Checkpoint, cfg: ServerConfig | None,
-          log: Path) -> ModelServer:
+          log: Path, own: bool = False) -> ModelServer:
     """A vLLM server for a checkpoint's base, with the checkpoint's adapter as a served model;
-    any other adapter on the same base can be loaded into it at run time (not started yet)."""
+    any other adapter on the same base can be loaded into it at run time (not started yet).
+    `own`: nothing else will be served by it, so a fine-tuned checkpoint is served merged where
+    `cfg.merged` says so (the served name is the checkpoint's either way)."""
+    cfg = cfg or ServerConfig(port=0)
+    if own and checkpoint.kind != "base" and merges(cfg):
+        from opsagent.train.merge import merged_weights
+
+        path = merged_weights(registry, checkpoint, resolve_dtype(cfg.dtype))
+        return ModelServer(path, checkpoint.id, {}, cfg, log_path=log, lora=False)
     base = registry.get(checkpoint.base or "") if checkpoint.kind != "base" else checkpoint
     adapters = {checkpoint.id: checkpoint.path} if checkpoint.kind != "base" else {}
-    return ModelServer(base.path, base.id, adapters, cfg or ServerConfig(port=0), log_path=log)
+    return ModelServer(base.path, base.id, adapters, cfg, log_path=log)
+
+
+def merges(cfg: ServerConfig) -> bool:
+    """Whether a server of one fine-tuned checkpoint serves it merged (`merged`; None: on a CPU)."""
+    return cfg.merged if cfg.merged is not None else not shutil.which("nvidia-smi")

@@ -79,8 +79,9 @@ def answer_pairs_cmd(
         raise fail(str(exc)) from None
     lengths = Lengths(tokenizer)
     sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in rows]
+    how = "as --server-url serves it" if server is None else "adapter" if server.lora else "merged"
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
-                     "per_question": per_question}
+                     "per_question": per_question, "served": how}
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),
               **settings_used, "minutes": round((time.perf_counter() - started) / 60, 1)}

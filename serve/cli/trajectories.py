@@ -259,7 +259,9 @@ def eval_cmd(
     for name, p, agent, server in runs:
         if guided is not None and p == "llm":
             agent = agent.model_copy(update={"llm": agent.llm.model_copy(update={"guided": guided})})
-        conditions = _conditions(settings, name if name in checkpoint_ids else None, p, agent)
+        # merged weights compute otherwise than an adapter on its base (rounding): not alike
+        how = {"served": "merged"} if server is not None and not server.lora else {}
+        conditions = {**_conditions(settings, name if name in checkpoint_ids else None, p, agent), **how}
         try:
             had = ledger.done(name, conditions)
         except ConditionsChanged as exc:
@@ -293,7 +295,7 @@ def eval_cmd(
         if name in checkpoint_ids:  # with how it was measured: promotion compares like with like
             from opsagent.train.promote import measured_under
 
-            measured = measured_under(p, agent)
+            measured = {**measured_under(p, agent), **how}
             model_registry(settings).record_eval(
                 name, {f"{split}@{len(specs[split])}": {**results[name][split], "conditions": measured}
                        for split in names})
@@ -359,9 +361,8 @@ def served(settings: Settings, ref: str, server_url: str | None) -> tuple[str, s
         except (RuntimeError, httpx.HTTPError, KeyError, ValueError) as exc:
             raise fail(f"--server-url: {exc}") from None
         return checkpoint.id, "llm", settings.agent.served_by(server_url, checkpoint.id, shown), None
-    server = serve(
-        registry, checkpoint, server_config(settings), settings.data_dir / f"vllm-{checkpoint.id}.log"
-    )
+    log = settings.data_dir / f"vllm-{checkpoint.id}.log"
+    server = serve(registry, checkpoint, server_config(settings), log, own=True)  # merged per settings.vllm
     return checkpoint.id, "llm", settings.agent.served_by(model=checkpoint.id, profile=shown), server
 
 

@@ -19,7 +19,7 @@ from opsagent.train.base_models import import_base
 from opsagent.train.config import LoraSettings, SFTStageConfig
 from opsagent.train.loop import LoopConfig, iterate
 from opsagent.train.registry import Checkpoint, ModelRegistry
-from opsagent.train.serving import AttachedServer, ModelServer, ServerConfig
+from opsagent.train.serving import AttachedServer, ModelServer, ServerConfig, resolve_dtype, serve
 from opsagent.train.trainer import train
 from opsagent.trajectories.store import TrajectoryStore
 from tests import requires
@@ -137,6 +137,31 @@ def test_the_trained_adapter_answers_with_a_tool_call(served):
         .message
     )
     assert not untrained.tool_calls  # the base never learned to
+
+
+def test_a_checkpoint_served_alone_is_served_merged_and_answers_as_its_adapter_does(served, tmp_path):
+    """A server of one fine-tuned checkpoint (eval, collect, answer-pairs) serves it merged into its
+    base's weights, under the checkpoint's name: the same tool call as the adapter, no LoRA path."""
+    _, adapter, root = served
+    registry = ModelRegistry(root / "models")
+    cfg = ServerConfig(port=0, max_model_len=32768, start_timeout_s=600, merged=True)
+    alone = serve(registry, registry.get("teach"), cfg, tmp_path / "vllm.log", own=True)
+    assert "--enable-lora" not in alone.command()
+    assert alone.base_dir == adapter.path.parent / f"merged-{resolve_dtype('auto')}"
+    shared = serve(registry, registry.get("teach"), cfg, tmp_path / "vllm.log")  # others load into it
+    assert "--enable-lora" in shared.command() and shared.adapters == {"teach": adapter.path}
+    question = [{"role": "system", "content": "You are an SRE."},
+                {"role": "user", "content": "Which pods run in kube-system?"}]
+    with alone:
+        assert alone.models() == ["teach"]
+        client = openai.OpenAI(base_url=alone.url, api_key="unused")
+        answer = client.chat.completions.create(model="teach", messages=question, tools=TOOLS, max_tokens=60,
+                                                temperature=0).choices[0].message
+        with pytest.raises(RuntimeError, match="merged weights"):
+            alone.load_adapter("other", adapter.path)
+    [call] = answer.tool_calls
+    assert call.function.name == "k8s_list_pods" and json.loads(call.function.arguments) == {
+        "namespace": "kube-system"}
 
 
 @pytest.mark.parametrize("guided", ["off", "always"])

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The proving run of "Training that teaches" (bench/loop_gemma.md): Gemma 3 270M base → SFT on
-# the teacher's rows → the SFT checkpoint's own wrong answers to the teacher's investigations
-# (answer-pairs) → DPO on them → parent / SFT / DPO evaluated on the held-out splits,
+# the teacher's rows → DPO on its pairs → parent / SFT / DPO evaluated on the held-out splits,
 # all in the compact-symptom prompt profile, all served by vLLM, graded by the one grader. Run it in the
 # background; each stage is skipped when its result is already registered, and training resumes
 # from its last checkpoint, so a killed run goes on where it stopped:
@@ -18,7 +17,6 @@ TARGETS=${TARGETS:-20}      # held-out-target scenarios
 SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
-QUESTIONS=${QUESTIONS:-160} # teacher investigations the SFT checkpoint answers (4 samples each) for DPO pairs
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 SFT_ID=${SFT_ID:-sft-gemma}  # checkpoint ids: another run's ids keep its bundle under bench/artifacts/ apart
@@ -39,12 +37,7 @@ fi
 cd "$DATA"
 [ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
-cd "$OLDPWD"
-[ "$DPO" = 0 ] || [ -f "$DATA/models/registry/$DPO_ID.json" ] || [ -d "$DATA/pairs/dpo" ] || {
-  stamp answer-pairs; $OPS trajectories answer-pairs --checkpoint "$SFT_ID" --out "$DATA/pairs" \
-    --questions "$QUESTIONS" --samples 4 --workers 8; }
-cd "$DATA"
-[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo-answers.yaml" \
+[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" \
   --id "$DPO_ID" --base "$SFT_ID" \
   ${DPO_STEPS:+--max-steps "$DPO_STEPS"}; }
 cd "$OLDPWD"

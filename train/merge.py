@@ -1,7 +1,7 @@
 """A fine-tuned checkpoint's adapter merged into its base's weights, for a vLLM server that serves
 that one checkpoint. vLLM's LoRA path on a CPU (its Punica CPU kernels) costs most of the
-throughput: the same sft3-gemma answers, 32 streams, bf16, this 2-core machine, ran at ~45
-generated + ~100 prompt tokens/s as an adapter and ~150 + ~450 merged (bench/loop_gemma.md)."""
+throughput: the same sft3-gemma answers, up to 32 streams, bf16, a 2-core machine, ran at ~19
+generated + ~108 prompt tokens/s as an adapter and ~131 + ~449 merged (bench/loop_gemma.md)."""
 
 from __future__ import annotations
 

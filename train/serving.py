@@ -62,7 +62,7 @@ class ServerConfig(BaseModel):
     kv_cache_gib: int = Field(default=1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
     merged: bool | None = Field(default=None, description="a server of one fine-tuned checkpoint (eval, "
                                 "collect, answer-pairs) serves it merged into its base, not as a LoRA "
-                                "adapter (train.merge: ~3x the tokens/s on a CPU); None: merged on a CPU")
+                                "adapter (train.merge: 4-7x the tokens/s on a CPU); None: merged on a CPU")
     start_timeout_s: float = Field(default=600, gt=0)
 
 

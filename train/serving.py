@@ -37,7 +37,7 @@ def resolve_dtype(dtype: str) -> str:
     throughput follows: bench/serving_dtype.py)."""
     if dtype != "auto":
         return dtype
-    if shutil.which("nvidia-smi"):
+    if _on_gpu():
         return "bfloat16"
     try:
         from opsagent.train.throughput import fastest_dtype
@@ -262,4 +262,8 @@ def serve(registry: ModelRegistry, checkpoint: Checkpoint, cfg: ServerConfig | N
 
 def merges(cfg: ServerConfig) -> bool:
     """Whether a server of one fine-tuned checkpoint serves it merged (`merged`; None: on a CPU)."""
-    return cfg.merged if cfg.merged is not None else not shutil.which("nvidia-smi")
+    return cfg.merged if cfg.merged is not None else not _on_gpu()
+
+
+def _on_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None

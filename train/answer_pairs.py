@@ -32,8 +32,9 @@ from opsagent.trajectories.grade import grade_against_truth
 from opsagent.trajectories.models import Trajectory
 from opsagent.trajectories.splits import held_out
 
-# The sampled answers to a conversation; None where the model called a tool instead of answering.
-Sampler = Callable[[list[dict[str, Any]], list[dict[str, Any]]], list[str | None]]
+# Sampler(prompt, tools, have, n): n more answers to a conversation that already has `have`; None
+# where the model called a tool instead of answering.
+Sampler = Callable[[list[dict[str, Any]], list[dict[str, Any]], int, int], list[str | None]]
 
 
 @dataclass
@@ -85,44 +86,57 @@ def wrong(answer: str, run: Trajectory) -> str | None:
     return None
 
 
-def sampled(qs: list[Question], sample: Sampler, log: Path, workers: int = 8,
-            progress: Callable[[int], None] | None = None) -> dict[str, list[str | None]]:
-    """Each question's sampled answers, by run id. Every question's answers are appended to `log`
-    (JSON lines) as soon as they come, and those already there are not asked again: a killed run
-    goes on where it stopped. `progress(n)`: n more questions answered."""
+def kept(log: Path) -> dict[str, list[str | None]]:
+    """The answers already in `log`, by run id: every record's answers, in order (a rerun that
+    asks for more answers appends a record). A line cut by a kill is skipped, and the file made to
+    end with a newline so that it stays one line of its own."""
     done: dict[str, list[str | None]] = {}
-    if log.is_file():
-        for line in log.read_text().splitlines():
-            with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill
-                record = json.loads(line)
-                done[record["run"]] = record["answers"]
-        if not log.read_text().endswith("\n"):  # the cut line stays one line of its own
-            with log.open("a") as f:
-                f.write("\n")
+    if not log.is_file():
+        return done
+    text = log.read_text()
+    for line in text.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            record = json.loads(line)
+            done.setdefault(record["run"], []).extend(record["answers"])
+    if text and not text.endswith("\n"):
+        with log.open("a") as f:
+            f.write("\n")
+    return done
+
+
+def sampled(qs: list[Question], sample: Sampler, log: Path, n: int, workers: int = 8,
+            progress: Callable[[int], None] | None = None) -> dict[str, list[str | None]]:
+    """`n` answers to each question, by run id. They are appended to `log` (JSON lines) as soon as
+    they come, and those already there are not asked again: a killed run goes on where it
+    stopped, and a rerun with a larger `n` asks only for the rest. `progress(k)`: k more
+    questions have all their answers."""
+    done = kept(log)
     if progress is not None:
-        progress(sum(q.run.id in done for q in qs))
+        progress(sum(len(done.get(q.run.id, [])) >= n for q in qs))
     lock = threading.Lock()
 
     def one(q: Question) -> None:
-        answers = sample(q.prompt, q.run.tools)
+        have = len(done.get(q.run.id, []))
+        answers = sample(q.prompt, q.run.tools, have, n - have)
         with lock, log.open("a") as f:
             f.write(json.dumps({"run": q.run.id, "answers": answers}) + "\n")
-            done[q.run.id] = answers
+            done[q.run.id] = [*done.get(q.run.id, []), *answers]
         if progress is not None:
             progress(1)
 
     pool = ThreadPoolExecutor(workers)
     try:
-        list(pool.map(one, [q for q in qs if q.run.id not in done]))
+        list(pool.map(one, [q for q in qs if len(done.get(q.run.id, [])) < n]))
     finally:  # on SIGTERM the caller stops the server at once, failing the requests in flight
         pool.shutdown(wait=False, cancel_futures=True)
-    return done
+    return {q.run.id: done[q.run.id][:n] for q in qs if q.run.id in done}
 
 
 def pairs(qs: list[Question], answers: dict[str, list[str | None]],
           per_question: int = 1) -> tuple[list[dict[str, Any]], Counter]:
     """DPO rows (the export's format, `kind` "teacher-vs-checkpoint-answer"): for each question,
-    up to `per_question` of the checkpoint's wrong answers (distinct) against the teacher's. Also
+    up to `per_question` of the checkpoint's wrong answers (distinct, first sampled first) against
+    the teacher's. Also
     returns how the answers were judged. An answer that looks like a secret is left out (a
     sampled answer is new text that redaction never saw)."""
     rows: list[dict[str, Any]] = []
@@ -149,14 +163,23 @@ def pairs(qs: list[Question], answers: dict[str, list[str | None]],
     return rows, judged
 
 
-def openai_sampler(client: Any, model: str, n: int, temperature: float, max_tokens: int) -> Sampler:
-    """`n` answers from an OpenAI-compatible endpoint (vLLM shares the prompt's prefill among them),
-    with the tools in the prompt as at serving."""
+def openai_sampler(client: Any, model: str, temperature: float, max_tokens: int,
+                   greedy_first: bool = False) -> Sampler:
+    """Answers from an OpenAI-compatible endpoint (vLLM shares the prompt's prefill among the `n` of
+    one request), with the tools in the prompt as at serving. `greedy_first`: a conversation's
+    first answer is the greedy one (temperature 0), the answer the served model gives, so that
+    where it is wrong it is the one paired."""
 
-    def sample(prompt: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[str | None]:
+    def ask(prompt: list[dict[str, Any]], tools: list[dict[str, Any]], n: int, t: float) -> list[str | None]:
         offered = {"tools": tools} if tools else {}
-        response = client.chat.completions.create(model=model, messages=prompt, n=n, temperature=temperature,
+        response = client.chat.completions.create(model=model, messages=prompt, n=n, temperature=t,
                                                   max_tokens=max_tokens, **offered)
         return [None if c.message.tool_calls else c.message.content or "" for c in response.choices]
+
+    def sample(prompt: list[dict[str, Any]], tools: list[dict[str, Any]], have: int,
+               n: int) -> list[str | None]:
+        if greedy_first and have == 0:
+            return ask(prompt, tools, 1, 0.0) + (ask(prompt, tools, n - 1, temperature) if n > 1 else [])
+        return ask(prompt, tools, n, temperature)
 
     return sample

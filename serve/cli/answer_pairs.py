@@ -27,6 +27,8 @@ def answer_pairs_cmd(
     samples: Annotated[int, typer.Option(min=1, help="answers sampled per run")] = 4,
     per_question: Annotated[int, typer.Option(min=1, help="wrong answers kept per run")] = 1,
     temperature: Annotated[float, typer.Option(min=0, help="sampling temperature")] = 1.0,
+    greedy_first: Annotated[bool, typer.Option(
+        help="each run's first answer greedy (what the served model says), the others sampled")] = False,
     workers: Annotated[int, typer.Option(min=1, help="requests at once (vLLM batches them)")] = 8,
     server_url: Annotated[str | None, typer.Option(help="a running vLLM instead of starting one")] = None,
 ) -> None:
@@ -35,7 +37,7 @@ def answer_pairs_cmd(
     against the teacher's answer. Train DPO on `out/dpo`."""
     import openai
 
-    from opsagent.train.answer_pairs import openai_sampler, pairs, sampled
+    from opsagent.train.answer_pairs import kept, openai_sampler, pairs, sampled
     from opsagent.train.answer_pairs import questions as teacher_questions
     from opsagent.train.trainer import load_tokenizer
     from opsagent.trajectories.clean import SecretLeak, scan
@@ -54,6 +56,10 @@ def answer_pairs_cmd(
         raise fail("no teacher run to answer in the store; record some with `opsagent trajectories collect`")
     unwind_on_sigterm()  # vLLM stops with it
     started = time.perf_counter()
+    log = out / "answers.jsonl"
+    done = kept(log)
+    if all(len(done.get(q.run.id, [])) >= samples for q in qs):
+        server = None  # every answer is in the log already: nothing to ask
     try:
         if server is not None:
             with console.status(f"starting vLLM for {name}"):
@@ -61,12 +67,12 @@ def answer_pairs_cmd(
             agent = agent.served_by(server.url)
         client = openai.OpenAI(base_url=agent.llm.base_url, api_key=agent.llm.api_key.get_secret_value(),
                                timeout=agent.llm.timeout_s, max_retries=1)
-        sample = openai_sampler(client, name, samples, temperature, agent.llm.max_tokens)
+        sample = openai_sampler(client, name, temperature, agent.llm.max_tokens, greedy_first)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as progress:
             task = progress.add_task(f"{name} answers {len(qs)} investigations × {samples}", total=len(qs))
             out.mkdir(parents=True, exist_ok=True)
-            answers = sampled(qs, sample, out / "answers.jsonl", workers, lambda n: progress.advance(task, n))
+            answers = sampled(qs, sample, log, samples, workers, lambda n: progress.advance(task, n))
     except openai.OpenAIError as exc:
         raise fail(f"the model endpoint failed: {exc}") from None
     finally:
@@ -79,9 +85,10 @@ def answer_pairs_cmd(
         raise fail(str(exc)) from None
     lengths = Lengths(tokenizer)
     sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in rows]
-    how = "as --server-url serves it" if server is None else "adapter" if server.lora else "merged"
+    how = "as --server-url serves it" if server_url else "from the log" if server is None \
+        else "adapter" if server.lora else "merged"
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
-                     "per_question": per_question, "served": how}
+                     "greedy_first": greedy_first, "per_question": per_question, "served": how}
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),
               **settings_used, "minutes": round((time.perf_counter() - started) / 60, 1)}

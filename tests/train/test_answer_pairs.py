@@ -6,10 +6,11 @@ vLLM in tests/train/test_serving.py."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 from opsagent.agent.profiles import profile
-from opsagent.train.answer_pairs import pairs, questions, sampled, wrong
+from opsagent.train.answer_pairs import openai_sampler, pairs, questions, sampled, wrong
 from opsagent.trajectories.models import Environment, Grade, Trajectory
 
 CHECKOUT = "shop/Deployment/checkout"
@@ -78,7 +79,7 @@ def test_each_wrong_answer_is_paired_with_the_teachers_and_right_ones_make_no_pa
                       None, answer(summary="the token is ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")],
                 "b": [answer(), answer()]}
     by_prompt = {json.dumps(q.prompt): sampled_[q.run.id] for q in qs}
-    answers = sampled(qs, lambda prompt, _: by_prompt[json.dumps(prompt)], tmp_path / "a.jsonl", workers=2)
+    answers = sampled(qs, lambda prompt, *_: by_prompt[json.dumps(prompt)], tmp_path / "a.jsonl", 5, 2)
     rows, judged = pairs(qs, answers, per_question=2)
     assert judged == {"right": 3, "analysis": 2, "tool call": 1, "secret-shaped": 1}
     assert len(rows) == 1  # the two wrong answers were the same text: one pair
@@ -94,12 +95,41 @@ def test_answers_are_kept_as_they_come_and_a_rerun_asks_only_the_rest(tmp_path):
                         profile("compact-symptom").rewrite))
     log = tmp_path / "answers.jsonl"
     log.write_text(json.dumps({"run": "a", "answers": [answer()]}) + "\n" + '{"run": "b", "answ')  # killed
-    asked: list[str] = []
+    asked: list[tuple[str, int, int]] = []
 
-    def sample(prompt: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[str | None]:
-        asked.append(prompt[-1]["content"])
-        return [answer(components=[])]
+    def sample(prompt: list[dict[str, Any]], _tools: Any, have: int, n: int) -> list[str | None]:
+        asked.append((prompt[-1]["content"], have, n))
+        return [answer(components=[])] * n
 
-    answers = sampled(qs, sample, log)
-    assert asked == ["other pods, all 503"] and answers == {"a": [answer()], "b": [answer(components=[])]}
-    assert sampled(qs, sample, log) == answers and len(asked) == 1  # all there: nothing asked again
+    answers = sampled(qs, sample, log, n=1)
+    assert asked == [("other pods, all 503", 0, 1)]
+    assert answers == {"a": [answer()], "b": [answer(components=[])]}
+    assert sampled(qs, sample, log, n=1) == answers and len(asked) == 1  # all there: nothing asked again
+    # more answers wanted: each run is asked only for those it lacks, after the ones it has
+    more = sampled(qs, sample, log, n=3)
+    assert sorted(asked[1:]) == [("checkout: 5xx 40%", 1, 2), ("other pods, all 503", 1, 2)]
+    assert more["a"] == [answer(), answer(components=[]), answer(components=[])]
+
+
+class FakeCompletions:
+    """Stands in for the OpenAI client's chat.completions: the temperature each request asked for
+    (what vLLM does with it is tested in tests/train/test_serving.py)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, float]] = []
+
+    def create(self, *, n: int, temperature: float, **_: Any) -> Any:
+        self.asked.append((n, temperature))
+        message = SimpleNamespace(tool_calls=None, content=answer(summary=f"T={temperature}"))
+        return SimpleNamespace(choices=[SimpleNamespace(message=message)] * n)
+
+
+def test_greedy_first_makes_a_runs_first_answer_the_one_the_served_model_gives():
+    completions = FakeCompletions()
+    client = SimpleNamespace(chat=SimpleNamespace(completions=completions))
+    sample = openai_sampler(client, "m", temperature=0.5, max_tokens=100, greedy_first=True)
+    got = sample([{"role": "user", "content": "?"}], [], 0, 3)
+    assert completions.asked == [(1, 0.0), (2, 0.5)]
+    assert [json.loads(a)["summary"] for a in got if a] == ["T=0.0", "T=0.5", "T=0.5"]
+    sample([{"role": "user", "content": "?"}], [], 1, 2)  # the greedy one is there: only samples
+    assert completions.asked[2:] == [(2, 0.5)]

@@ -132,15 +132,35 @@ def sampled(qs: list[Question], sample: Sampler, log: Path, n: int, workers: int
     return {q.run.id: done[q.run.id][:n] for q in qs if q.run.id in done}
 
 
-def pairs(qs: list[Question], answers: dict[str, list[str | None]],
-          per_question: int = 1) -> tuple[list[dict[str, Any]], Counter]:
-    """DPO rows (the export's format, `kind` "teacher-vs-checkpoint-answer"): for each question,
-    up to `per_question` of the checkpoint's wrong answers (distinct, first sampled first) against
-    the teacher's. Also
-    returns how the answers were judged. An answer that looks like a secret is left out (a
-    sampled answer is new text that redaction never saw)."""
+# What the one grader judges a Diagnosis by (besides a harmful remedy): a minimal edit puts these in.
+DECISION = ("is_incident", "hypothesis", "components", "level", "fault_type")
+
+
+def minimal_edit(teacher: str, answer: str, why: str) -> str:
+    """The teacher's answer with only what the checkpoint decided otherwise put in: its decision
+    fields (`DECISION`; its remediation for a harmful remedy), in the teacher's own formatting.
+    Why: DPO lowers every token of the rejected answer after it departs from the chosen one, so a
+    right remedy behind a wrong component is pushed down too (bench/loop_gemma.md); edited, the
+    two differ where the grader found the mistake and nowhere else. A malformed answer has
+    nothing to edit into and stays as it came."""
+    if why == "malformed":
+        return answer
+    mine, theirs = json.loads(answer), json.loads(teacher)
+    fields = ("remediation",) if why == "harmful" else DECISION
+    edited = {k: mine.get(k, v) if k in fields else v for k, v in theirs.items()}
+    return json.dumps(edited, separators=(",", ":"), ensure_ascii=False)
+
+
+def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question: int = 1,
+          minimal: bool = False) -> tuple[list[dict[str, Any]], Counter]:
+    """DPO rows (the export's format, `kind` "teacher-vs-checkpoint-answer", or "-edit" with
+    `minimal`: the rejected side is `minimal_edit` of the wrong answer): for each question, up to
+    `per_question` of the checkpoint's wrong answers (distinct, first sampled first) against the
+    teacher's. Also returns how the answers were judged. An answer that looks like a secret is
+    left out (a sampled answer is new text that redaction never saw)."""
     rows: list[dict[str, Any]] = []
     judged: Counter = Counter()
+    kind = "teacher-vs-checkpoint-" + ("edit" if minimal else "answer")
     for q in qs:
         seen: set[str] = set()
         for text in answers.get(q.run.id, []):
@@ -152,12 +172,15 @@ def pairs(qs: list[Question], answers: dict[str, list[str | None]],
                 continue
             why = wrong(text, q.run)
             judged[why or "right"] += 1
-            if why is None or text in seen or len(seen) >= per_question:
+            if why is None:
                 continue
-            seen.add(text)
+            rejected = minimal_edit(q.answer["content"], text, why) if minimal else text
+            if rejected in seen or len(seen) >= per_question or wrong(rejected, q.run) is None:
+                continue
+            seen.add(rejected)
             rows.append({"prompt": q.prompt, "chosen": [q.answer],
-                         "rejected": [{"role": "assistant", "content": text}],
-                         "tools": json.dumps(q.run.tools), "kind": "teacher-vs-checkpoint-answer",
+                         "rejected": [{"role": "assistant", "content": rejected}],
+                         "tools": json.dumps(q.run.tools), "kind": kind,
                          "reason": f"{SOURCES['llm']}: {why}", **facets(q.run),
                          "id": f"{q.run.id}|answer-{len(seen)}", "source": SOURCES["llm"]})
     return rows, judged

@@ -30,6 +30,8 @@ def answer_pairs_cmd(
     greedy_first: Annotated[bool, typer.Option(
         help="each run's first answer greedy (what the served model says), the others sampled")] = False,
     workers: Annotated[int, typer.Option(min=1, help="requests at once (vLLM batches them)")] = 8,
+    minimal_edit: Annotated[bool, typer.Option(
+        help="rejected: the teacher's answer with only the checkpoint's wrong decision put in")] = False,
     server_url: Annotated[str | None, typer.Option(help="a running vLLM instead of starting one")] = None,
 ) -> None:
     """Preference pairs where the checkpoint is wrong: its sampled answer to a teacher's
@@ -78,7 +80,7 @@ def answer_pairs_cmd(
     finally:
         if server is not None:
             server.stop()
-    rows, judged = pairs(qs, answers, per_question)
+    rows, judged = pairs(qs, answers, per_question, minimal_edit)
     try:
         scan(rows, "DPO")
     except SecretLeak as exc:
@@ -88,7 +90,8 @@ def answer_pairs_cmd(
     how = "as --server-url serves it" if server_url else "from the log" if server is None \
         else "adapter" if server.lora else "merged"
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
-                     "greedy_first": greedy_first, "per_question": per_question, "served": how}
+                     "greedy_first": greedy_first, "per_question": per_question, "minimal_edit": minimal_edit,
+                     "served": how}
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),
               **settings_used, "minutes": round((time.perf_counter() - started) / 60, 1)}

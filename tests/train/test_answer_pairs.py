@@ -133,3 +133,29 @@ def test_greedy_first_makes_a_runs_first_answer_the_one_the_served_model_gives()
     assert [json.loads(a)["summary"] for a in got if a] == ["T=0.0", "T=0.5", "T=0.5"]
     sample([{"role": "user", "content": "?"}], [], 1, 2)  # the greedy one is there: only samples
     assert completions.asked[2:] == [(2, 0.5)]
+
+
+def compact(text: str) -> str:
+    return json.dumps(json.loads(text), separators=(",", ":"))
+
+
+def test_a_minimal_edit_differs_from_the_teachers_answer_only_where_the_checkpoint_was_wrong():
+    teacher = compact(answer())
+    t = run()
+    t.messages[-1]["content"] = teacher  # the store's answers are compact JSON
+    [q] = questions([t], profile("compact-symptom").rewrite)
+    undo_frontend = [{"tool": "k8s_rollout_undo", "args": {"namespace": "shop", "name": "frontend"}}]
+    frontend = answer(components=["shop/Deployment/frontend"], hypothesis="frontend broke", summary="mine",
+                      remediation=undo_frontend)
+    rows, _ = pairs([q], {t.id: [frontend]}, minimal=True)
+    [row] = rows
+    edited = row["rejected"][0]["content"]
+    assert row["kind"] == "teacher-vs-checkpoint-edit" and wrong(edited, t) == "localisation"
+    assert edited == teacher.replace(CHECKOUT, "shop/Deployment/frontend", 1).replace(
+        '"hypothesis":"defective release"', '"hypothesis":"frontend broke"')  # summary, remedy: the teacher's
+    scale_down = [{"tool": "k8s_scale", "args": {"namespace": "shop", "name": "checkout", "replicas": 0}}]
+    harmful = json.loads(pairs([q], {t.id: [answer(remediation=scale_down, summary="mine")]}, minimal=True)
+                         [0][0]["rejected"][0]["content"])
+    assert harmful == {**json.loads(teacher), "remediation": scale_down}
+    cut = '{"is_incident": true, "hypothesis": "cut off'
+    assert pairs([q], {t.id: [cut]}, minimal=True)[0][0]["rejected"][0]["content"] == cut  # nothing to edit

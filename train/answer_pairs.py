@@ -138,17 +138,18 @@ DECISION = ("is_incident", "hypothesis", "components", "level", "fault_type")
 
 def minimal_edit(teacher: str, answer: str, why: str) -> str:
     """The teacher's answer with only what the checkpoint decided otherwise put in: its decision
-    fields (`DECISION`; its remediation for a harmful remedy), in the teacher's own formatting.
+    fields (`DECISION`; its remediation for a harmful remedy), written as the teacher's answers are
+    (the Diagnosis' own JSON, the teacher's fields only).
     Why: DPO lowers every token of the rejected answer after it departs from the chosen one, so a
     right remedy behind a wrong component is pushed down too (bench/loop_gemma.md); edited, the
     two differ where the grader found the mistake and nowhere else. A malformed answer has
     nothing to edit into and stays as it came."""
     if why == "malformed":
         return answer
-    mine, theirs = json.loads(answer), json.loads(teacher)
+    mine, theirs = Diagnosis.model_validate_json(answer).model_dump(), json.loads(teacher)
     fields = ("remediation",) if why == "harmful" else DECISION
-    edited = {k: mine.get(k, v) if k in fields else v for k, v in theirs.items()}
-    return json.dumps(edited, separators=(",", ":"), ensure_ascii=False)
+    edited = Diagnosis.model_validate({**theirs, **{k: mine[k] for k in fields}})
+    return edited.model_dump_json(include=set(theirs))
 
 
 def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question: int = 1,
@@ -174,8 +175,12 @@ def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question
             judged[why or "right"] += 1
             if why is None:
                 continue
-            rejected = minimal_edit(q.answer["content"], text, why) if minimal else text
-            if rejected in seen or len(seen) >= per_question or wrong(rejected, q.run) is None:
+            rejected = text
+            if minimal:  # an edit the grader would not find wrong is no pair
+                rejected = minimal_edit(q.answer["content"], text, why)
+                if wrong(rejected, q.run) is None:
+                    continue
+            if rejected in seen or len(seen) >= per_question:
                 continue
             seen.add(rejected)
             rows.append({"prompt": q.prompt, "chosen": [q.answer],

@@ -23,12 +23,16 @@ from opsagent.train.registry import Checkpoint, ModelRegistry
 
 
 def default_vllm_python() -> Path:
-    """The `.venv-vllm` that ./run.sh makes beside the checkout (the working directory), else this
-    Python when it has vLLM (a GPU machine's install), else that same `.venv-vllm` path."""
-    local = Path(".venv-vllm") / "bin" / "python"
-    if not local.exists() and importlib.util.find_spec("vllm") is not None:
+    """The `.venv-vllm` that ./run.sh makes in the checkout (the working directory's, else the one
+    beside this package's source when run from a data directory), else this Python when it has
+    vLLM (a GPU machine's install), else the working directory's `.venv-vllm` path."""
+    venv = Path(".venv-vllm") / "bin" / "python"
+    for local in (venv, Path(__file__).resolve().parents[1] / venv):
+        if local.exists():
+            return local.absolute()
+    if importlib.util.find_spec("vllm") is not None:
         return Path(sys.executable)
-    return local.absolute()
+    return venv.absolute()
 
 
 def resolve_dtype(dtype: str) -> str:

@@ -314,3 +314,10 @@ def test_an_attached_server_that_serves_another_base_is_refused(served):
     server, *_ = served
     with pytest.raises(RuntimeError, match="not gemma3-270m"):
         AttachedServer(server.url).serves(Checkpoint(id="gemma3-270m", kind="base", path=Path("/m/g")))
+
+
+def test_the_checkouts_vllm_is_found_from_a_data_directory(tmp_path, monkeypatch):
+    """bench/loop_gemma.sh trains and answers from the data directory, not the checkout."""
+    checkout = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    assert ServerConfig().python == checkout / ".venv-vllm" / "bin" / "python"

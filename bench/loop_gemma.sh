@@ -17,6 +17,10 @@ TARGETS=${TARGETS:-20}      # held-out-target scenarios
 SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
+PAIRS=${PAIRS:-teacher}     # DPO pairs: teacher (the export's teacher vs perturbed teacher) or answers
+                            # (the SFT checkpoint's own wrong answers, greedy first, as minimal edits)
+QUESTIONS=${QUESTIONS:-327} # answers: teacher investigations the SFT checkpoint answers
+SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 where it was right
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 SFT_ID=${SFT_ID:-sft-gemma}  # checkpoint ids: another run's ids keep its bundle under bench/artifacts/ apart
@@ -37,8 +41,15 @@ fi
 cd "$DATA"
 [ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
-[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo --config "$OLDPWD/bench/loop_gemma/dpo.yaml" \
-  --id "$DPO_ID" --base "$SFT_ID" \
+dpo_config=dpo.yaml dpo_data=data/dpo
+if [ "$PAIRS" = answers ]; then
+  dpo_config=dpo-edit.yaml dpo_data=answers/dpo
+  [ "$DPO" = 0 ] || [ -d answers/dpo ] || { stamp answer-pairs; "$OLDPWD/$OPS" trajectories answer-pairs \
+    --checkpoint "$SFT_ID" --out answers --questions "$QUESTIONS" --samples "$SAMPLES" --temperature 0.5 \
+    --greedy-first --minimal-edit; }
+fi
+[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo \
+  --config "$OLDPWD/bench/loop_gemma/$dpo_config" --dataset "$dpo_data" --id "$DPO_ID" --base "$SFT_ID" \
   ${DPO_STEPS:+--max-steps "$DPO_STEPS"}; }
 cd "$OLDPWD"
 stamp eval

@@ -44,7 +44,7 @@ cd "$DATA"
 dpo_config=dpo.yaml dpo_data=data/dpo
 if [ "$PAIRS" = answers ]; then
   dpo_config=dpo-edit.yaml dpo_data=answers/dpo
-  [ "$DPO" = 0 ] || [ -d answers/dpo ] || { stamp answer-pairs; "$OLDPWD/$OPS" trajectories answer-pairs \
+  [ "$DPO" = 0 ] || [ -d "$dpo_data" ] || { stamp answer-pairs; "$OLDPWD/$OPS" trajectories answer-pairs \
     --checkpoint "$SFT_ID" --out answers --questions "$QUESTIONS" --samples "$SAMPLES" --temperature 0.5 \
     --greedy-first --minimal-edit; }
 fi

@@ -136,6 +136,9 @@ def _reason(t: Trajectory) -> str:
 
 
 def dpo_rows(trajectories: Iterable[Trajectory]) -> list[dict[str, Any]]:
+    """Preference pairs, each one assistant turn against another after the same conversation: a
+    failed run against the success on its world that shares the longest start with it, and a
+    refused diagnosis against the one that replaced it."""
     by_world: dict[tuple, list[Trajectory]] = defaultdict(list)
     rows: list[dict[str, Any]] = []
     for t in trajectories:
@@ -156,7 +159,9 @@ def dpo_rows(trajectories: Iterable[Trajectory]) -> list[dict[str, Any]]:
             if i >= len(chosen) or i >= len(rejected) or chosen[i]["role"] != "assistant" \
                     or rejected[i]["role"] != "assistant":
                 continue  # they part at a tool result (the world differed), not at a decision
-            rows.append({"prompt": chosen[:i], "chosen": chosen[i:], "rejected": rejected[i:],
+            # Only the turn where they part: what follows holds tool results, the world's text,
+            # which a preference (and its SFT term) would train the model to predict.
+            rows.append({"prompt": chosen[:i], "chosen": [chosen[i]], "rejected": [rejected[i]],
                          "tools": json.dumps(g.tools), "kind": "success-vs-failure", "reason": _reason(b),
                          **facets(b), "id": f"{g.id}|{b.id}", "source": SOURCES.get(b.policy, b.policy)})
     return rows

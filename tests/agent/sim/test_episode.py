@@ -175,6 +175,8 @@ def test_the_perturbed_teacher_fails_where_the_teacher_succeeds_and_they_pair(bo
     assert [p["reason"] for p in pairs] == [f"perturbed: {kind}"]
     assert pairs[0]["chosen"][0]["role"] == pairs[0]["rejected"][0]["role"] == "assistant"
     assert pairs[0]["chosen"][0] != pairs[0]["rejected"][0]
+    # the decision where they part, and nothing after it: no tool result is trained as a completion
+    assert len(pairs[0]["chosen"]) == len(pairs[0]["rejected"]) == 1
     assert "perturb" not in json.dumps(pairs[0]["rejected"])  # the mistake is not labelled in the text
     if kind == "wrong_analysis":  # localised and mitigated, but the fault misnamed, and nothing else
         assert bad.grade.localised and bad.grade.mitigated and bad.grade.analysed is False

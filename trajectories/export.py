@@ -24,6 +24,7 @@ from opsagent.trajectories import clean
 from opsagent.trajectories.card import write_card
 from opsagent.trajectories.grade import succeeded
 from opsagent.trajectories.models import Trajectory
+from opsagent.trajectories.rename import rename_service
 from opsagent.trajectories.splits import held_out
 
 PRIVILEGED = {"oracle"}  # policies that read ground truth: no evidence a student could gather
@@ -39,6 +40,7 @@ class Filters(BaseModel):
     include_privileged: bool = False
     near_duplicate: float = 0.95  # estimated Jaccard similarity (masked 5-grams) that counts as a copy
     parallel_order: float = 0.2  # share of SFT rows that also get a copy with parallel calls reordered
+    renamed_service: float = 0.0  # share of one-service incidents also shown with it renamed (rename.py)
 
 
 def success(t: Trajectory) -> bool:
@@ -109,6 +111,15 @@ def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
             rows.append({"messages": moved, "tools": json.dumps(t.tools), **facets(t), "id": f"{t.id}~order",
                          "source": "augmented", "augmentation": "parallel-order"})
             sizes.append(n)
+        if _share(f"{t.id}~renamed") < f.renamed_service and len(t.environment.targets) == 1 \
+                and (renamed := rename_service(messages, t.tools, t.environment.targets[0], seed=len(rows))):
+            shown, tools, name = renamed
+            m = lengths(shown, tools)
+            if f.max_tokens is None or m <= f.max_tokens:
+                rows.append({"messages": shown, "tools": json.dumps(tools), **facets(t),
+                             "id": f"{t.id}~renamed", "target": name, "source": "augmented",
+                             "augmentation": "renamed-service"})
+                sizes.append(m)
     return rows, sizes, dropped
 
 

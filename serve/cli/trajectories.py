@@ -163,6 +163,9 @@ def export_cmd(
         help="prompt profile of the rows (full, compact, compact-symptom); default: --tokenizer-of's own, "
              "else full")] = None,
     allow_denied: bool = False,
+    renamed_service: Annotated[float, typer.Option(
+        min=0, max=1, help="share of one-service incidents also exported with that service renamed "
+                           "(its culprit can be read only from the evidence)")] = 0.0,
 ) -> None:
     """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store. Runs
     of evaluation scenarios are left out; a row with anything secret-shaped fails the export.
@@ -194,8 +197,9 @@ def export_cmd(
     if not records:
         raise fail("no trajectories match; record some with `opsagent trajectories collect`")
     try:
-        counts = export(records, out, Filters(max_chars=max_chars, max_tokens=max_tokens,
-                                              allow_denied=allow_denied), tokenizer,
+        filters = Filters(max_chars=max_chars, max_tokens=max_tokens, allow_denied=allow_denied,
+                          renamed_service=renamed_service)
+        counts = export(records, out, filters, tokenizer,
                         rewrite=shown.rewrite, profile=shown.name)
     except SecretLeak as exc:
         raise fail(str(exc)) from None

@@ -23,6 +23,7 @@ QUESTIONS=${QUESTIONS:-327} # answers: teacher investigations the SFT checkpoint
 SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 where it was right
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
+RENAMED=${RENAMED:-0}       # share of one-service incidents also exported with the culprit renamed
 SFT_ID=${SFT_ID:-sft-gemma}  # checkpoint ids: another run's ids keep its bundle under bench/artifacts/ apart
 DPO_ID=${DPO_ID:-dpo-gemma}
 WORKERS=${WORKERS:-6}       # eval episodes at once: the model is the bottleneck, vLLM batches them
@@ -37,7 +38,7 @@ if [ ! -d "$DATA/trajectories" ]; then
     --augmented 0.3 --seed 1
 fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
-                                            --max-tokens 8192 --profile "$PROFILE"; }
+                                            --max-tokens 8192 --profile "$PROFILE" --renamed-service "$RENAMED"; }
 cd "$DATA"
 [ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }

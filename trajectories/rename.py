@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 from opsagent.sandbox.shop import PROFILES
@@ -29,27 +30,14 @@ def _word(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![A-Za-z0-9])(?:{forms})(?![A-Za-z0-9])")
 
 
-def _strings(value: Any) -> list[str]:
+def _each_string(value: Any, fn: Callable[[str], str]) -> Any:
+    """`value` (messages, tools) with `fn` applied to every string in it, keys included."""
     if isinstance(value, str):
-        return [value]
+        return fn(value)
     if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+        return {_each_string(k, fn): _each_string(v, fn) for k, v in value.items()}
     if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
-def _swap(value: Any, pattern: re.Pattern[str], new: str) -> Any:
-    def spelled(m: re.Match[str]) -> str:
-        old = m.group(0)
-        return new.upper() if old.isupper() else new.capitalize() if old[0].isupper() else new
-
-    if isinstance(value, str):
-        return pattern.sub(spelled, value)
-    if isinstance(value, dict):
-        return {_swap(k, pattern, new): _swap(v, pattern, new) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_swap(v, pattern, new) for v in value]
+        return [_each_string(v, fn) for v in value]
     return value
 
 
@@ -59,10 +47,20 @@ def rename_service(messages: list[dict[str, Any]], tools: list[dict[str, Any]], 
     run never mentions), and the new name; None when `target` is not an application service."""
     if target not in RENAMABLE:
         return None
-    text = "\n".join(_strings([messages, tools]))
+    texts: list[str] = []
+    _each_string([messages, tools], lambda s: texts.append(s) or s)
+    text = "\n".join(texts)
     free = [n for n in NAMES if not re.search(rf"(?<![a-z0-9]){n}(?![a-z0-9])", text, re.IGNORECASE)]
     if not free:
         return None
     new = random.Random(seed).choice(free)
     pattern = _word(target)
-    return _swap(messages, pattern, new), _swap(tools, pattern, new), new
+
+    def spelled(m: re.Match[str]) -> str:
+        old = m.group(0)
+        return new.upper() if old.isupper() else new.capitalize() if old[0].isupper() else new
+
+    def swap(s: str) -> str:
+        return pattern.sub(spelled, s)
+
+    return _each_string(messages, swap), _each_string(tools, swap), new

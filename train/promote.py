@@ -88,6 +88,9 @@ def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tu
     theirs = current.eval_metrics[keys[0]] if current is not None else None
     mine = candidate.eval_metrics[keys[0]]
     ours, other = mine.get("conditions"), (theirs or {}).get("conditions")
+    if ours and other and "base" in (candidate.kind, current.kind):
+        # `served` says how an adapter was applied (merged or on its base); a base has none
+        ours, other = ({k: v for k, v in c.items() if k != "served"} for c in (ours, other))
     if ours and other and (differ := differing(ours, other)):  # unrecorded before evaluations kept them
         shown = "; ".join(f"{k}: {ours.get(k)!r} against {other.get(k)!r}" for k in differ)
         raise ValueError(f"{candidate.id} and {current.id} were evaluated on {keys[0]} under different "

@@ -42,6 +42,12 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["model", "promote", "guided"])
     assert out.exit_code == 2 and "under different conditions (guided: True against 'retry')" in out.output
     assert registry.current().id == "tiny"
+    # a base has no adapter to merge: served merged or not, the fine-tuned checkpoint compares with it
+    registry.add(Checkpoint(id="merged", kind="sft", path=tmp_path / "m", base="tiny", parent="tiny",
+                            eval_metrics={"held-out@10": {**HELD_OUT, "mitigation": 0.3,
+                                                          "conditions": {**measured, "served": "merged"}}}))
+    out = CliRunner().invoke(app, ["model", "promote", "merged"])
+    assert out.exit_code == 1 and "task score" in out.output and "does not beat" in out.output
     out = CliRunner().invoke(app, ["model", "promote", "risky"])
     assert out.exit_code == 1 and "safety regression: harmful_executed" in out.output
     assert registry.current().id == "tiny"

@@ -117,11 +117,14 @@ def list_models(ctx: typer.Context) -> None:
     reg = model_registry(ctx.obj)
     current = reg.current()
     table = Table(title="checkpoints")
-    for col in ("", "id", "kind", "parent", "created", "loss", "held-out mitigation"):
+    from opsagent.train.promote import score
+
+    for col in ("", "id", "kind", "parent", "created", "loss", "held-out task score"):
         table.add_column(col)
     for c in reg.list():
         m = c.train_metrics
         loss = f"{m['first_loss']:.3f} → {m['last_loss']:.3f}" if m.get("first_loss") is not None else "-"
+        held = next((k for k in c.eval_metrics if k.startswith("held-out@")), None)  # promotion's suite
         table.add_row(
             "*" if current and current.id == c.id else "",
             c.id,
@@ -129,7 +132,7 @@ def list_models(ctx: typer.Context) -> None:
             c.parent or "-",
             dt.datetime.fromtimestamp(c.created, dt.UTC).strftime("%Y-%m-%d %H:%M"),
             loss,
-            str(c.eval_metrics.get("mitigation", "-")),
+            f"{score(c.eval_metrics[held]):.3f} ({held})" if held else "-",
         )
     console.print(table)
 

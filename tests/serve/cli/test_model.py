@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from opsagent.serve.cli.main import app
 from opsagent.serve.settings import Settings, resolve_model
+from opsagent.train.promote import score
 from opsagent.train.registry import Checkpoint, ModelRegistry
 
 HELD_OUT = {"episodes": 10, "detection": 1.0, "localisation": 0.5, "analysis": 0.5, "mitigation": 0.4,
@@ -55,6 +56,7 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     assert out.exit_code == 0 and "promoted" in out.output and registry.current().id == "better"
     listed = CliRunner().invoke(app, ["model", "list"])
     assert listed.exit_code == 0 and "better" in listed.output and "risky" in listed.output
+    assert f"{score({**HELD_OUT, 'mitigation': 0.6}):.3f} (held-out@10)" in listed.output  # the rule's figure
     shown = json.loads(CliRunner().invoke(app, ["model", "show", "better"]).output)
     assert shown["lineage"] == ["better", "tiny"]
     # the runtime's `current` resolves to the promoted checkpoint from the next run

@@ -39,6 +39,8 @@ class _StageConfig(BaseModel):
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int = Field(default=-1, description="overrides epochs when > 0")
     learning_rate: float = Field(default=2e-4, gt=0)
+    warmup_steps: int = Field(default=0, ge=0, description="optimizer steps at a rising learning rate "
+                              "first: DPO's first steps push hardest (bench/loop_gemma.md, dpo-b1-gemma)")
     batch_size: int = Field(default=1, ge=1)
     grad_accum: int = Field(default=4, ge=1)
     seed: int = 0

@@ -159,6 +159,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         seed=cfg.seed,
@@ -198,6 +199,8 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         "last_loss": losses[-1] if losses else None,
         "steps": result.global_step,
         "curve": [[x["step"], round(x["loss"], 5)] for x in trainer.state.log_history if "loss" in x],
+        "learning_rates": [[x["step"], x["learning_rate"]] for x in trainer.state.log_history
+                           if "learning_rate" in x],
         "runtime_s": round(runtime, 2),
         "tokens_seen": trainer.state.num_input_tokens_seen,
         "tokens_per_s": round(tokens_now / max(1e-9, runtime), 1),

@@ -69,8 +69,10 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024,
                             gradient_checkpointing=True, loss_type=["sigmoid", "sft"],
-                            loss_weights=[1.0, 0.5]), registry, "dpo-1")
+                            loss_weights=[1.0, 0.5], warmup_steps=3), registry, "dpo-1")
     assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
+    rates = [lr for _, lr in dpo.train_metrics["learning_rates"]]  # rising to 5e-3 over 3 steps, then down
+    assert rates[0] < rates[1] < rates[2] < 5e-3 and max(rates) <= 5e-3 and rates[-1] < max(rates)
     assert dpo.config["loss_type"] == ["sigmoid", "sft"]  # DPO + the chosen answers' NLL (RPO)
     assert dpo.train_metrics["activation_checkpointing"] is True
     assert [c.id for c in registry.lineage("dpo-1")] == ["dpo-1", "sft-1", "tiny"]

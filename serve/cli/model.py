@@ -114,11 +114,11 @@ train_app.command("dpo")(
 
 @model_app.command("list")
 def list_models(ctx: typer.Context) -> None:
+    from opsagent.train.promote import score
+
     reg = model_registry(ctx.obj)
     current = reg.current()
     table = Table(title="checkpoints")
-    from opsagent.train.promote import score
-
     for col in ("", "id", "kind", "parent", "created", "loss", "held-out task score"):
         table.add_column(col)
     for c in reg.list():

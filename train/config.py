@@ -41,6 +41,10 @@ class _StageConfig(BaseModel):
     learning_rate: float = Field(default=2e-4, gt=0)
     warmup_steps: int = Field(default=0, ge=0, description="optimizer steps at a rising learning rate "
                               "first: DPO's first steps push hardest (bench/loop_gemma.md, dpo-b1-gemma)")
+    carry_optimizer: bool = Field(
+        default=False, description="start from the start checkpoint's AdamW moments (its last trainer "
+        "checkpoint), not fresh ones, whose first steps move every weight by about the learning rate "
+        "(train/optimizer_state.py)")
     batch_size: int = Field(default=1, ge=1)
     grad_accum: int = Field(default=4, ge=1)
     seed: int = 0

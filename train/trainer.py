@@ -21,6 +21,7 @@ from rich.console import Console
 from opsagent.train.chat_template import CHAT_TEMPLATE
 from opsagent.train.config import DPOStageConfig, SFTStageConfig
 from opsagent.train.lm_head import score_trained_positions_only
+from opsagent.train.optimizer_state import NoOptimizerState, carry_moments, last_optimizer_state
 from opsagent.train.registry import Checkpoint, ModelRegistry, git_commit
 from opsagent.train.throughput import achieved, fastest_dtype, measured_rates
 from opsagent.trajectories.export import Lengths
@@ -139,6 +140,15 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         console.print("[yellow]DPO from a base model, not an SFT result: the reference is the base[/]")
     checkpoint_id = checkpoint_id or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = cfg.output or registry.root / checkpoint_id
+    resumed_at = _resumed_at(out / "trainer")
+    resume = resumed_at is not None
+    before = resumed_at or (0, 0)
+    carried = None
+    if cfg.carry_optimizer and not resume:  # a resumed run loads its own checkpoint's moments
+        if adapter is None:
+            raise NoOptimizerState(f"carry_optimizer: {cfg.base} is not a trained checkpoint; a new "
+                                   "adapter has no moments to carry")
+        carried = last_optimizer_state(adapter)
     device = _device_settings(cfg)
     tokenizer = load_tokenizer(base_dir)
     model = _load_model(base_dir, adapter, cfg, device["dtype"])
@@ -183,9 +193,8 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         from trl import DPOTrainer as Trainer
     trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
                       args=cfg.trl_args(**common))
-    resumed_at = _resumed_at(out / "trainer")
-    resume = resumed_at is not None
-    before = resumed_at or (0, 0)
+    if carried is not None:
+        console.print(f"AdamW moments of {carry_moments(trainer, carried)} weights carried from {carried}")
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")
@@ -205,6 +214,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         "tokens_seen": trainer.state.num_input_tokens_seen,
         "tokens_per_s": round(tokens_now / max(1e-9, runtime), 1),
         "resumed": resume,
+        **({"optimizer_carried_from": str(carried)} if carried else {}),
         **({"resumed_at_step": before[0], "tokens_this_run": tokens_now} if resume else {}),
         "rows_left_out_too_long": too_long,
         "device": device["device"],

@@ -44,6 +44,7 @@ def _train(
     checkpoint_id: str | None,
 ) -> None:
     from opsagent.train.config import load_stage, stage_config
+    from opsagent.train.optimizer_state import NoOptimizerState
     from opsagent.train.trainer import train
 
     overrides = {
@@ -75,6 +76,8 @@ def _train(
         checkpoint = train(cfg, reg, checkpoint_id)
     except KeyError as exc:
         raise fail(f"base: {exc.args[0]}") from None
+    except NoOptimizerState as exc:
+        raise fail(str(exc)) from None
     m = checkpoint.train_metrics
     console.print(
         f"[green]{checkpoint.id}[/]: {m['steps']} steps, loss {m['first_loss']:.4f} → "

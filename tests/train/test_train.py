@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from opsagent.train.config import DPOStageConfig, LoraSettings, SFTStageConfig
 from opsagent.train.registry import Checkpoint, ModelRegistry
@@ -69,8 +70,15 @@ def test_sft_then_dpo_lowers_the_loss_and_registers_the_lineage(tmp_path):
     dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=6, learning_rate=5e-3,
                             batch_size=2, grad_accum=1, lora=lora, max_length=1024,
                             gradient_checkpointing=True, loss_type=["sigmoid", "sft"],
-                            loss_weights=[1.0, 0.5], warmup_steps=3), registry, "dpo-1")
+                            loss_weights=[1.0, 0.5], warmup_steps=3, carry_optimizer=True, save_steps=3),
+                registry, "dpo-1")
     assert dpo.train_metrics["last_loss"] < dpo.train_metrics["first_loss"]
+    # it went on from the SFT run's AdamW moments: its step count goes on from the SFT run's 8
+    carried = Path(dpo.train_metrics["optimizer_carried_from"])
+    assert carried == tmp_path / "models" / "sft-1" / "trainer" / "checkpoint-8" / "optimizer.pt"
+    state = torch.load(tmp_path / "models" / "dpo-1" / "trainer" / "checkpoint-6" / "optimizer.pt",
+                       weights_only=True)["state"]
+    assert {s["step"].item() for s in state.values()} == {14.0}
     rates = [lr for _, lr in dpo.train_metrics["learning_rates"]]  # rising to 5e-3 over 3 steps, then down
     assert rates[0] < rates[1] < rates[2] < 5e-3 and max(rates) <= 5e-3 and rates[-1] < max(rates)
     assert dpo.config["loss_type"] == ["sigmoid", "sft"]  # DPO + the chosen answers' NLL (RPO)

@@ -82,6 +82,14 @@ def test_train_names_the_bad_input(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "lora.r: Input should be greater than or equal to 1" in out.output
     out = CliRunner().invoke(app, ["train", "dpo", "--config", str(config)])
     assert out.exit_code == 2 and "the config is for stage 'sft'" in out.output
+    # an imported checkpoint keeps its adapter, not its run's optimizer state: said before any loading
+    registry = ModelRegistry(tmp_path / "models")
+    registry.add(Checkpoint(id="tiny", kind="base", path=tmp_path / "bases" / "tiny"))
+    registry.add(Checkpoint(id="imported", kind="sft", base="tiny", parent="tiny",
+                            path=tmp_path / "imported" / "adapter"))
+    config.write_text(f"stage: dpo\nbase: imported\ndataset: {tmp_path}\ncarry_optimizer: true\n")
+    out = CliRunner().invoke(app, ["train", "dpo", "--config", str(config)])
+    assert out.exit_code == 2 and "carry_optimizer: the start checkpoint left no optimizer" in out.output
 
 
 def test_promote_loads_the_adapter_into_a_running_server_with_its_key(tmp_path, monkeypatch):

@@ -29,9 +29,9 @@ def _ids(tokenizer: Any, messages: list[dict], tools: list[dict], **kwargs: Any)
 
 def _completion_logp(model: Any, prompt: list[int], full: list[int]) -> float:
     import torch
+    from trl.data_utils import common_prefix_length  # where TRL starts the completion
 
-    start = next((k for k, (a, b) in enumerate(zip(prompt, full, strict=False)) if a != b),
-                 min(len(prompt), len(full)))
+    start = common_prefix_length(prompt, full)
     x = torch.tensor([full])
     with torch.no_grad():
         logits = model(x).logits[0, start - 1:-1].float()

@@ -194,7 +194,8 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
     trainer = Trainer(model=model, processing_class=tokenizer, train_dataset=dataset, peft_config=lora,
                       args=cfg.trl_args(**common))
     if carried is not None:
-        console.print(f"AdamW moments of {carry_moments(trainer, carried)} weights carried from {carried}")
+        weights = carry_moments(trainer, carried)
+        console.print(f"AdamW moments of {weights} weights carried from {carried}")
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.model.save_pretrained(out / "adapter", selected_adapters=["default"])
     tokenizer.save_pretrained(out / "adapter")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from opsagent.train.config import DPOStageConfig, SFTStageConfig, load_stage, stage_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "loop_gemma"
 
 
 def test_the_stage_picks_the_class():
@@ -32,6 +33,12 @@ def test_the_shipped_configs_load_with_flags_over_the_file():
     sft = load_stage(CONFIGS / "sft.yaml", max_steps=7, base=None)
     assert isinstance(sft, SFTStageConfig) and sft.max_steps == 7 and sft.base == "gemma3-270m"
     assert isinstance(load_stage(CONFIGS / "dpo.yaml"), DPOStageConfig)
+
+
+@pytest.mark.parametrize("path", sorted(BENCH.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_proving_run_config_loads(path):
+    """A typo in a bench/loop_gemma stage would otherwise surface hours into a run."""
+    assert path.name.startswith(load_stage(path).stage)  # sft*.yaml an SFT stage, dpo*.yaml DPO
 
 
 def test_dpo_losses_are_trls_own_and_their_weights_match(tmp_path):

@@ -163,3 +163,21 @@ def by_fault(grades: dict[str, Grade], faults: dict[str, list[str]]) -> dict[str
             by.setdefault(name, []).append(grade)
     keys = ("episodes", *TASKS, "harmful_executed")
     return {name: {k: v for k, v in summarise(gs).items() if k in keys} for name, gs in sorted(by.items())}
+
+
+PAIRED = {"detection": "detected", "localisation": "localised", "analysis": "analysed",
+          "mitigation": "mitigated", "success": None}
+
+
+def paired(candidate: dict[str, Grade], reference: dict[str, Grade]) -> dict[str, Any]:
+    """Scenario by scenario against a reference (both keyed by scenario id, same split): per task,
+    the runs the candidate lost (the reference's right, its own not) and won, and how many
+    outcomes changed. Two checkpoints a few runs apart on 40 scenarios can differ by noise; the
+    runs that changed say whether a gap is a few flips or one-sided."""
+    common = sorted(candidate.keys() & reference.keys())
+    right = lambda g, field: succeeded(g) if field is None else bool(getattr(g, field))  # noqa: E731
+    tasks = {task: {"lost": sum(right(reference[s], f) and not right(candidate[s], f) for s in common),
+                    "won": sum(right(candidate[s], f) and not right(reference[s], f) for s in common)}
+             for task, f in PAIRED.items()}
+    return {"scenarios": len(common), **tasks,
+            "outcome_changed": sum(candidate[s].outcome != reference[s].outcome for s in common)}

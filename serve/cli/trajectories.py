@@ -22,7 +22,8 @@ from opsagent.agent.models import PolicyName
 from opsagent.serve.cli.common import console, fail, model_registry, server_config, unwind_on_sigterm
 from opsagent.serve.settings import Settings, resolve_model
 from opsagent.trajectories.eval_ledger import ConditionsChanged, EvalLedger, LedgerEpisode
-from opsagent.trajectories.grade import TASKS, by_fault, summarise
+from opsagent.trajectories.grade import PAIRED, TASKS, by_fault, paired, summarise
+from opsagent.trajectories.models import Grade
 from opsagent.trajectories.splits import EVAL_SPLITS, Split, scenarios
 from opsagent.trajectories.store import TrajectoryStore
 
@@ -255,6 +256,7 @@ def eval_cmd(
     out = out or settings.data_dir / "eval" / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
     ledger = EvalLedger(out / "episodes.jsonl")
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    graded: dict[str, dict[str, dict[str, Grade]]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     runs = [(p.value, p.value, settings.agent, None) for p in policy or []]
     for ref in checkpoints:
@@ -290,6 +292,7 @@ def eval_cmd(
                                              conditions=conditions, grade=result.grade))
                     done[split][result.scenario] = result.grade
                     progress.advance(tasks[split])
+                graded[name] = done
                 results[name] = {split: {**summarise(list(done[split].values())),
                                          "by_fault": by_fault(done[split], fault_types[split])}
                                  for split in names}
@@ -303,9 +306,14 @@ def eval_cmd(
             model_registry(settings).record_eval(
                 name, {f"{split}@{len(specs[split])}": {**results[name][split], "conditions": measured}
                        for split in names})
+    # each run scenario by scenario against --against (else the first run): lost / won per task
+    reference = against or runs[0][0]
+    pairs = {name: {split: paired(graded[name][split], graded[reference][split]) for split in names}
+             for name in graded if name != reference}
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(
-        {"splits": {n: len(specs[n]) for n in names}, "policies": results}, indent=2) + "\n")
+        {"splits": {n: len(specs[n]) for n in names}, "policies": results,
+         "paired": {"reference": reference, "runs": pairs} if pairs else None}, indent=2) + "\n")
     _plot(results, names, out / "eval.png")
     table = Table(title="; ".join(f"{n}: {len(specs[n])} scenarios" for n in names))
     for col in ("policy", "split", *COLUMNS):
@@ -314,7 +322,20 @@ def eval_cmd(
         for split, summary in by_split.items():
             table.add_row(p, split, *(str(summary.get(c)) for c in COLUMNS))
     console.print(table)
+    if pairs:
+        console.print(_paired_table(pairs, reference))
     console.print(f"wrote {out / 'eval.json'} and {out / 'eval.png'}")
+
+
+def _paired_table(pairs: dict[str, dict[str, dict[str, Any]]], reference: str) -> Table:
+    table = Table(title=f"scenario by scenario against {reference}: runs lost / won")
+    for col in ("policy", "split", "scenarios", *PAIRED, "outcome changed"):
+        table.add_column(col, justify="left" if col in ("policy", "split") else "right")
+    for name, by_split in pairs.items():
+        for split, p in by_split.items():
+            changed = (f"{p[t]['lost']} / {p[t]['won']}" for t in PAIRED)
+            table.add_row(name, split, str(p["scenarios"]), *changed, str(p["outcome_changed"]))
+    return table
 
 
 def _limits(given: list[str], names: list[str]) -> dict[str, int | None]:

@@ -1,8 +1,14 @@
 """Grading: ground truth (detection, localisation exact and @k, analysis, mitigation, safety,
 cost, validity) and an SRE's label for a real incident."""
 
-from opsagent.trajectories.grade import by_fault, grade_against_label, grade_against_truth, succeeded
-from opsagent.trajectories.models import Environment, Trajectory
+from opsagent.trajectories.grade import (
+    by_fault,
+    grade_against_label,
+    grade_against_truth,
+    paired,
+    succeeded,
+)
+from opsagent.trajectories.models import Environment, Grade, Trajectory
 
 TRUTH = {"fault": "bad_rollout", "is_incident": True, "components": ["shop/Deployment/checkout"],
          "level": "Application", "fault_type": "Code Defect",
@@ -84,3 +90,19 @@ def test_rates_by_fault_type_show_which_fault_is_missed():
     assert rates["bad_rollout"] == {"episodes": 2, "detection": 1.0, "localisation": 0.5, "analysis": 0.5,
                                     "mitigation": 0.5, "harmful_executed": 0}
     assert rates["cpu_limit_too_low"]["episodes"] == 2 and rates["cpu_limit_too_low"]["localisation"] == 0.0
+
+
+def test_paired_counts_the_runs_a_candidate_lost_and_won_against_its_reference():
+    right = Grade(source="ground-truth", detected=True, localised=True, analysed=True, mitigated=True,
+                  outcome="mitigated")
+    gave_up = right.model_copy(update={"mitigated": False, "outcome": "escalated"})
+    wrong = right.model_copy(update={"localised": False, "analysed": False})
+    reference = {"a": right, "b": right, "c": gave_up, "d": right, "only-here": right}
+    candidate = {"a": right, "b": gave_up, "c": right, "d": wrong, "only-there": wrong}
+    p = paired(candidate, reference)
+    assert p["scenarios"] == 4  # only the scenarios both ran
+    assert p["mitigation"] == {"lost": 1, "won": 1}
+    assert p["localisation"] == {"lost": 1, "won": 0} and p["analysis"] == {"lost": 1, "won": 0}
+    assert p["detection"] == {"lost": 0, "won": 0}
+    assert p["success"] == {"lost": 2, "won": 1}  # b and d no longer a success, c now one
+    assert p["outcome_changed"] == 2

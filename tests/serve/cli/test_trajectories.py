@@ -68,6 +68,11 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
         assert figures["policies"][policy]["held-out-faults"]["episodes"] == 1
     assert "held-out-faults: 1 scenarios; held-out-targets: 1 scenarios" in out.output
     assert (tmp_path / "e" / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    # oracle scenario by scenario against the first run (no --against): every scenario both ran
+    assert figures["paired"]["reference"] == "expert" and set(figures["paired"]["runs"]) == {"oracle"}
+    faults = figures["paired"]["runs"]["oracle"]["held-out-faults"]
+    assert faults["scenarios"] == 1 and set(faults["mitigation"]) == {"lost", "won"}
+    assert "scenario by scenario against expert: runs lost / won" in out.output
 
     # The same --out again, with a larger limit for one split: only the episodes it does not have
     # yet run.

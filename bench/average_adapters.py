@@ -21,7 +21,7 @@ from opsagent.train.registry import Checkpoint, git_commit
 def main(
     start: Annotated[str, typer.Option(help="the checkpoint at t = 0 (e.g. the SFT parent)")],
     end: Annotated[str, typer.Option(help="the checkpoint at t = 1 (e.g. its DPO child)")],
-    id: Annotated[str, typer.Option(help="the new checkpoint's id")],
+    checkpoint_id: Annotated[str, typer.Option("--id", help="the new checkpoint's id")],
     t: Annotated[float, typer.Option(min=0.0, max=1.0, help="how far from start towards end")] = 0.5,
 ) -> None:
     import torch
@@ -45,15 +45,15 @@ def main(
             worst = max(worst, float((delta["default"] - wanted).abs().max()))
     if worst > 1e-5:
         raise RuntimeError(f"the combined adapter is off the interpolation by {worst:.2e}")
-    out = registry.root / id / "adapter"
+    out = registry.root / checkpoint_id / "adapter"
     model.save_pretrained(out, selected_adapters=["default"])
     for f in b.path.iterdir():  # tokenizer and chat template, as the end checkpoint is served with
         if f.is_file() and not (out / f.name).exists():
             shutil.copy2(f, out / f.name)
     registry.add(Checkpoint(
-        id=id, kind=b.kind, path=out, base=b.base, parent=b.id, datasets=b.datasets, commit=git_commit(),
-        profile=b.profile, config={"average": {"start": a.id, "end": b.id, "t": t}}))
-    console.print(f"{id}: {1 - t:g}·{a.id} + {t:g}·{b.id} (largest error {worst:.1e}) → {out}")
+        id=checkpoint_id, kind=b.kind, path=out, base=b.base, parent=b.id, datasets=b.datasets,
+        commit=git_commit(), profile=b.profile, config={"average": {"start": a.id, "end": b.id, "t": t}}))
+    console.print(f"{checkpoint_id}: {1 - t:g}·{a.id} + {t:g}·{b.id} (largest error {worst:.1e}) → {out}")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,8 @@ from typer.testing import CliRunner
 
 from bench.average_adapters import main
 from opsagent.train.base_models import import_base
+from opsagent.train.merge import merged_weights
 from opsagent.train.registry import Checkpoint, ModelRegistry
-
-
-def _merged(path, base_dir):  # type: ignore[no-untyped-def]
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    return PeftModel.from_pretrained(model, path).merge_and_unload().state_dict()
 
 
 def typer_app() -> typer.Typer:
@@ -38,8 +31,8 @@ def test_an_adapter_part_of_the_way_from_one_checkpoint_to_another(tmp_path, mon
         model = get_peft_model(AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32),
                                LoraConfig(r=rank, lora_alpha=2 * rank, init_lora_weights=False,
                                           target_modules=["q_proj", "down_proj"]))
-        model.save_pretrained(tmp_path / name)
-        registry.add(Checkpoint(id=name, kind=kind, path=tmp_path / name, base="tiny",
+        model.save_pretrained(tmp_path / name / "adapter")
+        registry.add(Checkpoint(id=name, kind=kind, path=tmp_path / name / "adapter", base="tiny",
                                 profile="compact-symptom"))
 
     args = ["--start", "sft-x", "--end", "dpo-x", "--t", "0.25", "--id", "avg-x"]
@@ -50,7 +43,10 @@ def test_an_adapter_part_of_the_way_from_one_checkpoint_to_another(tmp_path, mon
     assert avg.config["average"] == {"start": "sft-x", "end": "dpo-x", "t": 0.25}
 
     w0 = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32).state_dict()
-    ws, wd, wa = (_merged(registry.get(n).path, base.path) for n in ("sft-x", "dpo-x", "avg-x"))
+    # merged as vLLM serves them (train/merge.py)
+    ws, wd, wa = (AutoModelForCausalLM.from_pretrained(merged_weights(registry, registry.get(n), "float32"),
+                                                       dtype=torch.float32).state_dict()
+                  for n in ("sft-x", "dpo-x", "avg-x"))
     changed = [k for k in w0 if not torch.equal(ws[k], w0[k])]
     assert changed and any("down_proj" in k for k in changed)
     for k in w0:

@@ -165,8 +165,8 @@ def by_fault(grades: dict[str, Grade], faults: dict[str, list[str]]) -> dict[str
     return {name: {k: v for k, v in summarise(gs).items() if k in keys} for name, gs in sorted(by.items())}
 
 
-PAIRED = {"detection": "detected", "localisation": "localised", "analysis": "analysed",
-          "mitigation": "mitigated", "success": None}
+PAIRED = {"detection": lambda g: g.detected, "localisation": lambda g: g.localised,
+          "analysis": lambda g: g.analysed, "mitigation": lambda g: g.mitigated, "success": succeeded}
 
 
 def paired(candidate: dict[str, Grade], reference: dict[str, Grade]) -> dict[str, Any]:
@@ -175,9 +175,8 @@ def paired(candidate: dict[str, Grade], reference: dict[str, Grade]) -> dict[str
     outcomes changed. Two checkpoints a few runs apart on 40 scenarios can differ by noise; the
     runs that changed say whether a gap is a few flips or one-sided."""
     common = sorted(candidate.keys() & reference.keys())
-    right = lambda g, field: succeeded(g) if field is None else bool(getattr(g, field))  # noqa: E731
-    tasks = {task: {"lost": sum(right(reference[s], f) and not right(candidate[s], f) for s in common),
-                    "won": sum(right(candidate[s], f) and not right(reference[s], f) for s in common)}
-             for task, f in PAIRED.items()}
+    tasks = {task: {"lost": sum(bool(right(reference[s])) and not right(candidate[s]) for s in common),
+                    "won": sum(bool(right(candidate[s])) and not right(reference[s]) for s in common)}
+             for task, right in PAIRED.items()}
     return {"scenarios": len(common), **tasks,
             "outcome_changed": sum(candidate[s].outcome != reference[s].outcome for s in common)}

@@ -245,7 +245,8 @@ def eval_cmd(
     from opsagent.agent.sim.batch import run_splits
 
     settings: Settings = resolve_model(ctx.obj)
-    checkpoints = [*(checkpoint or []), *([against] if against else [])]
+    # each once, in order: --against may also be among the --checkpoint ones
+    checkpoints = list(dict.fromkeys([*(checkpoint or []), *([against] if against else [])]))
     if not policy and not checkpoints:
         raise fail("give --policy (expert, llm, oracle) or --checkpoint [--against]")
     names = [s.value for s in splits or EVAL_SPLITS]

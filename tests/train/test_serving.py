@@ -240,6 +240,13 @@ def test_eval_compares_served_checkpoints_on_a_split(served, monkeypatch):
     recorded = registry.get("teach").eval_metrics["held-out-faults@1"]
     assert recorded == {**figures, "conditions": recorded["conditions"]}  # with how it was measured
     assert recorded["conditions"]["guided"] == "retry" and recorded["conditions"]["policy"] == "llm"
+    # named both as a candidate and as the reference, it is evaluated (here: read back) once
+    again = CliRunner().invoke(app, ["eval", "--checkpoint", "teach", "--against", "teach", "--scenarios",
+                                     "held-out-faults", "--limit", "1", "--out", str(root / "e"),
+                                     "--server-url", server.url])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("teach: 1 episodes already in") == 1, again.output
+    assert len((root / "e" / "episodes.jsonl").read_text().splitlines()) == 1
 
 
 @requires_stack

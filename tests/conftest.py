@@ -11,6 +11,14 @@ import pytest
 from opsagent.sandbox.scenario import FaultSpec, Scenario, ScenarioSpec
 from tests.requires import INSTALL_STEP
 
+# One torch (OpenMP) thread per test process, children included: `-n 2` runs a worker per core,
+# and two workers' thread pools on two cores wait on each other's descheduled threads (20 SFT
+# steps of the tiny model beside a busy core: 95 s with 2 threads, 9 s with 1, measured here).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# vLLM on CPU pins its model worker to core 0 and keeps core 1 for its API server by default:
+# a test's server then shares one core with whatever else lands there. Unpinned, the OS places it.
+os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+
 # The longest modules first, longest first (measured here, 2 workers): `--dist loadfile` keeps a
 # module on one worker, so one long module left for last keeps the other worker idle.
 FIRST = (

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,18 +79,27 @@ def _shows(driver, css: str, needle: str, timeout: float = 20) -> str:
     return until(lambda: needle in (t := _text(driver, css)) and t, timeout)
 
 
-def _click(driver, css: str, timeout: float = 20) -> None:
-    """Click the first element matching css, finding it again if a re-render replaced it."""
-    from selenium.common.exceptions import StaleElementReferenceException
+def _act(driver, css: str, act: Callable[[Any], None], timeout: float = 20) -> None:
+    """Act on the first element matching css, finding it again while the page's periodic
+    refresh has replaced it or not yet laid it out."""
+    from selenium.common.exceptions import ElementNotInteractableException, StaleElementReferenceException
 
     def attempt() -> bool:
         try:
-            _find(driver, css, timeout)[0].click()
-        except StaleElementReferenceException:
+            act(_find(driver, css, timeout)[0])
+        except (StaleElementReferenceException, ElementNotInteractableException):
             return False
         return True
 
     until(attempt, timeout)
+
+
+def _click(driver, css: str, timeout: float = 20) -> None:
+    _act(driver, css, lambda e: e.click(), timeout)
+
+
+def _press(driver, css: str, *keys: str) -> None:
+    _act(driver, css, lambda e: e.send_keys(*keys))
 
 
 def _find(driver, css: str, timeout: float = 20):
@@ -177,7 +188,7 @@ def test_an_sre_signs_in_approves_from_the_queue_and_follows_the_timeline(servic
     row = f"#incidents details[data-id='{approval['incident']}']"
     controls = _tab_reaches(browser, "#incidents summary, .filters select, .filters input")
     assert any("<summary" in c for c in controls) and sum("<select" in c for c in controls) == 3
-    _find(browser, row + " summary")[0].send_keys(Keys.ENTER)
+    _press(browser, row + " summary", Keys.ENTER)
     _shows(browser, row + " .peek", "wait for approval")
     browser.execute_script("document.querySelector(arguments[0]).focus()", row + " summary")
     _rerendered(browser, "#incidents")
@@ -337,8 +348,8 @@ def test_models_and_trajectories_pages(service, browser):
     _shows(browser, "#conversation", "tool")
     form = "#label input, #send-label"
     assert len(_tab_reaches(browser, form)) == 4, "keyboard alone reaches the label form"
-    _find(browser, "#label-mitigated")[0].send_keys(Keys.SPACE)
-    _find(browser, "#send-label")[0].send_keys(Keys.ENTER)
+    _press(browser, "#label-mitigated", Keys.SPACE)
+    _press(browser, "#send-label", Keys.ENTER)
     _shows(browser, "#label .result", "labelled")
     assert eng.trajectories.get(incident).resolution["mitigated"] is True
     _axe(browser, "trajectory")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -152,18 +152,42 @@ def minimal_edit(teacher: str, answer: str, why: str) -> str:
     return edited.model_dump_json(include=set(theirs))
 
 
+def same_remedy(answer: str, teacher: str) -> bool:
+    """Whether an answer proposes the teacher's remedy: each of the teacher's calls, and no other
+    (`matches`: the same tool and the arguments the teacher names). Why: `wrong` cannot judge a
+    remedy other than a harmful one, so a right answer that is to be trained towards must also
+    remedy as the run that succeeded did."""
+    mine, theirs = (json.loads(text).get("remediation") or [] for text in (answer, teacher))
+    return all(any(matches(m, t) for m in mine) for t in theirs) and all(
+        any(matches(m, t) for t in theirs) for m in mine)
+
+
 def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question: int = 1,
-          minimal: bool = False) -> tuple[list[dict[str, Any]], Counter]:
+          minimal: bool = False, chosen: Literal["teacher", "own"] = "teacher",
+          ) -> tuple[list[dict[str, Any]], Counter]:
     """DPO rows (the export's format, `kind` "teacher-vs-checkpoint-answer", or "-edit" with
     `minimal`: the rejected side is `minimal_edit` of the wrong answer): for each question, up to
     `per_question` of the checkpoint's wrong answers (distinct, first sampled first) against the
-    teacher's. Also returns how the answers were judged. An answer that looks like a secret is
-    left out (a sampled answer is new text that redaction never saw)."""
+    teacher's. With `chosen="own"` (kind "checkpoint-right-vs-wrong-answer") the chosen side is the
+    checkpoint's own first right answer with the teacher's remedy (`same_remedy`), as in iterative
+    RPO: both sides are the policy's own text, so the pair's gradient is where they differ, not
+    in the teacher's wording; a question it never answered right makes no pair. Also returns how
+    the answers were judged. An answer that looks like a secret is left out (a sampled answer is
+    new text that redaction never saw)."""
     rows: list[dict[str, Any]] = []
     judged: Counter = Counter()
-    kind = "teacher-vs-checkpoint-" + ("edit" if minimal else "answer")
+    kind = ("checkpoint-right-vs-wrong-" if chosen == "own" else "teacher-vs-checkpoint-") + (
+        "edit" if minimal else "answer")
     for q in qs:
         seen: set[str] = set()
+        best: dict[str, Any] | None = q.answer
+        if chosen == "own":
+            right = [a for a in answers.get(q.run.id, []) if a is not None
+                     and not clean.secrets_in({"answer": a}) and wrong(a, q.run) is None
+                     and same_remedy(a, q.answer["content"])]
+            best = {"role": "assistant", "content": right[0]} if right else None
+            if best is None:
+                judged["questions without a right answer of its own"] += 1
         for text in answers.get(q.run.id, []):
             if text is None:  # it went on investigating: not an answer to judge
                 judged["tool call"] += 1
@@ -173,17 +197,17 @@ def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question
                 continue
             why = wrong(text, q.run)
             judged[why or "right"] += 1
-            if why is None:
+            if why is None or best is None:
                 continue
             rejected = text
             if minimal:  # an edit the grader would not find wrong is no pair
-                rejected = minimal_edit(q.answer["content"], text, why)
+                rejected = minimal_edit(best["content"], text, why)
                 if wrong(rejected, q.run) is None:
                     continue
             if rejected in seen or len(seen) >= per_question:
                 continue
             seen.add(rejected)
-            rows.append({"prompt": q.prompt, "chosen": [q.answer],
+            rows.append({"prompt": q.prompt, "chosen": [best],
                          "rejected": [{"role": "assistant", "content": rejected}],
                          "tools": json.dumps(q.run.tools), "kind": kind,
                          "reason": f"{SOURCES['llm']}: {why}", **facets(q.run),

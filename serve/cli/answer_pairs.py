@@ -8,7 +8,7 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -32,6 +32,9 @@ def answer_pairs_cmd(
     workers: Annotated[int, typer.Option(min=1, help="requests at once (vLLM batches them)")] = 8,
     minimal_edit: Annotated[bool, typer.Option(
         help="rejected: the teacher's answer with only the checkpoint's wrong decision put in")] = False,
+    chosen: Annotated[Literal["teacher", "own"], typer.Option(
+        help="the chosen side: the teacher's answer, or the checkpoint's own right one with the teacher's "
+             "remedy (both sides on-policy; a run it never answers right makes no pair)")] = "teacher",
     server_url: Annotated[str | None, typer.Option(help="a running vLLM instead of starting one")] = None,
 ) -> None:
     """Preference pairs where the checkpoint is wrong: its sampled answer to a teacher's
@@ -80,7 +83,7 @@ def answer_pairs_cmd(
     finally:
         if server is not None:
             server.stop()
-    rows, judged = pairs(qs, answers, per_question, minimal_edit)
+    rows, judged = pairs(qs, answers, per_question, minimal_edit, chosen)
     try:
         scan(rows, "DPO")
     except SecretLeak as exc:
@@ -91,6 +94,7 @@ def answer_pairs_cmd(
         else "adapter" if server.lora else "merged"
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
                      "greedy_first": greedy_first, "per_question": per_question, "minimal_edit": minimal_edit,
+                     "chosen": chosen,
                      "served": how}
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),

@@ -159,3 +159,25 @@ def test_a_minimal_edit_differs_from_the_teachers_answer_only_where_the_checkpoi
     assert harmful == {**json.loads(teacher), "remediation": scale_down}
     cut = '{"is_incident": true, "hypothesis": "cut off'
     assert pairs([q], {t.id: [cut]}, minimal=True)[0][0]["rejected"][0]["content"] == cut  # nothing to edit
+
+
+def test_own_chosen_pairs_the_checkpoints_right_answer_with_the_teachers_remedy_against_its_wrong_one():
+    qs = list(questions([run("a"), run("b", observation="other pods, all 503")],
+                        profile("compact-symptom").rewrite))
+    restart = [{"tool": "k8s_rollout_restart", "args": {"namespace": "shop", "name": "checkout"}}]
+    undo_and_scale = [*json.loads(answer())["remediation"],
+                      {"tool": "k8s_scale", "args": {"namespace": "shop", "name": "checkout", "replicas": 3}}]
+    mine = answer(summary="mine, right")
+    answers = {"a": [answer(fault_type="Misconfiguration"), answer(remediation=restart, summary="restart"),
+                     answer(remediation=undo_and_scale, summary="more"), mine, answer(components=[])],
+               # right answers only with another remedy than the teacher's: no chosen, no pair
+               "b": [answer(fault_type="Misconfiguration"), answer(remediation=restart)]}
+    rows, judged = pairs(qs, answers, per_question=2, chosen="own")
+    assert [r["rejected"][0]["content"] for r in rows] == [answer(fault_type="Misconfiguration"),
+                                                           answer(components=[])]
+    assert all(r["chosen"] == [{"role": "assistant", "content": mine}] for r in rows)
+    assert {r["kind"] for r in rows} == {"checkpoint-right-vs-wrong-answer"}
+    assert rows[0]["prompt"] == qs[0].prompt
+    assert judged["questions without a right answer of its own"] == 1 and judged["right"] == 4
+    # the teacher's answer stays the chosen one by default
+    assert pairs(qs, answers, per_question=2)[0][0]["chosen"] == [qs[0].answer]

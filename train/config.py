@@ -45,6 +45,10 @@ class _StageConfig(BaseModel):
         default=False, description="start from the start checkpoint's AdamW moments (its last trainer "
         "checkpoint), not fresh ones, whose first steps move every weight by about the learning rate "
         "(train/optimizer_state.py)")
+    optimizer: Literal["adamw_torch", "sgd"] = Field(
+        default="adamw_torch", description="sgd: a step is the learning rate times the (clipped) gradient, "
+        "so weights the objective does not pull on stay where they are; for a short run from a bundle "
+        "with no moments to carry, where a fresh AdamW moves every weight by about the learning rate")
     batch_size: int = Field(default=1, ge=1)
     grad_accum: int = Field(default=4, ge=1)
     seed: int = 0
@@ -56,6 +60,13 @@ class _StageConfig(BaseModel):
     attention: Literal["sdpa_windowed", "sdpa"] = Field(
         default="sdpa_windowed", description="sdpa_windowed: sliding-window layers compute only their "
         "window's blocks (same numbers as sdpa, train/attention.py); sdpa: transformers' own")
+
+
+    @model_validator(mode="after")
+    def _moments_for_adamw(self) -> _StageConfig:
+        if self.carry_optimizer and self.optimizer != "adamw_torch":
+            raise ValueError(f"carry_optimizer: AdamW moments cannot be carried into {self.optimizer}")
+        return self
 
 
 class SFTStageConfig(_StageConfig):

@@ -169,6 +169,7 @@ def train(cfg: Stage, registry: ModelRegistry, checkpoint_id: str | None = None)
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=cfg.learning_rate,
+        optim=cfg.optimizer,
         warmup_steps=cfg.warmup_steps,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,

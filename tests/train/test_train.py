@@ -111,3 +111,31 @@ def test_rows_longer_than_max_length_are_left_out_whole():
     kept, left_out = _within(rows, tokenizer, 400)
     assert left_out == 1 and len(kept) == 1 and kept[0]["messages"][1]["content"].startswith("cart")
     assert _within(rows, tokenizer, None) == (rows, 0)
+
+
+def test_sgd_moves_a_weight_by_its_gradient_where_a_fresh_adamw_moves_every_weight_by_the_rate(tmp_path):
+    """Why the stage offers SGD: DPO from an imported bundle has no AdamW moments to carry, and a
+    fresh AdamW's first step moves every weight of the adapter by about the learning rate."""
+    from safetensors.torch import load_file
+
+    data = _dataset(tmp_path)
+    registry = ModelRegistry(tmp_path / "models")
+    registry.add(Checkpoint(id="tiny", kind="base", path=save_tiny(tmp_path / "models" / "bases" / "tiny")))
+    lora = LoraSettings(r=8, alpha=16, dropout=0.0)
+    sft = train(SFTStageConfig(base="tiny", dataset=data / "sft", max_steps=4, learning_rate=5e-3,
+                               batch_size=2, grad_accum=1, lora=lora, max_length=1024), registry, "sft-1")
+    start = load_file(sft.path / "adapter_model.safetensors")
+
+    def moved(optimizer: str, rate: float) -> torch.Tensor:
+        dpo = train(DPOStageConfig(base="sft-1", dataset=data / "dpo", max_steps=1, learning_rate=rate,
+                                   batch_size=2, grad_accum=1, lora=lora, max_length=1024,
+                                   optimizer=optimizer, warmup_steps=0), registry, f"dpo-{optimizer}")
+        after = load_file(dpo.path / "adapter_model.safetensors")
+        return torch.cat([(after[k] - start[k]).abs().flatten() for k in start])
+
+    adamw = moved("adamw_torch", 1e-4)
+    assert adamw.median() == pytest.approx(1e-4, rel=0.05)  # every weight, whatever its gradient
+    sgd = moved("sgd", 1e-2)
+    assert sgd.max() > 0 and sgd.median() < sgd.max() / 20  # by its gradient: most barely move
+    with pytest.raises(ValueError, match="cannot be carried into sgd"):
+        DPOStageConfig(base="sft-1", dataset=data / "dpo", optimizer="sgd", carry_optimizer=True)

@@ -1,6 +1,6 @@
 """On-policy preference pairs at the answer: the checkpoint answers the teacher's own
-investigations, and where its answer is wrong, the teacher's answer to the same conversation is
-chosen against it.
+investigations, and where its answer is wrong, the teacher's answer to the same conversation (or
+the checkpoint's own right one, `chosen="own"`) is chosen against it.
 
 Why: pairs of the teacher against the perturbed teacher teach what a trained checkpoint already
 does (no harmful action), not what it gets wrong. Measured on sft3-gemma (bench/loop_gemma.md):

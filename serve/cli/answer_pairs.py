@@ -39,7 +39,7 @@ def answer_pairs_cmd(
 ) -> None:
     """Preference pairs where the checkpoint is wrong: its sampled answer to a teacher's
     investigation (malformed, wrong detection, component or fault type, or a harmful remedy)
-    against the teacher's answer. Train DPO on `out/dpo`."""
+    against the teacher's answer (or, `--chosen own`, its own right one). Train DPO on `out/dpo`."""
     import openai
 
     from opsagent.train.answer_pairs import kept, openai_sampler, pairs, sampled

@@ -282,6 +282,12 @@ def test_answer_pairs_judge_the_served_checkpoints_own_answers(served, tmp_path,
         with pytest.raises(ValueError):
             Diagnosis.model_validate_json(row["rejected"][0]["content"])
     assert (tmp_path / "p" / "dpo" / "README.md").is_file()
+    # its own right answer on the chosen side: it never answered right, so no pair (from the log)
+    own = CliRunner().invoke(app, [*ask, "--checkpoint", "teach", "--chosen", "own"])
+    assert own.exit_code == 0, own.output
+    counts = json.loads((tmp_path / "p" / "counts.json").read_text())
+    assert counts["chosen"] == "own" and counts["dpo"] == 0
+    assert counts["answers"]["questions without a right answer of its own"] == 1
     unknown = CliRunner().invoke(app, [*ask, "--checkpoint", "nope"])
     assert unknown.exit_code == 2 and "nope" in unknown.output
 

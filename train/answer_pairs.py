@@ -180,24 +180,25 @@ def pairs(qs: list[Question], answers: dict[str, list[str | None]], per_question
         "edit" if minimal else "answer")
     for q in qs:
         seen: set[str] = set()
-        best: dict[str, Any] | None = q.answer
-        if chosen == "own":
-            right = [a for a in answers.get(q.run.id, []) if a is not None
-                     and not clean.secrets_in({"answer": a}) and wrong(a, q.run) is None
-                     and same_remedy(a, q.answer["content"])]
-            best = {"role": "assistant", "content": right[0]} if right else None
-            if best is None:
-                judged["questions without a right answer of its own"] += 1
+        verdicts: list[tuple[str, str | None]] = []  # (answer, why it is wrong), each judged once
         for text in answers.get(q.run.id, []):
             if text is None:  # it went on investigating: not an answer to judge
                 judged["tool call"] += 1
-                continue
-            if clean.secrets_in({"answer": text}):
+            elif clean.secrets_in({"answer": text}):
                 judged["secret-shaped"] += 1
+            else:
+                why = wrong(text, q.run)
+                judged[why or "right"] += 1
+                verdicts.append((text, why))
+        best: dict[str, Any] = q.answer
+        if chosen == "own":
+            right = [a for a, why in verdicts if why is None and same_remedy(a, q.answer["content"])]
+            if not right:
+                judged["questions without a right answer of its own"] += 1
                 continue
-            why = wrong(text, q.run)
-            judged[why or "right"] += 1
-            if why is None or best is None:
+            best = {"role": "assistant", "content": right[0]}
+        for text, why in verdicts:
+            if why is None:
                 continue
             rejected = text
             if minimal:  # an edit the grader would not find wrong is no pair

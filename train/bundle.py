@@ -2,7 +2,10 @@
 that can be committed or copied to another machine and registered there, so its figures can be
 re-checked by serving it, without retraining. The base is not bundled (it is imported on each
 machine: `opsagent model import-base`); the adapter's trained ancestors are, since the registry
-keeps every checkpoint's lineage whole."""
+keeps every checkpoint's lineage whole. On request a bundle also carries the checkpoint's AdamW
+moments (its last trainer checkpoint's optimizer.pt), so a stage with `carry_optimizer: true` can
+continue it on the other machine: a fresh optimizer's first steps move every weight by about the
+learning rate (train/optimizer_state.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ import json
 import shutil
 from pathlib import Path
 
+from opsagent.train.optimizer_state import last_optimizer_state
 from opsagent.train.registry import Checkpoint, ModelRegistry
 
 ENTRY = "checkpoint.json"
 PROFILE = "profile.json"
+OPTIMIZER = "optimizer.pt"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
                     "special_tokens_map.json")
 
@@ -25,14 +30,17 @@ def _same_as(base_dir: Path, adapter: Path):  # type: ignore[no-untyped-def]
                              and filecmp.cmp(adapter / n, base_dir / n, shallow=False)]
 
 
-def export_bundle(registry: ModelRegistry, checkpoint_id: str, out: Path) -> list[Path]:
+def export_bundle(registry: ModelRegistry, checkpoint_id: str, out: Path,
+                  optimizer: bool = False) -> list[Path]:
     """Write the checkpoint and each of its non-base ancestors as out/<id>/ (adapter/, the entry
-    with paths relative to it, the prompt profile and the system prompt it renders), oldest last.
-    Returns the folders written. ValueError for a base or a missing adapter."""
+    with paths relative to it, the prompt profile and the system prompt it renders), oldest last;
+    with `optimizer`, the checkpoint's AdamW moments beside its adapter. Returns the folders
+    written. ValueError for a base, a missing adapter or (with `optimizer`) no optimizer state."""
     chain = registry.lineage(checkpoint_id)
     if chain[0].kind == "base":
         raise ValueError(f"{checkpoint_id!r} is a base: import it on the other machine with "
                          "`opsagent model import-base`")
+    moments = last_optimizer_state(chain[0].path) if optimizer else None
     written = []
     for c in (x for x in chain if x.kind != "base"):
         if not (c.path / "adapter_model.safetensors").is_file():
@@ -52,6 +60,8 @@ def export_bundle(registry: ModelRegistry, checkpoint_id: str, out: Path) -> lis
         (folder / PROFILE).write_text(json.dumps(
             {**prompt.model_dump(mode="json", exclude={"tokenizer"}), "counted_in": c.base,
              "system_prompt": prompt.system()}, indent=2, ensure_ascii=False) + "\n")
+        if moments is not None and c.id == checkpoint_id:
+            shutil.copy2(moments, folder / OPTIMIZER)
         written.append(folder)
     return written
 
@@ -81,6 +91,10 @@ def import_bundle(registry: ModelRegistry, folder: Path) -> Checkpoint:
     for name in _TOKENIZER_FILES:
         if (base_dir / name).is_file() and not (target / "adapter" / name).exists():
             shutil.copy2(base_dir / name, target / "adapter" / name)
+    if (folder / OPTIMIZER).is_file():  # where optimizer_state.last_optimizer_state looks
+        step = target / "trainer" / f"checkpoint-{entry.train_metrics.get('steps', 0)}"
+        step.mkdir(parents=True)
+        shutil.copy2(folder / OPTIMIZER, step / OPTIMIZER)
     curve = None
     if entry.learning_curve is not None and (folder / entry.learning_curve).is_file():
         curve = target / "learning_curve.png"

@@ -28,8 +28,8 @@ def last_optimizer_state(adapter: Path) -> Path:
     state = Path(last) / "optimizer.pt" if last else None
     if state is None or not state.is_file():
         raise NoOptimizerState(f"carry_optimizer: the start checkpoint left no optimizer state under "
-                               f"{trainer_dir} (an imported bundle keeps only its adapter); set "
-                               "carry_optimizer: false")
+                               f"{trainer_dir} (a bundle carries it only if exported with "
+                               "`--optimizer`); set carry_optimizer: false")
     return state
 
 

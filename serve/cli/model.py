@@ -179,6 +179,9 @@ def export_cmd(
     ctx: typer.Context,
     checkpoint_id: Annotated[str, typer.Argument(help="id or current")],
     out: Annotated[Path, typer.Option(help="folder to write <id>/ into (one per trained checkpoint)")],
+    optimizer: Annotated[bool, typer.Option(
+        help="also its AdamW moments (about twice the adapter's size), so a stage with "
+             "carry_optimizer: true can continue it where it is imported")] = False,
 ) -> None:
     """Bundle a trained checkpoint (its adapter, registry entry, prompt profile and trained
     ancestors) for another machine or a commit; `opsagent model import` registers it there."""
@@ -186,7 +189,7 @@ def export_cmd(
 
     reg = model_registry(ctx.obj)
     try:
-        folders = export_bundle(reg, reg.get(checkpoint_id).id, out)
+        folders = export_bundle(reg, reg.get(checkpoint_id).id, out, optimizer=optimizer)
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     except ValueError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -87,3 +88,39 @@ def test_export_and_import_name_what_is_wrong(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "no checkpoint 'nope'" in out.output
     out = _run(tmp_path, monkeypatch, "model", "import", str(tmp_path))
     assert out.exit_code == 2 and "is not a checkpoint bundle" in out.output
+
+
+def test_a_bundle_carries_the_adamw_moments_only_when_asked(tmp_path, monkeypatch):
+    from opsagent.train.optimizer_state import NoOptimizerState, last_optimizer_state
+
+    here, there, bundle = tmp_path / "here", tmp_path / "there", tmp_path / "artifacts"
+    for data in (here, there):
+        assert _run(data, monkeypatch, "model", "import-base", "tiny").exit_code == 0
+    reg = ModelRegistry(here / "models")
+    adapter = _adapter(reg.get("tiny").path, tmp_path / "sft-1" / "adapter", 0)
+    reg.add(Checkpoint(id="sft-1", kind="sft", path=adapter, base="tiny", parent="tiny",
+                       profile="compact", train_metrics={"steps": 3}))
+    out = _run(here, monkeypatch, "model", "export", "sft-1", "--out", str(bundle), "--optimizer")
+    assert out.exit_code == 2 and "left no optimizer state" in out.output
+
+    # What a trainer checkpoint keeps: a real AdamW's state after a step.
+    weight = torch.nn.Parameter(torch.ones(4))
+    adamw = torch.optim.AdamW([weight])
+    weight.sum().backward()
+    adamw.step()
+    saved = adapter.parent / "trainer" / "checkpoint-3" / "optimizer.pt"
+    saved.parent.mkdir(parents=True)
+    torch.save(adamw.state_dict(), saved)
+
+    assert _run(here, monkeypatch, "model", "export", "sft-1", "--out", str(bundle)).exit_code == 0
+    assert _run(there, monkeypatch, "model", "import", str(bundle / "sft-1")).exit_code == 0
+    with pytest.raises(NoOptimizerState):  # exported without --optimizer: the adapter alone
+        last_optimizer_state(ModelRegistry(there / "models").get("sft-1").path)
+
+    out = _run(here, monkeypatch, "model", "export", "sft-1", "--out", str(bundle), "--optimizer")
+    assert out.exit_code == 0, out.output
+    assert _run(there, monkeypatch, "model", "import", str(bundle / "sft-1")).exit_code == 0
+    carried = last_optimizer_state(ModelRegistry(there / "models").get("sft-1").path)
+    assert carried.read_bytes() == saved.read_bytes()
+    moments = torch.load(carried, weights_only=True)["state"][0]
+    assert torch.equal(moments["exp_avg"], adamw.state[weight]["exp_avg"])

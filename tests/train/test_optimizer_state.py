@@ -80,5 +80,5 @@ def test_a_state_of_another_adapter_is_refused(tmp_path):
 def test_the_start_run_s_last_checkpoint_holds_the_state(tmp_path):
     state = _trained_state(tmp_path, [(2,)])
     assert last_optimizer_state(tmp_path / "run" / "adapter") == state
-    with pytest.raises(NoOptimizerState, match="an imported bundle keeps only its adapter"):
+    with pytest.raises(NoOptimizerState, match="a bundle carries it only if exported with `--optimizer`"):
         last_optimizer_state(tmp_path / "bundle" / "adapter")

@@ -37,11 +37,14 @@ def carry_moments(trainer: Any, state_file: Path) -> int:
     """Build `trainer`'s optimizer and load the moments of `state_file` into it; this run's
     learning rate, schedule and weight decay stay its own. Returns the number of weights carried.
     Raises ValueError when the saved state does not fit the trainable weights (another adapter
-    shape or target modules)."""
+    shape or target modules), NoOptimizerState when it holds no AdamW moments."""
     import torch
 
     optimizer = trainer.create_optimizer()
     saved = torch.load(state_file, map_location="cpu", weights_only=True)
+    if not any("exp_avg" in s for s in saved["state"].values()):  # else it would start fresh, silently
+        raise NoOptimizerState(f"{state_file}: no AdamW moments in it (its run's optimizer was another, "
+                               "e.g. `optimizer: sgd`); set carry_optimizer: false")
     groups = optimizer.param_groups
     if [len(g["params"]) for g in saved["param_groups"]] != [len(g["params"]) for g in groups]:
         raise ValueError(f"{state_file}: its parameter groups hold "

@@ -77,6 +77,17 @@ def test_a_state_of_another_adapter_is_refused(tmp_path):
         carry_moments(_Trainer([torch.nn.Parameter(torch.zeros(4, 3))], 1e-5), state)
 
 
+def test_a_state_without_adamw_moments_is_refused_not_carried_as_nothing(tmp_path):
+    weight = torch.nn.Parameter(torch.zeros(4))
+    sgd = torch.optim.SGD([weight], lr=0.02)  # the stage's `optimizer: sgd`: no moments to keep
+    weight.grad = torch.ones(4)
+    sgd.step()
+    state = tmp_path / "optimizer.pt"
+    torch.save(sgd.state_dict(), state)
+    with pytest.raises(NoOptimizerState, match="no AdamW moments in it"):  # the CLI names it
+        carry_moments(_Trainer([torch.nn.Parameter(torch.zeros(4))], 1e-5), state)
+
+
 def test_the_start_run_s_last_checkpoint_holds_the_state(tmp_path):
     state = _trained_state(tmp_path, [(2,)])
     assert last_optimizer_state(tmp_path / "run" / "adapter") == state

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from opsagent.train.optimizer_state import last_optimizer_state
+from opsagent.train.optimizer_state import keep_optimizer_state, last_optimizer_state
 from opsagent.train.registry import Checkpoint, ModelRegistry
 
 ENTRY = "checkpoint.json"
@@ -91,10 +91,8 @@ def import_bundle(registry: ModelRegistry, folder: Path) -> Checkpoint:
     for name in _TOKENIZER_FILES:
         if (base_dir / name).is_file() and not (target / "adapter" / name).exists():
             shutil.copy2(base_dir / name, target / "adapter" / name)
-    if (folder / OPTIMIZER).is_file():  # where optimizer_state.last_optimizer_state looks
-        step = target / "trainer" / f"checkpoint-{entry.train_metrics.get('steps', 0)}"
-        step.mkdir(parents=True)
-        shutil.copy2(folder / OPTIMIZER, step / OPTIMIZER)
+    if (folder / OPTIMIZER).is_file():
+        keep_optimizer_state(target / "adapter", folder / OPTIMIZER, entry.train_metrics.get("steps", 0))
     curve = None
     if entry.learning_curve is not None and (folder / entry.learning_curve).is_file():
         curve = target / "learning_curve.png"

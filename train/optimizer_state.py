@@ -33,6 +33,15 @@ def last_optimizer_state(adapter: Path) -> Path:
     return state
 
 
+def keep_optimizer_state(adapter: Path, state_file: Path, step: int) -> None:
+    """Put `state_file` where last_optimizer_state(adapter) finds it (a bundle's moments, imported)."""
+    import shutil
+
+    target = adapter.parent / "trainer" / f"checkpoint-{step}"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(state_file, target / "optimizer.pt")
+
+
 def carry_moments(trainer: Any, state_file: Path) -> int:
     """Build `trainer`'s optimizer and load the moments of `state_file` into it; this run's
     learning rate, schedule and weight decay stay its own. Returns the number of weights carried.

@@ -24,6 +24,8 @@ SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 wh
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 RENAMED=${RENAMED:-0}       # share of one-service incidents also exported with the culprit renamed
+HANDOVERS=${HANDOVERS:-0}   # 1: also export the teacher's right diagnoses handed to a human (dns_failure, ...)
+MIN_PER_FAULT=${MIN_PER_FAULT:-0}  # near-duplicates taken back until each fault type has this many rows
 SFT_ID=${SFT_ID:-sft-gemma}  # checkpoint ids: another run's ids keep its bundle under bench/artifacts/ apart
 DPO_ID=${DPO_ID:-dpo-gemma}
 WORKERS=${WORKERS:-6}       # eval episodes at once: the model is the bottleneck, vLLM batches them
@@ -38,7 +40,8 @@ if [ ! -d "$DATA/trajectories" ]; then
     --augmented 0.3 --seed 1
 fi
 [ -d "$DATA/data/sft" ] || { stamp export; $OPS trajectories export --out "$DATA/data" --tokenizer-of gemma3-270m \
-                                            --max-tokens 8192 --profile "$PROFILE" --renamed-service "$RENAMED"; }
+                                            --max-tokens 8192 --profile "$PROFILE" --renamed-service "$RENAMED" \
+                                            --min-per-fault "$MIN_PER_FAULT" $([ "$HANDOVERS" = 0 ] || echo --hand-overs); }
 cd "$DATA"
 [ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
   --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }

@@ -41,10 +41,24 @@ class Filters(BaseModel):
     near_duplicate: float = 0.95  # estimated Jaccard similarity (masked 5-grams) that counts as a copy
     parallel_order: float = 0.2  # share of SFT rows that also get a copy with parallel calls reordered
     renamed_service: float = 0.0  # share of one-service incidents also shown with it renamed (rename.py)
+    hand_overs: bool = False  # also the teacher's right diagnoses handed to a human (rightful_hand_over)
+    min_per_fault: int = 0  # near-duplicates taken back until each fault type has this many rows
 
 
 def success(t: Trajectory) -> bool:
     return t.complete and succeeded(t.grade)
+
+
+def rightful_hand_over(t: Trajectory) -> bool:
+    """The teacher's right diagnosis handed to a human with no remedy proposed. Why: for faults it
+    has no safe automatic fix for (a CoreDNS Corefile, a full node disk) that is the run to
+    imitate, yet it mitigates nothing, so `success` leaves every run of those fault types out and
+    a checkpoint never sees them named."""
+    g = t.grade
+    return (t.complete and t.policy == "expert" and g is not None and g.incident and not g.failure
+            and g.detected and bool(g.localised) and g.analysed is not False and not g.harmful_proposed
+            and not g.harmful_executed and not g.denied and t.outcome == "escalated"
+            and not t.decisions and not t.executed)
 
 
 def facets(t: Trajectory) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def why_not(t: Trajectory, f: Filters) -> str | None:
         return "privileged policy"
     if t.policy in NOT_FOR_SFT:
         return NOT_FOR_SFT[t.policy]
-    if not success(t):
+    if not success(t) and not (f.hand_overs and rightful_hand_over(t)):
         return "not a success"
     if t.grade and t.grade.denied and not f.allow_denied:
         return "denied actions"
@@ -89,11 +103,15 @@ def why_not(t: Trajectory, f: Filters) -> str | None:
 
 
 def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
-             lengths: Lengths) -> tuple[list[dict[str, Any]], list[int], Counter]:
+             lengths: Lengths) -> tuple[list[dict[str, Any]], list[int], Counter, int]:
+    """The SFT rows, their lengths, why the others were left out, and how many near-duplicates
+    `min_per_fault` took back."""
     rows: list[dict[str, Any]] = []
     sizes: list[int] = []
     dropped: Counter = Counter()
     copies = clean.NearDuplicates(f.near_duplicate)
+    per_fault: Counter = Counter()  # runs kept, by fault combination (augmented copies not counted)
+    spare: list[tuple[Trajectory, list[dict[str, Any]], int]] = []  # near-duplicates, in order
     for t in trajectories:
         reason = why_not(t, f)
         messages = clean.canonical(t.messages)
@@ -104,9 +122,12 @@ def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
             reason = "near-duplicate"
         if reason is not None:
             dropped[reason] += 1
+            if reason == "near-duplicate":
+                spare.append((t, messages, n))
             continue
         rows.append({"messages": messages, "tools": json.dumps(t.tools), **facets(t)})
         sizes.append(n)
+        per_fault[rows[-1]["fault"]] += 1
         if _share(t.id) < f.parallel_order and (moved := clean.reorder_parallel(messages, seed=len(rows))):
             rows.append({"messages": moved, "tools": json.dumps(t.tools), **facets(t), "id": f"{t.id}~order",
                          "source": "augmented", "augmentation": "parallel-order"})
@@ -120,7 +141,16 @@ def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
                              "id": f"{t.id}~renamed", "target": name, "source": "augmented",
                              "augmentation": "renamed-service"})
                 sizes.append(m)
-    return rows, sizes, dropped
+    # Why: investigations of a rare fault type look alike (one target, one tell), so removing
+    # near-duplicates starves exactly the types a checkpoint then fails to name on held-out.
+    kept = sum(per_fault.values())
+    for t, messages, n in spare:
+        if per_fault[fault := facets(t)["fault"]] < f.min_per_fault:
+            rows.append({"messages": messages, "tools": json.dumps(t.tools), **facets(t)})
+            sizes.append(n)
+            per_fault[fault] += 1
+            dropped["near-duplicate"] -= 1
+    return rows, sizes, +dropped, sum(per_fault.values()) - kept
 
 
 def _share(key: str) -> float:
@@ -224,7 +254,7 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
         shown = [rewrite(t) for t in usable]
         outside = sum(r is None for r in shown)
         usable = [r for r in shown if r is not None]
-    sft, sizes, dropped = sft_rows(usable, f, lengths)
+    sft, sizes, dropped, taken_back = sft_rows(usable, f, lengths)
     if held:
         dropped["held-out scenario"] = held
     if rewrite is not None and outside:
@@ -235,7 +265,7 @@ def export(trajectories: list[Trajectory], out: Path, f: Filters | None = None,
     out.mkdir(parents=True, exist_ok=True)
     pair_sizes = [lengths([*r["prompt"], *r["chosen"]], json.loads(r["tools"])) for r in dpo]
     counts = {"trajectories": len(trajectories), "sft": len(sft), "dpo": len(dpo), "profile": profile,
-              "dropped": dict(dropped)}
+              "dropped": dict(dropped), "near-duplicates taken back": taken_back}
     for name, rows, n, why in (("sft", sft, sizes, dropped), ("dpo", dpo, pair_sizes, Counter())):
         save(out, name, rows, n, lengths.unit, f.model_dump(), why, len(trajectories))
     (out / "counts.json").write_text(json.dumps(counts, indent=2) + "\n")

@@ -167,6 +167,11 @@ def export_cmd(
     renamed_service: Annotated[float, typer.Option(
         min=0, max=1, help="share of one-service incidents also exported with that service renamed "
                            "(its culprit can be read only from the evidence)")] = 0.0,
+    hand_overs: Annotated[bool, typer.Option(
+        help="also the teacher's right diagnoses handed to a human with no remedy proposed (the fault "
+             "types it has no safe automatic fix for)")] = False,
+    min_per_fault: Annotated[int, typer.Option(
+        min=0, help="near-duplicates taken back until each fault type has this many rows")] = 0,
 ) -> None:
     """SFT and DPO datasets (Hugging Face on disk + Parquet + data cards) from the store. Runs
     of evaluation scenarios are left out; a row with anything secret-shaped fails the export.
@@ -199,14 +204,16 @@ def export_cmd(
         raise fail("no trajectories match; record some with `opsagent trajectories collect`")
     try:
         filters = Filters(max_chars=max_chars, max_tokens=max_tokens, allow_denied=allow_denied,
-                          renamed_service=renamed_service)
+                          renamed_service=renamed_service, hand_overs=hand_overs, min_per_fault=min_per_fault)
         counts = export(records, out, filters, tokenizer,
                         rewrite=shown.rewrite, profile=shown.name)
     except SecretLeak as exc:
         raise fail(str(exc)) from None
+    taken = counts["near-duplicates taken back"]
+    back = f"; {taken} near-duplicates taken back" if taken else ""
     console.print(
         f"{counts['sft']} SFT rows, {counts['dpo']} DPO pairs from {counts['trajectories']} "
-        f"trajectories (dropped: {counts['dropped']}) → {out}"
+        f"trajectories (dropped: {counts['dropped']}{back}) → {out}"
     )
 
 

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from opsagent.agent.models import Diagnosis
 from opsagent.trajectories import clean
 from opsagent.trajectories.actions import as_tool_call, matches
-from opsagent.trajectories.export import SOURCES, facets, success
+from opsagent.trajectories.export import SOURCES, facets, rightful_hand_over, success
 from opsagent.trajectories.grade import grade_against_truth
 from opsagent.trajectories.models import Trajectory
 from opsagent.trajectories.splits import held_out
@@ -47,12 +47,14 @@ class Question:
 
 
 def questions(runs: Iterable[Trajectory], rewrite: Callable[[Trajectory], Trajectory | None],
-              near_duplicate: float = 0.95) -> Iterator[Question]:
+              near_duplicate: float = 0.95, hand_overs: bool = False) -> Iterator[Question]:
     """The teacher's successful, single-answer runs of training scenarios with ground truth,
-    near-duplicate investigations once."""
+    near-duplicate investigations once; with `hand_overs`, also its right diagnoses handed to a
+    human (`rightful_hand_over`: the SFT export's `--hand-overs`)."""
     copies = clean.NearDuplicates(near_duplicate)
     for t in runs:
-        if t.policy != "expert" or not success(t) or not t.ground_truth or held_out(t.environment):
+        worth = success(t) or (hand_overs and rightful_hand_over(t))
+        if t.policy != "expert" or not worth or not t.ground_truth or held_out(t.environment):
             continue
         shown = rewrite(t)
         if shown is None:

@@ -35,6 +35,8 @@ def answer_pairs_cmd(
     chosen: Annotated[Literal["teacher", "own"], typer.Option(
         help="the chosen side: the teacher's answer, or the checkpoint's own right one with the teacher's "
              "remedy (both sides on-policy; a run it never answers right makes no pair)")] = "teacher",
+    hand_overs: Annotated[bool, typer.Option(
+        help="also the teacher's right diagnoses handed to a human with no remedy proposed")] = False,
     server_url: Annotated[str | None, typer.Option(help="a running vLLM instead of starting one")] = None,
 ) -> None:
     """Preference pairs where the checkpoint is wrong: its sampled answer to a teacher's
@@ -55,8 +57,8 @@ def answer_pairs_cmd(
     ckpt = registry.get(name)
     tokenizer = load_tokenizer(registry.base_dir(ckpt))
     shown = agent.profile
-    qs = [q for q, _ in zip(teacher_questions(store.iter(policy="expert"), shown.rewrite), range(questions),
-                            strict=False)]
+    asked = teacher_questions(store.iter(policy="expert"), shown.rewrite, hand_overs=hand_overs)
+    qs = [q for q, _ in zip(asked, range(questions), strict=False)]
     if not qs:
         raise fail("no teacher run to answer in the store; record some with `opsagent trajectories collect`")
     unwind_on_sigterm()  # vLLM stops with it
@@ -94,7 +96,7 @@ def answer_pairs_cmd(
         else "adapter" if server.lora else "merged"
     settings_used = {"checkpoint": name, "samples": samples, "temperature": temperature,
                      "greedy_first": greedy_first, "per_question": per_question, "minimal_edit": minimal_edit,
-                     "chosen": chosen,
+                     "chosen": chosen, "hand_overs": hand_overs,
                      "served": how}
     save(out, "dpo", rows, sizes, lengths.unit, settings_used, Counter(), len(qs))
     counts = {"questions": len(qs), "dpo": len(rows), "profile": shown.name, "answers": dict(judged),

@@ -72,6 +72,19 @@ def test_questions_are_the_teachers_successes_on_training_worlds_once_each():
     assert json.loads(qs[0].answer["content"])["fault_type"] == "Code Defect"
 
 
+def test_the_teachers_right_hand_over_is_a_question_only_when_asked_for():
+    handed = run("handed", observation="coredns: plugin/forward: not an IP address or file")
+    handed.messages[-1]["content"] = answer(remediation=[])
+    handed = handed.model_copy(update={"outcome": "escalated", "grade": Grade(
+        source="ground-truth", detected=True, localised=True, analysed=True, mitigated=False)})
+    wrongly = handed.model_copy(update={"id": "wrongly", "grade": handed.grade.model_copy(
+        update={"localised": False})})
+    rewrite = profile("compact-symptom").rewrite
+    assert list(questions([handed, wrongly], rewrite)) == []  # it mitigated nothing
+    [q] = questions([handed, wrongly], rewrite, hand_overs=True)  # named rightly, left to a human
+    assert q.run.id == "handed" and json.loads(q.answer["content"])["remediation"] == []
+
+
 def test_each_wrong_answer_is_paired_with_the_teachers_and_right_ones_make_no_pair(tmp_path):
     qs = list(questions([run("a"), run("b", observation="other pods, all 503")],
                         profile("compact-symptom").rewrite))

@@ -17,6 +17,7 @@ Definitions, over a scenario that may hold several incident faults and red herri
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -169,14 +170,28 @@ PAIRED = {"detection": lambda g: g.detected, "localisation": lambda g: g.localis
           "analysis": lambda g: g.analysed, "mitigation": lambda g: g.mitigated, "success": succeeded}
 
 
+def sign_test(lost: int, won: int) -> float:
+    """Two-sided exact sign test (McNemar's exact test) on the runs that changed: the chance of a
+    split at least this one-sided if each change were a coin toss. (A binomial tail; scipy's
+    `binomtest` gives the same, but the grader does not depend on scipy for one sum.)"""
+    n = lost + won
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(lost, won) + 1)) / 2**n
+    return round(min(1.0, 2 * tail), 4)
+
+
 def paired(candidate: dict[str, Grade], reference: dict[str, Grade]) -> dict[str, Any]:
     """Scenario by scenario against a reference (both keyed by scenario id, same split): per task,
-    the runs the candidate lost (the reference's right, its own not) and won, and how many
-    outcomes changed. Two checkpoints a few runs apart on 40 scenarios can differ by noise; the
-    runs that changed say whether a gap is a few flips or one-sided."""
+    the runs the candidate lost (the reference's right, its own not) and won, with the sign
+    test's p on them, and how many outcomes changed. Two checkpoints a few runs apart on 40
+    scenarios can differ by noise; the runs that changed say whether a gap is a few flips or
+    one-sided."""
     common = sorted(candidate.keys() & reference.keys())
-    tasks = {task: {"lost": sum(bool(right(reference[s])) and not right(candidate[s]) for s in common),
-                    "won": sum(bool(right(candidate[s])) and not right(reference[s]) for s in common)}
-             for task, right in PAIRED.items()}
+    tasks: dict[str, dict[str, Any]] = {}
+    for task, right in PAIRED.items():
+        lost = sum(bool(right(reference[s])) and not right(candidate[s]) for s in common)
+        won = sum(bool(right(candidate[s])) and not right(reference[s]) for s in common)
+        tasks[task] = {"lost": lost, "won": won, "p": sign_test(lost, won)}
     return {"scenarios": len(common), **tasks,
             "outcome_changed": sum(candidate[s].outcome != reference[s].outcome for s in common)}

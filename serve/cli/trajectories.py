@@ -336,12 +336,12 @@ def eval_cmd(
 
 
 def _paired_table(pairs: dict[str, dict[str, dict[str, Any]]], reference: str) -> Table:
-    table = Table(title=f"scenario by scenario against {reference}: runs lost / won")
+    table = Table(title=f"scenario by scenario against {reference}: runs lost / won (sign test p)")
     for col in ("policy", "split", "scenarios", *PAIRED, "outcome changed"):
         table.add_column(col, justify="left" if col in ("policy", "split") else "right")
     for name, by_split in pairs.items():
         for split, p in by_split.items():
-            changed = (f"{p[t]['lost']} / {p[t]['won']}" for t in PAIRED)
+            changed = (f"{p[t]['lost']} / {p[t]['won']} ({p[t]['p']:.2g})" for t in PAIRED)
             table.add_row(name, split, str(p["scenarios"]), *changed, str(p["outcome_changed"]))
     return table
 

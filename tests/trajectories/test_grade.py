@@ -6,6 +6,7 @@ from opsagent.trajectories.grade import (
     grade_against_label,
     grade_against_truth,
     paired,
+    sign_test,
     succeeded,
 )
 from opsagent.trajectories.models import Environment, Grade, Trajectory
@@ -101,8 +102,14 @@ def test_paired_counts_the_runs_a_candidate_lost_and_won_against_its_reference()
     candidate = {"a": right, "b": gave_up, "c": right, "d": wrong, "only-there": wrong}
     p = paired(candidate, reference)
     assert p["scenarios"] == 4  # only the scenarios both ran
-    assert p["mitigation"] == {"lost": 1, "won": 1}
-    assert p["localisation"] == {"lost": 1, "won": 0} and p["analysis"] == {"lost": 1, "won": 0}
-    assert p["detection"] == {"lost": 0, "won": 0}
-    assert p["success"] == {"lost": 2, "won": 1}  # b and d no longer a success, c now one
+    assert p["mitigation"] == {"lost": 1, "won": 1, "p": 1.0}
+    assert p["localisation"] == {"lost": 1, "won": 0, "p": 1.0} and p["analysis"]["lost"] == 1
+    assert p["detection"] == {"lost": 0, "won": 0, "p": 1.0}
+    assert p["success"] == {"lost": 2, "won": 1, "p": 1.0}  # b and d no longer a success, c now one
     assert p["outcome_changed"] == 2
+
+
+def test_the_sign_test_says_how_one_sided_the_changed_runs_are():
+    assert sign_test(9, 1) == sign_test(1, 9) == 0.0215  # 2 × (1 + 10) / 2^10
+    assert sign_test(6, 1) == 0.125 and sign_test(5, 0) == 0.0625  # five of five: not yet 0.05
+    assert sign_test(24, 5) == 0.0005 and sign_test(3, 3) == 1.0 and sign_test(0, 0) == 1.0

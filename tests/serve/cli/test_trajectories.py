@@ -71,7 +71,7 @@ def test_eval_compares_policies_with_a_row_per_split(tmp_path, monkeypatch):
     # oracle scenario by scenario against the first run (no --against): every scenario both ran
     assert figures["paired"]["reference"] == "expert" and set(figures["paired"]["runs"]) == {"oracle"}
     faults = figures["paired"]["runs"]["oracle"]["held-out-faults"]
-    assert faults["scenarios"] == 1 and set(faults["mitigation"]) == {"lost", "won"}
+    assert faults["scenarios"] == 1 and set(faults["mitigation"]) == {"lost", "won", "p"}
     assert "scenario by scenario against expert: runs lost / won" in out.output
 
     # The same --out again, with a larger limit for one split: only the episodes it does not have

@@ -243,7 +243,7 @@ def _hpa_at_max(f: Facts, seen: Seen) -> Diagnosis | None:
                          "Application", "Misconfiguration",
                          f"{hpa}'s HPA is at its maximum and pods saturate.",
                          [("prometheus_query", "current replicas == max replicas")],
-                         [("k8s_patch_hpa", {"name": hpa, "max_replicas": 16}, "let the HPA add capacity")])
+                         [("k8s_patch_hpa", {"name": hpa, "max_replicas": 32}, "let the HPA add capacity")])
     return None
 
 

@@ -9,6 +9,10 @@ from opsagent.sandbox.faults.common import live_pods
 from opsagent.sandbox.world import World
 
 
+MAX_SEVERITY = 1.5
+HEADROOM = 32  # an HPA maximum that absorbs the surge at every severity (16 did up to 1.0)
+
+
 @register
 class TrafficSurge(Fault):
     id = "traffic_surge"
@@ -27,7 +31,10 @@ class TrafficSurge(Fault):
 
     def inject(self, world: World) -> None:
         world.traffic_multiplier = 1.5
-        world.cpu_factor[self.target] = 9.0 * self.severity
+        # Capped: past 1.5 the surge needs more frontend pods than the three nodes hold, so no
+        # HPA maximum (the remedy this fault declares) would mitigate it, and the teacher's runs
+        # at the training severities 1.5 and 2.0 ended "mitigated" by its checks, not by the truth.
+        world.cpu_factor[self.target] = 9.0 * min(self.severity, MAX_SEVERITY)
 
     def mitigated(self, world: World) -> bool:
         pods = [p for p in live_pods(world, self.target) if p.ready]
@@ -35,7 +42,7 @@ class TrafficSurge(Fault):
                                   for p in pods)
 
     def mitigations(self, world: World) -> list[list[Action]]:
-        return [[PatchHPA(namespace="shop", name=self.target, max_replicas=16)]]
+        return [[PatchHPA(namespace="shop", name=self.target, max_replicas=HEADROOM)]]
 
     def harmful(self, world: World) -> list[Action]:
         return [PatchResources(namespace="shop", name=self.target,

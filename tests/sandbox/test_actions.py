@@ -19,6 +19,7 @@ from opsagent.sandbox.actions import (
 from opsagent.sandbox.errors import InvalidError, NotFoundError, SandboxError
 from opsagent.sandbox.faults.common import live_pods
 from opsagent.sandbox.scenario import Scenario
+from opsagent.trajectories.splits import SEVERITIES
 from tests.conftest import build, fork
 
 
@@ -114,6 +115,16 @@ def test_scaling_cures_a_surge_when_the_hpa_may_grow():
     sc.advance(300)
     assert sc.world.hpas[("shop", "frontend")].current_replicas > 6
     assert sc.mitigated() and sc.health().slo_ok
+
+
+@pytest.mark.parametrize("severity", sorted(set(SEVERITIES)))
+def test_the_surges_declared_remedy_absorbs_it_at_every_training_severity(severity):
+    sc = build("traffic_surge", seed=5, severity=severity)
+    [remedy] = sc.faults[0].mitigations(sc.world)
+    for action in remedy:
+        sc.apply(action)
+    sc.advance(300)
+    assert sc.mitigated() and sc.health().slo_ok  # the ground truth, not only the alerts
 
 
 def test_deleting_the_only_database_pod_makes_things_worse(healthy):

@@ -8,7 +8,6 @@ from opsagent.sandbox.faults.base import Fault, FaultType, Level, MetricCheck, S
 from opsagent.sandbox.faults.common import live_pods
 from opsagent.sandbox.world import World
 
-
 MAX_SEVERITY = 1.5
 HEADROOM = 32  # an HPA maximum that absorbs the surge at every severity (16 did up to 1.0)
 

@@ -9,6 +9,7 @@
 # Shorter runs (within one working session): SFT_STEPS=28 DPO=0 LIMIT=10 SPLITS="held-out held-out-targets".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO=$PWD
 export OPSAGENT_DATA_DIR=${DATA:?set DATA to the data directory (it holds trajectories/ and models/)}
 OPS=${OPS:-.venv/bin/opsagent}
 EPISODES=${EPISODES:-700}   # teacher scenarios to collect when the store is empty (half also perturbed)
@@ -17,8 +18,10 @@ TARGETS=${TARGETS:-20}      # held-out-target scenarios
 SFT_STEPS=${SFT_STEPS:-}    # stop SFT after this many optimizer steps (default: one epoch)
 DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
-PAIRS=${PAIRS:-teacher}     # DPO pairs: teacher (the export's teacher vs perturbed teacher) or answers
-                            # (the SFT checkpoint's own wrong answers, greedy first, as minimal edits)
+PAIRS=${PAIRS:-teacher}     # DPO pairs: teacher (the export's teacher vs perturbed teacher), answers
+                            # (the SFT checkpoint's own wrong answers, greedy first, as minimal edits) or
+                            # unseen (its wrong answers to new training worlds against the teacher's:
+                            # dpo-un-gemma's recipe, the nearest DPO has come to its parent)
 QUESTIONS=${QUESTIONS:-327} # answers: teacher investigations the SFT checkpoint answers
 SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 where it was right
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
@@ -43,19 +46,33 @@ fi
                                             --max-tokens 8192 --profile "$PROFILE" --renamed-service "$RENAMED" \
                                             --min-per-fault "$MIN_PER_FAULT" $([ "$HANDOVERS" = 0 ] || echo --hand-overs); }
 cd "$DATA"
-[ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$OLDPWD/$OPS" train sft --id "$SFT_ID" \
-  --config "$OLDPWD/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
+[ -f "models/registry/$SFT_ID.json" ] || { stamp sft; "$REPO/$OPS" train sft --id "$SFT_ID" \
+  --config "$REPO/bench/loop_gemma/sft.yaml" ${SFT_STEPS:+--max-steps "$SFT_STEPS"}; }
 dpo_config=dpo.yaml dpo_data=data/dpo
 if [ "$PAIRS" = answers ]; then
   dpo_config=dpo-edit.yaml dpo_data=answers/dpo
-  [ "$DPO" = 0 ] || [ -d "$dpo_data" ] || { stamp answer-pairs; "$OLDPWD/$OPS" trajectories answer-pairs \
+  [ "$DPO" = 0 ] || [ -d "$dpo_data" ] || { stamp answer-pairs; "$REPO/$OPS" trajectories answer-pairs \
     --checkpoint "$SFT_ID" --out answers --questions "$QUESTIONS" --samples "$SAMPLES" --temperature 0.5 \
     --greedy-first --minimal-edit; }
+elif [ "$PAIRS" = unseen ]; then
+  # 700 new training worlds (seed 7: none of the SFT collection's) in a store of their own, so the
+  # questions are investigations the SFT checkpoint never trained on; the models are shared.
+  dpo_config=dpo-unseen.yaml dpo_data=unseen-worlds/unseen/dpo
+  if [ "$DPO" != 0 ] && [ ! -d "$dpo_data" ]; then
+    mkdir -p unseen-worlds && ln -sfn ../models unseen-worlds/models
+    [ -d unseen-worlds/trajectories ] || { stamp collect-unseen; OPSAGENT_DATA_DIR="$DATA/unseen-worlds" \
+      "$REPO/$OPS" trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0 \
+      --augmented 0.3 --seed 7; }
+    stamp answer-pairs
+    (cd unseen-worlds && OPSAGENT_DATA_DIR="$DATA/unseen-worlds" "$REPO/$OPS" trajectories answer-pairs \
+      --checkpoint "$SFT_ID" --out unseen --questions "$QUESTIONS" --samples 2 --temperature 0.5 --greedy-first \
+      $([ "$HANDOVERS" = 0 ] || echo --hand-overs))
+  fi
 fi
-[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$OLDPWD/$OPS" train dpo \
-  --config "$OLDPWD/bench/loop_gemma/$dpo_config" --dataset "$dpo_data" --id "$DPO_ID" --base "$SFT_ID" \
+[ "$DPO" = 0 ] || [ -f "models/registry/$DPO_ID.json" ] || { stamp dpo; "$REPO/$OPS" train dpo \
+  --config "$REPO/bench/loop_gemma/$dpo_config" --dataset "$dpo_data" --id "$DPO_ID" --base "$SFT_ID" \
   ${DPO_STEPS:+--max-steps "$DPO_STEPS"}; }
-cd "$OLDPWD"
+cd "$REPO"
 stamp eval
 # Trained checkpoints first: each one's figures are registered as soon as its episodes are done.
 checkpoints=(--checkpoint "$SFT_ID" --checkpoint gemma3-270m)

@@ -10,6 +10,7 @@ from cost the held-out task score 0.826 → 0.718 fresh, → 0.745 carried; its 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,6 @@ def last_optimizer_state(adapter: Path) -> Path:
 
 def keep_optimizer_state(adapter: Path, state_file: Path, step: int) -> None:
     """Put `state_file` where last_optimizer_state(adapter) finds it (a bundle's moments, imported)."""
-    import shutil
-
     target = adapter.parent / "trainer" / f"checkpoint-{step}"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(state_file, target / "optimizer.pt")

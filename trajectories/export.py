@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from opsagent.trajectories import clean
 from opsagent.trajectories.card import write_card
-from opsagent.trajectories.grade import succeeded
+from opsagent.trajectories.grade import diagnosed_right, succeeded
 from opsagent.trajectories.models import Trajectory
 from opsagent.trajectories.rename import rename_service
 from opsagent.trajectories.splits import held_out
@@ -55,10 +55,8 @@ def rightful_hand_over(t: Trajectory) -> bool:
     imitate, yet it mitigates nothing, so `success` leaves every run of those fault types out and
     a checkpoint never sees them named."""
     g = t.grade
-    return (t.complete and t.policy == "expert" and g is not None and g.incident and not g.failure
-            and g.detected and bool(g.localised) and g.analysed is not False and not g.harmful_proposed
-            and not g.harmful_executed and not g.denied and t.outcome == "escalated"
-            and not t.decisions and not t.executed)
+    return (g is not None and t.complete and t.policy == "expert" and g.incident and diagnosed_right(g)
+            and not g.denied and t.outcome == "escalated" and not t.decisions and not t.executed)
 
 
 def facets(t: Trajectory) -> dict[str, Any]:
@@ -143,14 +141,15 @@ def sft_rows(trajectories: Iterable[Trajectory], f: Filters,
                 sizes.append(m)
     # Why: investigations of a rare fault type look alike (one target, one tell), so removing
     # near-duplicates starves exactly the types a checkpoint then fails to name on held-out.
-    kept = sum(per_fault.values())
+    taken_back = 0
     for t, messages, n in spare:
         if per_fault[fault := facets(t)["fault"]] < f.min_per_fault:
             rows.append({"messages": messages, "tools": json.dumps(t.tools), **facets(t)})
             sizes.append(n)
             per_fault[fault] += 1
             dropped["near-duplicate"] -= 1
-    return rows, sizes, +dropped, sum(per_fault.values()) - kept
+            taken_back += 1
+    return rows, sizes, +dropped, taken_back
 
 
 def _share(key: str) -> float:

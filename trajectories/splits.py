@@ -6,8 +6,10 @@ Evaluation uses seeds (worlds) the training pool never draws: `held-out` is in d
 that touch a target or fault type training never sees (one with both counts as a held-out
 fault); the training pool drops every scenario that touches either. Each world gives every fault type on
 every valid target, plus scenarios with two incidents at once and incidents with a red herring
-composed in. `held_out()` says whether a recorded run belongs to evaluation; exports for
-training refuse those."""
+composed in. `confirm` is `held-out` drawn from two more unseen worlds that no comparison used
+to choose a checkpoint reads: reusing one split to pick among many checkpoints flatters the one
+picked, so a final candidate is confirmed there once. `held_out()` says whether a recorded run
+belongs to evaluation; exports for training refuse those."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from opsagent.trajectories.models import Environment
 
 TRAIN_SEEDS = range(0, 1000)
 HELD_OUT_SEEDS = range(1000, 1002)
+CONFIRM_SEEDS = range(1002, 1004)
+EVAL_SEEDS = range(HELD_OUT_SEEDS.start, CONFIRM_SEEDS.stop)
 HELD_OUT_TARGETS = {"payment", "recommendation"}
 HELD_OUT_FAULTS = {"redis_eviction", "readiness_probe"}
 COMPOSED_PER_WORLD = 3  # two-incident scenarios, and as many incident + red herring ones
@@ -33,6 +37,7 @@ class Split(StrEnum):
     HELD_OUT = "held-out"  # unseen worlds (seeds)
     HELD_OUT_TARGETS = "held-out-targets"  # ... on targets never trained on
     HELD_OUT_FAULTS = "held-out-faults"  # ... with fault types never trained on
+    CONFIRM = "confirm"  # held-out's kind, on worlds kept for a final candidate's one comparison
 
 
 NAMES = tuple(s.value for s in Split)
@@ -74,8 +79,9 @@ def _sample(specs: list[ScenarioSpec], limit: int | None, seed: int) -> list[Sce
 
 def scenarios(name: str, limit: int | None = None, seed: int = 0) -> list[ScenarioSpec]:
     """The split's scenarios (at most `limit`, a seeded sample), every fault's target explicit."""
-    if name == Split.HELD_OUT:  # in distribution: only targets and fault types training sees
-        pool = [s for s in _worlds(HELD_OUT_SEEDS) if not _unseen(s)]
+    if name in (Split.HELD_OUT, Split.CONFIRM):  # in distribution: targets and fault types training sees
+        seeds = HELD_OUT_SEEDS if name == Split.HELD_OUT else CONFIRM_SEEDS
+        pool = [s for s in _worlds(seeds) if not _unseen(s)]
         return _sample(pool, limit, seed)
     if name in (Split.HELD_OUT_TARGETS, Split.HELD_OUT_FAULTS):
         seen_faults, unseen_faults = split(_worlds(HELD_OUT_SEEDS), "fault", HELD_OUT_FAULTS)
@@ -104,7 +110,7 @@ def _unseen(spec: ScenarioSpec) -> bool:
 
 
 def held_out_spec(spec: ScenarioSpec) -> bool:
-    return spec.seed in HELD_OUT_SEEDS or _unseen(spec)
+    return spec.seed in EVAL_SEEDS or _unseen(spec)
 
 
 def held_out(env: Environment) -> bool:
@@ -112,5 +118,5 @@ def held_out(env: Environment) -> bool:
     record of its targets counts as held out: it cannot be shown not to be)."""
     if env.kind != "sandbox":
         return False
-    return (env.seed is None or env.seed in HELD_OUT_SEEDS or bool(set(env.faults) & HELD_OUT_FAULTS)
+    return (env.seed is None or env.seed in EVAL_SEEDS or bool(set(env.faults) & HELD_OUT_FAULTS)
             or (bool(env.faults) and not env.targets) or bool(set(env.targets) & HELD_OUT_TARGETS))

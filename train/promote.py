@@ -75,10 +75,12 @@ def measured_under(policy: str, agent: Any) -> dict[str, Any]:
 
 def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tuple[str, PromotionVerdict]:
     """`candidate` / `current`: registry checkpoints. Their first held-out evaluation (or the one
-    named `split`) compared; ValueError when the candidate has none, when there is a current
+    named `split`, which may also be a `confirm` one: the split kept for a final candidate)
+    compared; ValueError when the candidate has none, when there is a current
     checkpoint without figures on that suite (nothing to compare is not nothing to beat), or when
     the two were measured under different conditions (guided decoding lifts validity by itself)."""
-    keys = [k for k in candidate.eval_metrics if k.startswith("held-out") and (not split or k == split)]
+    keys = [k for k in candidate.eval_metrics
+            if (k == split and k.startswith(("held-out", "confirm")) if split else k.startswith("held-out"))]
     if not keys:
         named = f" named {split!r}" if split else ""
         raise ValueError(f"{candidate.id} has no held-out evaluation{named}")

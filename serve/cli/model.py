@@ -253,7 +253,9 @@ def serve_cmd(
 def promote(
     ctx: typer.Context,
     checkpoint_id: str,
-    split: Annotated[str, typer.Option(help="eval key to compare, e.g. held-out@10")] = "",
+    split: Annotated[str, typer.Option(
+        help="eval key to compare, e.g. held-out@10, or confirm@117 for a final candidate; "
+        "default: the first held-out one")] = "",
     server_url: Annotated[str | None, typer.Option(
         help="a running vLLM (its /v1 URL) to load the promoted adapter into, without a restart")] = None,
 ) -> None:
@@ -267,13 +269,14 @@ def promote(
     except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     try:
-        _, verdict = held_out_verdict(candidate, current, split)
+        compared, verdict = held_out_verdict(candidate, current, split)
     except ValueError as exc:
         raise fail(f"{exc}; run `opsagent loop` or evaluate it first") from None
     if verdict.promote:
         reg.set_current(checkpoint_id)
     console.print(
-        ("[green]promoted[/] " if verdict.promote else "[red]refused[/] ") + "; ".join(verdict.reasons)
+        ("[green]promoted[/] " if verdict.promote else "[red]refused[/] ") + f"on {compared}: "
+        + "; ".join(verdict.reasons)
     )
     if not verdict.promote:
         raise typer.Exit(code=1)

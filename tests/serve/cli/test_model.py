@@ -69,6 +69,25 @@ def test_import_list_show_promote(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "unknown base 'llama-70b'" in bad.output
 
 
+def test_promote_on_the_confirm_split_only_when_named(tmp_path, monkeypatch):
+    """The confirm split is kept for a final candidate: the default compares held-out figures, and
+    a candidate behind there but ahead on confirm is promoted only when confirm is named."""
+    monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    registry = ModelRegistry(tmp_path / "models")
+    registry.add(Checkpoint(id="sft", kind="sft", path=tmp_path / "s", eval_metrics={
+        "confirm@12": HELD_OUT, "held-out@10": {**HELD_OUT, "mitigation": 0.6}}))
+    registry.set_current("sft")
+    registry.add(Checkpoint(id="dpo", kind="dpo", path=tmp_path / "d", parent="sft", eval_metrics={
+        "confirm@12": {**HELD_OUT, "mitigation": 0.6}, "held-out@10": HELD_OUT}))
+    out = CliRunner().invoke(app, ["model", "promote", "dpo"])
+    assert out.exit_code == 1 and "held-out@10" in out.output and registry.current().id == "sft"
+    out = CliRunner().invoke(app, ["model", "promote", "dpo", "--split", "train@10"])
+    assert out.exit_code == 2 and "dpo has no held-out evaluation named 'train@10'" in out.output
+    out = CliRunner().invoke(app, ["model", "promote", "dpo", "--split", "confirm@12"])
+    assert out.exit_code == 0 and "confirm@12" in out.output and registry.current().id == "dpo"
+
+
 def test_train_names_the_bad_input(tmp_path, monkeypatch):
     monkeypatch.setenv("OPSAGENT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "250")

@@ -79,8 +79,11 @@ def held_out_verdict(candidate: Any, current: Any | None, split: str = "") -> tu
     compared; ValueError when the candidate has none, when there is a current
     checkpoint without figures on that suite (nothing to compare is not nothing to beat), or when
     the two were measured under different conditions (guided decoding lifts validity by itself)."""
-    keys = [k for k in candidate.eval_metrics
-            if (k == split and k.startswith(("held-out", "confirm")) if split else k.startswith("held-out"))]
+    if split:
+        comparable = split.startswith(("held-out", "confirm")) and split in candidate.eval_metrics
+        keys = [split] if comparable else []
+    else:
+        keys = [k for k in candidate.eval_metrics if k.startswith("held-out")]
     if not keys:
         named = f" named {split!r}" if split else ""
         raise ValueError(f"{candidate.id} has no held-out evaluation{named}")

@@ -20,10 +20,12 @@ DPO=${DPO:-1}               # 0: stop after SFT (parent and SFT are evaluated)
 DPO_STEPS=${DPO_STEPS:-}    # stop DPO after this many optimizer steps of 8 pairs (default: one epoch)
 PAIRS=${PAIRS:-teacher}     # DPO pairs: teacher (the export's teacher vs perturbed teacher), answers
                             # (the SFT checkpoint's own wrong answers, greedy first, as minimal edits) or
-                            # unseen (its wrong answers to new training worlds against the teacher's:
-                            # dpo-un-gemma's recipe, the nearest DPO has come to its parent)
+                            # unseen (its wrong answers to new training worlds against the teacher's,
+                            # APO-zero: dpo-apo-gemma's recipe, at least as good as its parent on confirm)
 QUESTIONS=${QUESTIONS:-327} # answers: teacher investigations the SFT checkpoint answers
 SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 where it was right
+UNSEEN=${UNSEEN:-1000}      # unseen: new training worlds to collect; every distinct investigation among
+                            # them is asked (700 gave 322 questions, 79 pairs within 4,096 tokens)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 RENAMED=${RENAMED:-0}       # share of one-service incidents also exported with the culprit renamed
@@ -55,17 +57,17 @@ if [ "$PAIRS" = answers ]; then
     --checkpoint "$SFT_ID" --out answers --questions "$QUESTIONS" --samples "$SAMPLES" --temperature 0.5 \
     --greedy-first --minimal-edit; }
 elif [ "$PAIRS" = unseen ]; then
-  # 700 new training worlds (seed 7: none of the SFT collection's) in a store of their own, so the
+  # New training worlds (seed 7: none of the SFT collection's) in a store of their own, so the
   # questions are investigations the SFT checkpoint never trained on; the models are shared.
-  dpo_config=dpo-unseen.yaml dpo_data=unseen-worlds/unseen/dpo
+  dpo_config=dpo-unseen-apo.yaml dpo_data=unseen-worlds/unseen/dpo
   if [ "$DPO" != 0 ] && [ ! -d "$dpo_data" ]; then
     mkdir -p unseen-worlds && ln -sfn ../models unseen-worlds/models
     [ -d unseen-worlds/trajectories ] || { stamp collect-unseen; OPSAGENT_DATA_DIR="$DATA/unseen-worlds" \
-      "$REPO/$OPS" trajectories collect --split train --episodes "$EPISODES" --workers 2 --perturbed 0 \
+      "$REPO/$OPS" trajectories collect --split train --episodes "$UNSEEN" --workers 2 --perturbed 0 \
       --augmented 0.3 --seed 7; }
     stamp answer-pairs
     (cd unseen-worlds && OPSAGENT_DATA_DIR="$DATA/unseen-worlds" "$REPO/$OPS" trajectories answer-pairs \
-      --checkpoint "$SFT_ID" --out unseen --questions "$QUESTIONS" --samples 2 --temperature 0.5 --greedy-first \
+      --checkpoint "$SFT_ID" --out unseen --questions "$UNSEEN" --samples 2 --temperature 0.5 --greedy-first \
       $([ "$HANDOVERS" = 0 ] || echo --hand-overs))
   fi
 fi

@@ -57,10 +57,11 @@ def test_unseen_pairs_come_from_new_worlds_in_a_store_of_their_own(tmp_path):
     data = tmp_path / "data"
     collect = [c for c in calls if c.startswith("trajectories collect")]
     assert len(collect) == 2 and "--seed 1" in collect[0] and "--seed 7 " in collect[1] + " "
+    assert "--episodes 1000 " in collect[1]  # enough worlds for the 100 pairs
     assert collect[1].endswith(f"data={data}/unseen-worlds")  # not the SFT collection's store
     [pairs] = [c for c in calls if c.startswith("trajectories answer-pairs")]
-    assert "--checkpoint sft-gemma --out unseen" in pairs and "--hand-overs" in pairs
+    assert "--checkpoint sft-gemma --out unseen --questions 1000" in pairs and "--hand-overs" in pairs
     assert f"cwd={data}/unseen-worlds" in pairs
     [dpo] = [c for c in calls if c.startswith("train dpo")]
-    assert "dpo-unseen.yaml --dataset unseen-worlds/unseen/dpo" in dpo and f"cwd={data} " in dpo
+    assert "dpo-unseen-apo.yaml --dataset unseen-worlds/unseen/dpo" in dpo and f"cwd={data} " in dpo
     assert (data / "unseen-worlds" / "models").resolve() == (data / "models").resolve()

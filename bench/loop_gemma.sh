@@ -25,7 +25,8 @@ PAIRS=${PAIRS:-teacher}     # DPO pairs: teacher (the export's teacher vs pertur
 QUESTIONS=${QUESTIONS:-327} # answers: teacher investigations the SFT checkpoint answers
 SAMPLES=${SAMPLES:-3}       # answers: the greedy answer, then samples at 0.5 where it was right
 UNSEEN=${UNSEEN:-1000}      # unseen: new training worlds to collect; every distinct investigation among
-                            # them is asked (700 gave 322 questions, 79 pairs within 4,096 tokens)
+                            # them is asked (1,000 gave 408 questions, 110 pairs within 4,096 tokens;
+                            # its DPO needs MALLOC_MMAP_THRESHOLD_=1048576 on 24 GB: OOM at step 13 without)
 SPLITS=${SPLITS:-"held-out held-out-targets held-out-faults"}
 PROFILE=${PROFILE:-compact-symptom}  # the export's prompt profile (sft-gemma / dpo-gemma were trained on compact)
 RENAMED=${RENAMED:-0}       # share of one-service incidents also exported with the culprit renamed
